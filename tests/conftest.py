@@ -1,0 +1,67 @@
+"""Shared test helpers: a CLI runner that keeps stdout and stderr apart, and seeded data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
+
+from gradcheck.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+# CI runs a seeded, bounded profile; `HYPOTHESIS_PROFILE=thorough` runs many more examples.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in-process; ``result.stdout`` and ``result.stderr`` are separate."""
+    return CliRunner().invoke(
+        cli, list(args), env=env, catch_exceptions=False, prog_name="gradcheck"
+    )
+
+
+def run_json(*args: str) -> dict[str, Any]:
+    result = invoke("run", *args, "--json")
+    assert result.exit_code in (0, 1), result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def assert_usage_error(result: Result, *fragments: str) -> None:
+    """Exit 2, nothing on stdout, one line on stderr containing every fragment, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def batch(rng: np.random.Generator, n: int, n_in: int) -> np.ndarray:
+    return rng.uniform(-1, 1, size=(n, n_in))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261127)
