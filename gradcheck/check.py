@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck import inputs, replica
+if TYPE_CHECKING:
+    from gradcheck.reference import AutogradResult
+
+from gradcheck import health, inputs, replica
 from gradcheck.compare import Comparison, Tolerance, compare, resolve_tolerance
 from gradcheck.errors import GradcheckError
+from gradcheck.health import Notice
 from gradcheck.report import Report, Settings
 from gradcheck.spec import SEED_LAYERS, NetSpec
 
@@ -40,8 +45,21 @@ class HandResult:
 def replica_side(problem: Problem) -> HandResult:
     """The built-in hand derivation (``replica.py``)."""
     params = {k: v.copy() for k, v in problem.params.items()}
-    fwd, bwd = replica.gradients(problem.spec, params, problem.x, problem.y)
+    # Overflow is reported as a failed check (NaN/inf never pass), not as a numpy warning.
+    with np.errstate(all="ignore"):
+        fwd, bwd = replica.gradients(problem.spec, params, problem.x, problem.y)
     return HandResult(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
+
+
+def notices(problem: Problem, ref: AutogradResult, hand: HandResult) -> tuple[Notice, ...]:
+    """Warnings that qualify a result: saturated units, zero gradients, NaN/inf forward values."""
+    with np.errstate(all="ignore"):
+        fwd = replica.forward(problem.spec, problem.params, problem.x, problem.y)
+    found = health.saturation(problem.spec, fwd.zs)
+    found += health.zero_gradients(ref.grads)
+    found += health.nonfinite({"prediction": ref.prediction, "loss": ref.loss}, "autograd")
+    found += health.nonfinite({"prediction": hand.prediction, "loss": hand.loss}, "hand")
+    return tuple(found)
 
 
 def prepare(
@@ -98,7 +116,7 @@ def evaluate(problem: Problem, settings: Settings, hand: HandResult | None = Non
         for name in ref.deltas
         if name in hand.deltas
     )
-    return Report(settings, forward, parameters, deltas)
+    return Report(settings, forward, parameters, deltas, notices(problem, ref, hand))
 
 
 def check(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from gradcheck.errors import GradcheckError
 
@@ -33,6 +38,20 @@ def read_text(file: Path, option: str) -> str:
         raise GradcheckError(f"{option}: {file}: not a text file (not UTF-8)") from None
     except OSError as exc:
         raise GradcheckError(f"{option}: {file}: cannot read ({exc.strerror})") from None
+
+
+def load_npz(file: Path, option: str) -> dict[str, NDArray[Any]]:
+    """Every array of an ``.npz``, refusing pickled objects (``allow_pickle=False``)."""
+    try:
+        # Open the file ourselves: numpy leaks its own handle when the zip is corrupt.
+        with file.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except ValueError as exc:
+        raise GradcheckError(f"{option}: {file}: cannot read arrays ({first_line(exc)})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise GradcheckError(
+            f"{option}: {file}: not a readable .npz file ({first_line(exc)})"
+        ) from None
 
 
 def first_line(exc: BaseException) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.errors import GradcheckError
-from gradcheck.files import first_line, read_text, readable_file
+from gradcheck.files import load_npz, read_text, readable_file
 from gradcheck.spec import NetSpec
 
 # A batch this large costs gigabytes in the δ and activation caches; refuse it up front.
@@ -143,30 +142,19 @@ def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np
 
 
 def _load_npz(file: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    try:
-        # allow_pickle=False: an object array in an untrusted file must not run code.
-        with np.load(file, allow_pickle=False) as archive:
-            missing = {"x", "y"} - set(archive.files)
-            if missing:
-                raise GradcheckError(
-                    f"--data: {file}: missing array{_s(len(missing))} {', '.join(sorted(missing))}"
-                    f" (found: {', '.join(archive.files) or 'none'})"
-                )
-            x, y = archive["x"], archive["y"]
-    except GradcheckError:
-        raise
-    except ValueError as exc:
-        raise GradcheckError(f"--data: {file}: cannot read arrays ({first_line(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    arrays = load_npz(file, "--data")
+    missing = {"x", "y"} - set(arrays)
+    if missing:
         raise GradcheckError(
-            f"--data: {file}: not a readable .npz file ({first_line(exc)})"
-        ) from None
-    for key, arr in (("x", x), ("y", y)):
-        if arr.dtype.kind not in "iuf":
+            f"--data: {file}: missing array{_s(len(missing))} {', '.join(sorted(missing))}"
+            f" (found: {', '.join(arrays) or 'none'})"
+        )
+    for key in ("x", "y"):
+        if arrays[key].dtype.kind not in "iuf":
             raise GradcheckError(
-                f"--data: {file}: array {key} has dtype {arr.dtype}; expected real numbers"
+                f"--data: {file}: array {key} has dtype {arrays[key].dtype}; expected real numbers"
             )
-    return x.astype(np.float64), y.astype(np.float64)
+    return arrays["x"].astype(np.float64), arrays["y"].astype(np.float64)
 
 
 def _load_csv(spec: NetSpec, file: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

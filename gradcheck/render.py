@@ -93,7 +93,9 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
         "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
         "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
         "failed": list(report.failed),
-        "warnings": list(report.warnings),
+        "warnings": [
+            {"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings
+        ],
     }
 
 
@@ -121,7 +123,7 @@ def dumps(doc: Any, indent: int = 0) -> str:
 def _sci(value: float, digits: int = 6) -> str:
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.{digits}e}"
+    return f"{value + 0.0:.{digits}e}"  # + 0.0 turns -0.0 into 0.0
 
 
 def _err(value: float) -> str:
@@ -222,6 +224,6 @@ def render_report(report: Report) -> Group:
     """The table, the warnings and the verdict, as printed by ``gradcheck run``."""
     parts: list[Any] = [to_table(report)]
     for warning in report.warnings:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
+        parts.append(Text(f"warning: {warning.message}", style="yellow"))
     parts.append(verdict(report))
     return Group(*parts)

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.compare import Comparison, Tolerance
+from gradcheck.health import Notice
 from gradcheck.spec import NetSpec
 
 EXIT_PASSED = 0
@@ -42,7 +43,7 @@ class Report:
     forward: tuple[Comparison, ...]  # prediction, loss
     parameters: tuple[Comparison, ...]  # W1, b1, …, in torch's order
     deltas: tuple[Comparison, ...] = ()  # δ1 … δL, where the hand side provides them
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
 
     @property
     def comparisons(self) -> tuple[Comparison, ...]:

@@ -7,7 +7,8 @@ and containers, nothing executable) and ``.npz`` through ``numpy.load(allow_pick
 from __future__ import annotations
 
 import pickle
-import zipfile
+import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.errors import GradcheckError
-from gradcheck.files import first_line, readable_file
+from gradcheck.files import first_line, load_npz, readable_file
 from gradcheck.spec import NetSpec
 
 Array = NDArray[np.float64]
@@ -48,12 +49,11 @@ def _load_torch(file: Path) -> dict[str, tuple[str, Any]]:
     import torch
 
     try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": not ours to show
+            obj = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise GradcheckError(
-            f"--weights: {file}: refused, not a plain state_dict (torch's weights-only loader: "
-            f"{first_line(exc)})"
-        ) from None
+        raise GradcheckError(_unpickling_message(file, str(exc))) from None
     except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError… on bad bytes
         raise GradcheckError(
             f"--weights: {file}: not a readable torch file ({first_line(exc)})"
@@ -75,18 +75,23 @@ def _load_torch(file: Path) -> dict[str, tuple[str, Any]]:
     return out
 
 
+def _unpickling_message(file: Path, text: str) -> str:
+    """One line from torch's long weights-only error, without its advice to load unsafely."""
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+    detail = " ".join(found.group(1).split()) if found else first_line(Exception(text))
+    if "Unsupported global" in detail:
+        what = re.search(r"GLOBAL (\S+)", detail)
+        name = what.group(1) if what else "a Python object"
+        return (
+            f"--weights: {file}: refused, not a plain state_dict: loading it would call {name} "
+            "(only tensors are loaded, with torch's weights-only loader)"
+        )
+    return f"--weights: {file}: not a readable torch file ({detail.rstrip('.')})"
+
+
 def _load_npz(file: Path) -> dict[str, tuple[str, Any]]:
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except ValueError as exc:
-        raise GradcheckError(f"--weights: {file}: cannot read arrays ({first_line(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise GradcheckError(
-            f"--weights: {file}: not a readable .npz file ({first_line(exc)})"
-        ) from None
     out: dict[str, tuple[str, Any]] = {}
-    for key, array in arrays.items():
+    for key, array in load_npz(file, "--weights").items():
         dtype = str(array.dtype)
         out[key] = (dtype, array if dtype in _FLOAT_KINDS else tuple(array.shape))
     return out
