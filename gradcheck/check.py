@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,7 +78,7 @@ def prepare(
 
     inputs.check_representable(x, spec.dtype, "--x")
     if target.dtype.kind == "f":
-        inputs.check_representable(target, spec.dtype, "--target")
+        inputs.check_representable(target.astype(np.float64), spec.dtype, "--target")
     if weights is not None:
         from gradcheck.weights import load_weights
 
@@ -90,7 +90,7 @@ def prepare(
     for name, value in params64.items():
         inputs.check_representable(value, spec.dtype, f"--weights ({name})")
     dtype = np.dtype(spec.dtype)
-    params = {name: value.astype(dtype) for name, value in params64.items()}
+    params: dict[str, Array] = {name: value.astype(dtype) for name, value in params64.items()}
     y = target if target.dtype.kind == "i" else target.astype(dtype)
     return Problem(spec, params, x.astype(dtype), y)
 
@@ -183,7 +183,10 @@ def resolve_batch(
 
 def _rows(values: Sequence[float] | Sequence[Sequence[float]]) -> list[list[float]]:
     """One row (flat numbers) or several rows, as a list of rows."""
-    values = list(values)
-    if values and all(np.ndim(v) == 0 for v in values):
-        return [[float(v) for v in values]]  # type: ignore[arg-type]
-    return [[float(v) for v in row] for row in values]  # type: ignore[union-attr]
+    items: list[Any] = list(values)
+    try:
+        if items and all(np.ndim(v) == 0 for v in items):
+            return [[float(v) for v in items]]
+        return [[float(v) for v in row] for row in items]
+    except (TypeError, ValueError) as exc:
+        raise GradcheckError(f"expected numbers or rows of numbers ({exc})") from None

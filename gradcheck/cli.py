@@ -74,7 +74,7 @@ class VectorCommand(click.Command):
 class GradcheckGroup(click.Group):
     """Turns every error into one line on stderr and the documented exit code."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

@@ -87,26 +87,28 @@ def targets_from_rows(
 
 def validate_target(spec: NetSpec, y: NDArray[np.generic], option: str) -> NDArray[np.generic]:
     """Check targets against the loss; class indices come back as ``(B,)`` int64."""
-    y = np.asarray(y, dtype=np.float64)
-    _check_finite(y, option)
+    values: NDArray[np.float64] = np.asarray(y, dtype=np.float64)
+    _check_finite(values, option)
     if spec.loss == "cross_entropy":
-        y = y.reshape(-1)
-        if not np.all(y == np.round(y)):
-            bad = y[y != np.round(y)][0]
+        flat = values.reshape(-1)
+        fractional = flat != np.round(flat)
+        if np.any(fractional):
             raise GradcheckError(
-                f"{option}: cross_entropy needs integer class indices, got {bad:g}"
+                f"{option}: cross_entropy needs integer class indices, got {flat[fractional][0]:g}"
             )
-        out_of_range = (y < 0) | (y >= spec.n_out)
+        out_of_range = (flat < 0) | (flat >= spec.n_out)
         if np.any(out_of_range):
             raise GradcheckError(
-                f"{option}: class index {y[out_of_range][0]:g} is out of range for "
+                f"{option}: class index {flat[out_of_range][0]:g} is out of range for "
                 f"{spec.n_out} output units (0 to {spec.n_out - 1})"
             )
-        return y.astype(np.int64)
-    if spec.loss == "bce_logits" and np.any((y < 0) | (y > 1)):
-        bad = y[(y < 0) | (y > 1)][0]
-        raise GradcheckError(f"{option}: bce_logits needs targets in [0, 1], got {bad:g}")
-    return y
+        return flat.astype(np.int64)
+    outside = (values < 0) | (values > 1)
+    if spec.loss == "bce_logits" and np.any(outside):
+        raise GradcheckError(
+            f"{option}: bce_logits needs targets in [0, 1], got {values[outside][0]:g}"
+        )
+    return values
 
 
 def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np.generic]]:

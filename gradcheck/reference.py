@@ -61,7 +61,7 @@ class Model(torch.nn.Module):
         return out
 
 
-def init_state(spec: NetSpec, seed: int) -> dict[str, Array]:
+def init_state(spec: NetSpec, seed: int) -> dict[str, NDArray[np.float64]]:
     """torch's default initialisation after ``torch.manual_seed(seed)``, keyed by hand name.
 
     The model is built in float32, exactly as the seed builds it, so a given seed gives the

@@ -199,8 +199,9 @@ def caption(report: Report) -> Text:
     source = f"weights {s.weights}" if s.weights else f"seed {s.seed}"
     target = np.asarray(s.target)
     shown = ", ".join(f"{v:g}" for v in target.reshape(-1)[:4]) + (", …" if target.size > 4 else "")
+    batch = f"data {s.data} ({s.batch_size} rows)" if s.data else f"target [{shown}]"
     return Text(
-        f"{s.spec.dtype} · {source} · target [{shown}]\n"
+        f"{s.spec.dtype} · {source} · {batch}\n"
         f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"
     )
 

@@ -158,6 +158,37 @@ def test_tight_tolerance_can_fail_float32() -> None:
         ([*SEED_X, "--seed", "x"], ["'--seed'", "'x' is not a valid integer"]),
         ([*SEED_X, "--bogus"], ["No such option '--bogus'", "(see 'gradcheck run --help')"]),
         ([*SEED_X, "--weights", "/no/such/file.pt"], ["--weights: /no/such/file.pt: no such file"]),
+        ([*SEED_X, "--layers", "2,0,1"], ["--layers: every size must be ≥ 1, got 2,0,1"]),
+        ([*SEED_X, "--layers", "2,-3,1"], ["--layers: every size must be ≥ 1"]),
+        ([*SEED_X, "--layers", "2,ten,1"], ["--layers: 'ten' is not a whole number"]),
+        ([*SEED_X, "--layers", "2.5,1"], ["--layers: '2.5' is not a whole number"]),
+        ([*SEED_X, "--layers", ""], ["--layers: empty"]),
+        ([*SEED_X, "--layers", "2"], ["--layers: need at least two sizes"]),
+        (
+            [*SEED_X, "--layers", "2,100000,100000,1"],
+            ["--layers", "10,000,500,001 parameters", "GiB"],
+        ),
+        ([*SEED_X, "--loss", "cross_entropy"], ["cross_entropy needs at least 2 output units"]),
+        (
+            ["--x", "1", "2", "--layers", "2,3", "--loss", "cross_entropy", "--target", "3"],
+            ["--target: class index 3 is out of range for 3 output units (0 to 2)"],
+        ),
+        (
+            ["--x", "1", "2", "--layers", "2,3", "--loss", "cross_entropy", "--target", "1", "2"],
+            ["--target: expected one class index, got 2"],
+        ),
+        (
+            [*SEED_X, "--loss", "bce_logits", "--target", "2"],
+            ["bce_logits needs targets in [0, 1]"],
+        ),
+        (["--x", "1", "2", "--x", "3"], ["--x (row 2): expected 2 values", "got 1"]),
+        (["--x", "1e39", "0", "--dtype", "float32"], ["--x: 1e+39 overflows float32"]),
+        (
+            [*SEED_X, "--target", "1e39", "--dtype", "float32"],
+            ["--target: 1e+39 overflows float32"],
+        ),
+        ([*SEED_X, "--activation", "swish"], ["'--activation'", "'swish' is not one of"]),
+        ([*SEED_X, "--loss", "huber"], ["'--loss'", "'huber' is not one of"]),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], fragments: list[str]) -> None:

@@ -247,3 +247,38 @@ def test_data_and_x_together_is_refused(tmp_path: Path) -> None:
 def test_binary_garbage_csv(tmp_path: Path) -> None:
     path = _write(tmp_path, "g.csv", b"\xff\xfe\x00\x81garbage")
     assert_usage_error(invoke("run", "--data", path), "--data", "not a text file")
+
+
+def test_sample_scripts_are_deterministic(tmp_path: Path) -> None:
+    """Re-running the sample generators reproduces the committed files byte for byte."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLES
+
+    copy = tmp_path / "samples"
+    shutil.copytree(SAMPLES, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for script in ("make_data.py", "make_seed_weights.py"):
+        subprocess.run([sys.executable, str(copy / script)], check=True, capture_output=True)
+    for name in ("seed_data.csv", "three_class.csv", "seed_weights.npz"):
+        assert (copy / name).read_bytes() == (SAMPLES / name).read_bytes(), name
+
+
+def test_sample_data_sets_pass() -> None:
+    from tests.conftest import SAMPLES
+
+    seed = run_json("--data", str(SAMPLES / "seed_data.csv"), "--no-arrays")
+    assert seed["settings"]["batch_size"] == 1200 and seed["passed"] is True
+    multi = run_json(
+        "--data",
+        str(SAMPLES / "three_class.csv"),
+        "--layers",
+        "2,16,16,3",
+        "--activation",
+        "tanh",
+        "--loss",
+        "cross_entropy",
+        "--no-arrays",
+    )
+    assert multi["settings"]["batch_size"] == 300 and multi["passed"] is True
