@@ -92,6 +92,13 @@ class GradcheckGroup(click.Group):
         sys.exit(code)
 
 
+def one_line(text: str) -> str:
+    """The message on a single line: control characters from user input are escaped."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 def run_guarded(body: Callable[[], Any]) -> int:
     """Run a click entry point; map every outcome to an exit code and one stderr line."""
     try:
@@ -104,14 +111,14 @@ def run_guarded(body: Callable[[], Any]) -> int:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"Error: {one_line(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except UserCodeError as exc:
         click.echo(exc.traceback_text.rstrip(), err=True)
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {one_line(str(exc))}", err=True)
         return EXIT_USAGE
     except GradcheckError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {one_line(str(exc))}", err=True)
         return EXIT_USAGE
     except (click.Abort, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)

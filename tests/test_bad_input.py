@@ -1,0 +1,99 @@
+"""The bad-input matrix: every invalid input exits 2 with one line naming option and problem.
+
+Each row is (command and arguments, fragments the single stderr line must contain). Valid
+extremes at the end must run and give an honest 0 or 1, never 2.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import assert_usage_error, invoke, run_json
+
+SEED_X = ["--x", "0.974", "0.312"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--x", "0.974"], ["--x: expected 2 values", "got 1"]),
+        (["--x", "1", "2", "3"], ["--x: expected 2 values", "got 3"]),
+        (["--x", "0.9", "abc"], ["--x: 'abc' is not a number"]),
+        (["--x", "nan", "0.3"], ["--x: nan is not a finite number"]),
+        (["--x", "0.1", "inf"], ["--x: inf is not a finite number"]),
+        (["--x", "-inf", "0.1"], ["--x: -inf is not a finite number"]),
+        ([*SEED_X, "--target", "nan"], ["--target: nan is not a finite number"]),
+        ([*SEED_X, "--target", "1", "2"], ["--target: expected 1 value", "got 2"]),
+        (
+            [*SEED_X, "--target", "1", "--target", "2"],
+            ["--target: given 2 times", "--x is given 1"],
+        ),
+        ([], ["--x: missing"]),
+        (["--x"], ["Option '--x' requires an argument"]),
+        ([*SEED_X, "--dtype", "float16"], ["'--dtype'", "'float16' is not one of"]),
+        ([*SEED_X, "--atol", "-1e-3"], ["--atol: must be ≥ 0"]),
+        ([*SEED_X, "--rtol", "-1"], ["--rtol: must be ≥ 0"]),
+        ([*SEED_X, "--atol", "nan"], ["--atol: must be a finite number"]),
+        ([*SEED_X, "--rtol", "inf"], ["--rtol: must be a finite number"]),
+        ([*SEED_X, "--atol", "abc"], ["'--atol'", "'abc' is not a valid float"]),
+        ([*SEED_X, "--seed", "-1"], ["'--seed'"]),
+        ([*SEED_X, "--seed", "x"], ["'--seed'", "'x' is not a valid integer"]),
+        ([*SEED_X, "--bogus"], ["No such option '--bogus'", "(see 'gradcheck run --help')"]),
+        ([*SEED_X, "--weights", "/no/such/file.pt"], ["--weights: /no/such/file.pt: no such file"]),
+        ([*SEED_X, "--layers", "2,0,1"], ["--layers: every size must be ≥ 1, got 2,0,1"]),
+        ([*SEED_X, "--layers", "2,-3,1"], ["--layers: every size must be ≥ 1"]),
+        ([*SEED_X, "--layers", "2,ten,1"], ["--layers: 'ten' is not a whole number"]),
+        ([*SEED_X, "--layers", "2.5,1"], ["--layers: '2.5' is not a whole number"]),
+        ([*SEED_X, "--layers", ""], ["--layers: empty"]),
+        ([*SEED_X, "--layers", "2"], ["--layers: need at least two sizes"]),
+        (
+            [*SEED_X, "--layers", "2,100000,100000,1"],
+            ["--layers", "10,000,500,001 parameters", "GiB"],
+        ),
+        ([*SEED_X, "--loss", "cross_entropy"], ["cross_entropy needs at least 2 output units"]),
+        (
+            ["--x", "1", "2", "--layers", "2,3", "--loss", "cross_entropy", "--target", "3"],
+            ["--target: class index 3 is out of range for 3 output units (0 to 2)"],
+        ),
+        (
+            ["--x", "1", "2", "--layers", "2,3", "--loss", "cross_entropy", "--target", "1", "2"],
+            ["--target: expected one class index, got 2"],
+        ),
+        (
+            [*SEED_X, "--loss", "bce_logits", "--target", "2"],
+            ["bce_logits needs targets in [0, 1]"],
+        ),
+        (["--x", "1", "2", "--x", "3"], ["--x (row 2): expected 2 values", "got 1"]),
+        (["--x", "1e39", "0", "--dtype", "float32"], ["--x: 1e+39 overflows float32"]),
+        (
+            [*SEED_X, "--target", "1e39", "--dtype", "float32"],
+            ["--target: 1e+39 overflows float32"],
+        ),
+        ([*SEED_X, "--activation", "swish"], ["'--activation'", "'swish' is not one of"]),
+        ([*SEED_X, "--loss", "huber"], ["'--loss'", "'huber' is not one of"]),
+    ],
+)
+def test_bad_run_input_exits_2_with_one_line(args: list[str], fragments: list[str]) -> None:
+    assert_usage_error(invoke("run", *args), *fragments)
+
+
+@pytest.mark.parametrize(
+    ("args", "passed", "failed"),
+    [
+        (["--x", "5e-324", "0"], True, []),  # a subnormal input
+        (["--x", "1e-320", "-1e-320"], True, []),
+        (["--x", "0.5", "0.5", "--target", "1e150"], True, []),  # a huge target, still finite
+        (["--x", "0.5", "0.5", "--target", "1e300"], False, ["loss"]),  # (y − ŷ)² overflows
+        (["--x", "1e308", "-1e308"], True, []),  # saturates every sigmoid: honest, with warnings
+        (["--x", "3e38", "3e38", "--dtype", "float32", "--activation", "identity"], False, None),
+    ],
+)
+def test_valid_extremes_give_an_honest_verdict(
+    args: list[str], passed: bool, failed: list[str] | None
+) -> None:
+    doc = run_json(*args)
+    assert doc["passed"] is passed
+    if failed is not None:
+        assert doc["failed"] == failed
+    if not passed:
+        assert any(w["kind"] == "nonfinite" for w in doc["warnings"])
