@@ -15,9 +15,6 @@ from gradcheck.errors import GradcheckError
 from gradcheck.files import load_npz, read_text, readable_file
 from gradcheck.spec import NetSpec
 
-# A batch this large costs gigabytes in the δ and activation caches; refuse it up front.
-MAX_BATCH_ELEMENTS = 100_000_000
-
 DTYPE_LIMITS = {
     "float32": float(np.finfo(np.float32).max),
     "float64": float(np.finfo(np.float64).max),
@@ -55,6 +52,7 @@ def inputs_from_rows(spec: NetSpec, rows: Sequence[Sequence[float]]) -> NDArray[
                 f"--x{which}: expected {spec.n_in} value{_s(spec.n_in)} (the first layer has "
                 f"{spec.n_in} input{_s(spec.n_in)}), got {len(row)}"
             )
+    spec.check_memory(len(rows), "--x")
     x = np.array(rows, dtype=np.float64).reshape(len(rows), spec.n_in)
     _check_finite(x, "--x")
     return x
@@ -207,13 +205,7 @@ def _check_finite(values: NDArray[np.generic], option: str) -> None:
 
 
 def _check_batch(spec: NetSpec, batch: int, option: str) -> None:
-    elements = batch * max(spec.layers)
-    if elements > MAX_BATCH_ELEMENTS:
-        raise GradcheckError(
-            f"{option}: {batch:,} rows × {max(spec.layers):,} units would need about "
-            f"{elements * 8 * 2 * spec.depth / 2**30:.1f} GiB of activations; the limit is "
-            f"{MAX_BATCH_ELEMENTS:,} elements per layer"
-        )
+    spec.check_memory(batch, option)
 
 
 def check_representable(values: NDArray[np.float64], dtype: str, option: str) -> None:

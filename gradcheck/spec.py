@@ -26,9 +26,11 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 NON_ANALYTIC_ACTIVATIONS = frozenset({"relu", "leaky_relu", "elu"})
 NON_ANALYTIC_LOSSES = frozenset({"l1"})
 
-# Refuse networks whose parameters alone would not fit comfortably in memory, before
-# torch tries to allocate them and the process is killed.
-MAX_PARAMETERS = 50_000_000
+# A check keeps about a dozen float64-sized copies of every parameter and every activation
+# (weights, gradients and δ on both sides, and the comparison's temporaries). Refuse a check
+# whose estimate exceeds the budget up front, rather than be killed half-way.
+COPIES_PER_ELEMENT = 12
+MEMORY_BUDGET = 8 * 2**30
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,7 @@ class NetSpec:
                 "--loss cross_entropy needs at least 2 output units (its gradient is "
                 f"identically zero with 1); --layers ends in {self.n_out}"
             )
-        if self.n_parameters > MAX_PARAMETERS:
-            raise GradcheckError(
-                f"--layers: {_sizes(self.layers)} has {self.n_parameters:,} parameters "
-                f"(about {self.n_parameters * 8 * 6 / 2**30:.1f} GiB to check in float64); "
-                f"the limit is {MAX_PARAMETERS:,}"
-            )
+        self.check_memory(1, "--layers")
 
     @property
     def n_in(self) -> int:
@@ -92,6 +89,22 @@ class NetSpec:
         return (
             self.activation not in NON_ANALYTIC_ACTIVATIONS and self.loss not in NON_ANALYTIC_LOSSES
         )
+
+    def working_bytes(self, batch: int) -> int:
+        """Estimated peak memory of one check on a batch of ``batch`` rows."""
+        elements = self.n_parameters + batch * sum(self.layers)
+        return elements * COPIES_PER_ELEMENT * 8
+
+    def check_memory(self, batch: int, option: str) -> None:
+        """Refuse, with the estimate, a check that would not fit in the memory budget."""
+        need = self.working_bytes(batch)
+        if need > MEMORY_BUDGET:
+            rows = f" and {batch:,} rows" if batch > 1 else ""
+            raise GradcheckError(
+                f"{option}: --layers {_sizes(self.layers)} ({self.n_parameters:,} parameters)"
+                f"{rows} would need about {need / 2**30:.1f} GiB; the limit is "
+                f"{MEMORY_BUDGET / 2**30:.0f} GiB"
+            )
 
     def parameters(self) -> list[ParamName]:
         """Every parameter in torch's order: W1, b1, W2, b2, …"""

@@ -48,7 +48,10 @@ SEED_X = ["--x", "0.974", "0.312"]
         ([*SEED_X, "--layers", "2"], ["--layers: need at least two sizes"]),
         (
             [*SEED_X, "--layers", "2,100000,100000,1"],
-            ["--layers", "10,000,500,001 parameters", "GiB"],
+            [
+                "--layers",
+                "(10,000,500,001 parameters) would need about 894.1 GiB; the limit is 8 GiB",
+            ],
         ),
         ([*SEED_X, "--loss", "cross_entropy"], ["cross_entropy needs at least 2 output units"]),
         (

@@ -282,3 +282,11 @@ def test_sample_data_sets_pass() -> None:
         "--no-arrays",
     )
     assert multi["settings"]["batch_size"] == 300 and multi["passed"] is True
+
+
+def test_huge_batch_is_refused_up_front_with_an_estimate(tmp_path: Path) -> None:
+    np.savez(tmp_path / "big.npz", x=np.zeros((7000, 2)), y=np.zeros((7000, 1)))
+    result = invoke("run", "--data", str(tmp_path / "big.npz"), "--layers", "2,100000,1")
+    assert_usage_error(
+        result, "--data", "and 7,000 rows would need about", "GiB; the limit is 8 GiB"
+    )
