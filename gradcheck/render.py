@@ -14,6 +14,7 @@ from rich.text import Text
 
 from gradcheck import __version__
 from gradcheck.compare import RULE, RULE_ASCII, Comparison
+from gradcheck.diagnose import Finding
 from gradcheck.report import Report
 
 SCHEMA_VERSION = 1
@@ -94,6 +95,18 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
         "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
         "failed": list(report.failed),
         "warnings": list(report.warnings),
+        "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
+    }
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """One diagnosis entry of the JSON document."""
+    return {
+        "kind": finding.kind,
+        "layer": finding.layer,
+        "parameter": finding.parameter,
+        "message": finding.message,
+        "test": finding.test,
     }
 
 
@@ -223,5 +236,19 @@ def render_report(report: Report) -> Group:
     parts: list[Any] = [to_table(report)]
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
+    parts.extend(diagnosis_lines(report))
     parts.append(verdict(report))
     return Group(*parts)
+
+
+def diagnosis_lines(report: Report) -> list[Text]:
+    """``diagnosis:`` and one bullet per finding, with the test that established it."""
+    if not report.diagnosis:
+        return []
+    lines = [Text("diagnosis:", style="bold")]
+    for finding in report.diagnosis:
+        line = Text(f"  • {finding.message}")
+        if finding.test:
+            line.append(f"\n    test: {finding.test}", style="dim")
+        lines.append(line)
+    return lines

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.compare import Comparison, Tolerance
+from gradcheck.diagnose import Finding
 from gradcheck.spec import NetSpec
 
 EXIT_PASSED = 0
@@ -43,6 +44,7 @@ class Report:
     parameters: tuple[Comparison, ...]  # W1, b1, …, in torch's order
     deltas: tuple[Comparison, ...] = ()  # δ1 … δL, where the hand side provides them
     warnings: tuple[str, ...] = ()
+    diagnosis: tuple[Finding, ...] = ()  # where the bug most likely is; empty when passed
 
     @property
     def comparisons(self) -> tuple[Comparison, ...]:
