@@ -386,7 +386,8 @@ def _layer_hypotheses(
                     top,
                     f"delta{top}",
                     message,
-                    _rule(f"W{top}, b{top} from that δ{top}", tol),
+                    f"W{top}, b{top} recomputed from that δ{top} (δ{top}ᵀ·a{top - 1}, "
+                    f"Σ_batch δ{top}): " + _rule("recomputed", tol),
                 )
             )
     return findings
