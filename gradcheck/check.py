@@ -130,7 +130,9 @@ def user_side(
     elif impl is not None:
         fn = userimpl.load_backward(impl)
         label = f"impl:{impl}"
-        found = userimpl.call_backward(fn, problem.spec, problem.params, problem.x, problem.y)
+        found = userimpl.call_backward(
+            fn, problem.spec, problem.params, problem.x, problem.y, label=impl
+        )
     elif grads is not None:
         label = f"grads:{grads}"
         found = gradsfile.load_grads(grads, problem.spec, batch=int(problem.x.shape[0]))

@@ -42,6 +42,8 @@ def load_grads(path: str, spec: NetSpec, *, batch: int) -> Candidate:
 
 
 def _load_npz(file: Path) -> dict[str, Any]:
+    if not zipfile.is_zipfile(file):  # numpy would try it as a pickle and say so
+        raise GradcheckError(f"{OPTION}: {file}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(file, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}

@@ -159,6 +159,7 @@ def call_backward(
     y: NDArray[np.generic],
     *,
     option: str = OPTION,
+    label: str | None = None,
 ) -> Candidate:
     """Call ``fn(params, x, y)`` on float64 copies and validate its answer.
 
@@ -171,7 +172,7 @@ def call_backward(
     try:
         result = fn(params64, x64, y_copy)
     except (Exception, SystemExit) as exc:
-        label = describe_function(fn)
+        label = label or describe_function(fn)
         raise UserCodeError(
             f"{option}: {label} raised {_describe(exc)}", user_traceback(exc, _source_file(fn))
         ) from None
