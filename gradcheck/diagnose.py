@@ -195,10 +195,12 @@ def _layer_or_none(name: str) -> int | None:
 
 def _factors(batch: int | None, context: Context | None) -> list[tuple[float, str, str]]:
     """Candidate constants: (factor, kind, meaning), tried in this order."""
+    up = " (with a batch of 2, also: a sum where the mean belongs)" if batch == 2 else ""
+    down = " (with a batch of 2, also: divided by the batch size once too often)" * (batch == 2)
     out: list[tuple[float, str, str]] = [
         (-1.0, "sign_flipped", "sign flipped"),
-        (2.0, "scale_factor_2", "a factor 2 too many"),
-        (0.5, "scale_factor_2", "a factor 2 missing (e.g. (ŷ − y) where 2(ŷ − y) belongs)"),
+        (2.0, "scale_factor_2", f"a factor 2 too many{up}"),
+        (0.5, "scale_factor_2", f"a factor 2 missing (e.g. (ŷ − y) where 2(ŷ − y) belongs){down}"),
     ]
     if batch is not None and batch >= 2:
         n = batch * (context.spec.n_out if context is not None else 1)
