@@ -151,10 +151,10 @@ def _location(top: int, failing: Sequence[Comparison], grads: Sequence[Compariso
     if above:
         passing = f"; layer{'s' if len(above) > 1 else ''} {', '.join(map(str, above))} pass"
         passing += "es" if len(above) == 1 else ""
-        where = f"how δ{top} is made from δ{top + 1}, and layer {top}'s gradients from δ{top}"
+        where = f"how δ{top} is made from δ{top + 1}, and at layer {top}'s gradients"
     else:
         passing = ""
-        where = f"the loss gradient δ{top} = ∂L/∂ŷ, and layer {top}'s gradients from it"
+        where = f"the loss gradient δ{top} = ∂L/∂ŷ, and at layer {top}'s gradients"
     return Finding(
         "layer",
         top,
@@ -296,7 +296,8 @@ def _chain_scale(
         )
     else:
         what = (
-            f"the gradients of layers 1…{top} are ×{k:.6g} autograd's (layers above pass): "
+            f"the gradients of {'layer 1' if top == 1 else f'layers 1…{top}'} are ×{k:.6g} "
+            "autograd's (layers above pass): "
             f"{meaning}, where δ{top} is computed"
         )
     return Finding(kind, top, None, what, _rule(f"{k:.6g}·autograd", tol))

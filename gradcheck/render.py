@@ -241,14 +241,16 @@ def render_report(report: Report) -> Group:
     return Group(*parts)
 
 
-def diagnosis_lines(report: Report) -> list[Text]:
-    """``diagnosis:`` and one bullet per finding, with the test that established it."""
+def diagnosis_lines(report: Report) -> list[Any]:
+    """``diagnosis:`` and one bullet per finding (wrapped under itself), with its test."""
     if not report.diagnosis:
         return []
-    lines = [Text("diagnosis:", style="bold")]
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
     for finding in report.diagnosis:
-        line = Text(f"  • {finding.message}")
+        cell = Text(finding.message)
         if finding.test:
-            line.append(f"\n    test: {finding.test}", style="dim")
-        lines.append(line)
-    return lines
+            cell.append(f"\ntest: {finding.test}", style="dim")
+        grid.add_row(Text("  •"), cell)
+    return [Text("diagnosis:", style="bold"), grid]
