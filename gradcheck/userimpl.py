@@ -14,6 +14,7 @@ add ``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l) and ``prediction``/``l
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import sys
@@ -87,7 +88,8 @@ def load_backward(text: str) -> Backward:
     sys.path.insert(0, folder)
     sys.modules[module_name] = module  # dataclasses and pickling look the module up here
     try:
-        import_spec.loader.exec_module(module)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
+            import_spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         raise UserCodeError(
             f"{OPTION}: {path}: importing it raised {_describe(exc)}", user_traceback(exc, file)
@@ -170,7 +172,8 @@ def call_backward(
     x64 = np.array(x, dtype=np.float64)
     y_copy = np.array(y, dtype=np.int64 if spec.loss == "cross_entropy" else np.float64)
     try:
-        result = fn(params64, x64, y_copy)
+        with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not break --json
+            result = fn(params64, x64, y_copy)
     except (Exception, SystemExit) as exc:
         label = label or describe_function(fn)
         raise UserCodeError(

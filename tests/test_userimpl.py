@@ -280,6 +280,17 @@ def test_nan_in_a_gradient_is_a_failed_check_not_bad_input(tmp_path: Path) -> No
     assert b1["hand"][3] == "NaN" and b1["n_nonfinite"] == 1
 
 
+def test_user_prints_go_to_stderr_so_json_stays_one_document(tmp_path: Path) -> None:
+    body = (
+        "print('loading my backward')\n"
+        "def backward(p, x, y):\n    print('debug: x =', x)\n    return grads(p, x, y)\n"
+    )
+    result = run_impl(user_file(tmp_path, body), "backward", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["passed"] is True
+    assert "loading my backward" in result.stderr and "debug: x =" in result.stderr
+
+
 # --- isolation: the function gets copies --------------------------------------------------------
 
 
