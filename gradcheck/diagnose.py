@@ -29,6 +29,7 @@ KINDS = (
     "nonfinite_autograd",
     "forward_mismatch",
     "layer",
+    "rounding_level",
     "sign_flipped",
     "scale_factor_2",
     "batch_sum_vs_mean",
@@ -116,6 +117,19 @@ def diagnose(
             )
     if not failing:
         return tuple(findings)
+    if all(_rounding_level(c) for c in failing):
+        findings.append(
+            Finding(
+                "rounding_level",
+                None,
+                None,
+                "every difference is at rounding level (within "
+                f"{ROUNDING_ULPS}·eps of each array's largest value): floating-point rounding, "
+                "not a bug; the tolerance is tighter than the dtype can deliver",
+                f"max|hand − autograd| ≤ {ROUNDING_ULPS}·eps(dtype)·max|autograd| per array",
+            )
+        )
+        return tuple(findings)
     top = max(_layer(c.name) for c in failing)
     findings.append(_location(top, failing, grads))
     chain = _chain_scale(top, parameters, failing, context)
@@ -163,6 +177,18 @@ def _location(top: int, failing: Sequence[Comparison], grads: Sequence[Compariso
         f"fail{'s' if len(names) == 1 else ''}{passing}): errors flow from the output toward the "
         f"input, so look first at {where}",
     )
+
+
+#: Differences up to this many machine epsilons of an array's largest value are rounding.
+ROUNDING_ULPS = 64
+
+
+def _rounding_level(c: Comparison) -> bool:
+    ref = np.asarray(c.autograd)
+    if c.n_nonfinite or ref.dtype.kind != "f" or ref.size == 0:
+        return False
+    scale = float(np.max(np.abs(ref)))
+    return c.max_abs_error <= ROUNDING_ULPS * float(np.finfo(ref.dtype).eps) * scale
 
 
 def _nonfinite(c: Comparison) -> Finding:

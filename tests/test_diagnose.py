@@ -256,3 +256,14 @@ def test_kinds_are_declared_and_rendered() -> None:
     assert text.index("diagnosis:") < text.index("FAILED:")
     assert "• all gradients (every layer) are ×-1 autograd's: sign flipped" in text
     assert "test: |hand − -1·autograd|" in text
+
+
+def test_rounding_level_failures_are_called_rounding_not_a_bug() -> None:
+    report = check([0.974, 0.312], dtype="float32", atol=0, rtol=0)  # the built-in replica
+    assert report.exit_code == 1
+    assert [f.kind for f in report.diagnosis] == ["rounding_level"]
+    assert "not a bug" in report.diagnosis[0].message
+    from tests.test_mutants import tenth_of_a_percent_off
+
+    off = check([0.974, 0.312], dtype="float32", atol=0, rtol=0, backward=tenth_of_a_percent_off)
+    assert "rounding_level" not in {f.kind for f in off.diagnosis}
