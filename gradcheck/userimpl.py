@@ -112,16 +112,22 @@ def load_backward(text: str) -> Backward:
 def user_traceback(exc: BaseException, file: Path | None) -> str:
     """The exception's traceback from the first frame in the user's file on (theirs to read)."""
     frames = traceback.extract_tb(exc.__traceback__)
-    if file is not None:
-        target = str(file.resolve())
-        start = next(
-            (i for i, f in enumerate(frames) if _same_file(f.filename, target)), len(frames)
-        )
-        frames = traceback.StackSummary.from_list(frames[start:])
+    target = str(file.resolve()) if file is not None else None
+    starts = [i for i, f in enumerate(frames) if target and _same_file(f.filename, target)]
+    if not starts:  # not raised in that file: drop gradcheck's and importlib's frames only
+        starts = [i for i, f in enumerate(frames) if not _ours(f.filename)]
+    frames = traceback.StackSummary.from_list(frames[starts[0] :] if starts else [])
     body = "".join(traceback.format_exception_only(type(exc), exc))
     if not frames:
         return body  # a SyntaxError shows its own file, line and caret
     return "Traceback (most recent call last):\n" + "".join(frames.format()) + body
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def _ours(filename: str) -> bool:
+    return filename.startswith("<frozen ") or filename.startswith(_PACKAGE)
 
 
 def _same_file(filename: str, target: str) -> bool:

@@ -352,6 +352,18 @@ def test_user_exception_through_the_api_is_a_user_code_error() -> None:
     assert "raise ValueError" in info.value.traceback_text
 
 
+def test_callable_from_elsewhere_keeps_its_traceback_without_gradchecks_frames() -> None:
+    import functools
+
+    def fails(params: Any, x: Any, y: Any, scale: float) -> Any:
+        return {"W1": np.zeros((10, 2)) / scale}["W9"]
+
+    with pytest.raises(UserCodeError, match="raised KeyError: 'W9'") as info:
+        check([0.974, 0.312], backward=functools.partial(fails, scale=1.0))
+    text = info.value.traceback_text
+    assert "in fails" in text and "gradcheck/userimpl.py" not in text
+
+
 # --- --grads ----------------------------------------------------------------------------------
 
 
