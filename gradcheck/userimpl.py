@@ -242,9 +242,11 @@ def _array(
     if name == "loss" and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = np.float64(value)
     if not isinstance(value, (np.ndarray, np.generic)):
+        kind = type(value).__name__
+        hint = " (convert with .detach().numpy())" if kind == "Tensor" else ""
         raise GradcheckError(
-            f"{option}: {name} in {what} is a {type(value).__name__}, expected a numpy array of "
-            f"shape {_shape(shape)}"
+            f"{option}: {name} in {what} is a {kind}, expected a numpy array of "
+            f"shape {_shape(shape)}{hint}"
         )
     arr = np.asarray(value)
     if arr.dtype.kind not in "fiu":

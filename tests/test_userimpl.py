@@ -232,6 +232,13 @@ def test_loading_leaves_sys_path_and_modules_alone(tmp_path: Path) -> None:
             ("W1 in the result is a NoneType, expected a numpy array",),
         ),
         (
+            "import torch; g = grads(p, x, y); g['W3'] = torch.tensor(g['W3']); return g",
+            (
+                "W3 in the result is a Tensor, expected a numpy array of shape (1, 10) (convert "
+                "with .detach().numpy())",
+            ),
+        ),
+        (
             "g = grads(p, x, y); g['dense.0.weight'] = g['W1']; return g",
             ("gives W1 twice",),
         ),
@@ -246,6 +253,7 @@ def test_loading_leaves_sys_path_and_modules_alone(tmp_path: Path) -> None:
         "delta",
         "complex",
         "none",
+        "tensor",
         "twice",
     ],
 )
