@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 from gradcheck import health, inputs, replica
 from gradcheck.compare import Comparison, Tolerance, compare, resolve_tolerance
+from gradcheck.diagnose import Finding, diagnose, make_context
 from gradcheck.errors import GradcheckError
 from gradcheck.health import Notice
 from gradcheck.report import Report, Settings
@@ -36,8 +37,8 @@ class Problem:
 class HandResult:
     """What the hand side answers: forward values, gradients and (optionally) δ per layer."""
 
-    prediction: Array
-    loss: Array
+    prediction: Array | None  # None: the hand side gave no forward value (a user backward)
+    loss: Array | None
     grads: Mapping[str, Array]
     deltas: Mapping[str, Array]
 
@@ -58,7 +59,8 @@ def notices(problem: Problem, ref: AutogradResult, hand: HandResult) -> tuple[No
     found = health.saturation(problem.spec, fwd.zs)
     found += health.zero_gradients(ref.grads)
     found += health.nonfinite({"prediction": ref.prediction, "loss": ref.loss}, "autograd")
-    found += health.nonfinite({"prediction": hand.prediction, "loss": hand.loss}, "hand")
+    hand_forward = {"prediction": hand.prediction, "loss": hand.loss}
+    found += health.nonfinite({k: v for k, v in hand_forward.items() if v is not None}, "hand")
     return tuple(found)
 
 
@@ -103,9 +105,13 @@ def evaluate(problem: Problem, settings: Settings, hand: HandResult | None = Non
     if hand is None:
         hand = replica_side(problem)
     tol = settings.tolerance
-    forward = (
-        compare("prediction", ref.prediction, hand.prediction, tol, kind="forward"),
-        compare("loss", ref.loss, np.asarray(hand.loss), tol, kind="forward"),
+    forward = tuple(
+        compare(name, ref_value, np.asarray(hand_value), tol, kind="forward")
+        for name, ref_value, hand_value in (
+            ("prediction", ref.prediction, hand.prediction),
+            ("loss", ref.loss, hand.loss),
+        )
+        if hand_value is not None
     )
     parameters = tuple(
         compare(p.name, ref.grads[p.name], hand.grads[p.name], tol, torch_name=p.torch_name)
@@ -116,7 +122,57 @@ def evaluate(problem: Problem, settings: Settings, hand: HandResult | None = Non
         for name in ref.deltas
         if name in hand.deltas
     )
-    return Report(settings, forward, parameters, deltas, notices(problem, ref, hand))
+    findings: tuple[Finding, ...] = ()
+    if not all(c.passed for c in forward + parameters + deltas):
+        # Overflowing inputs are a reported failure, not a numpy warning on stderr.
+        with np.errstate(all="ignore"):
+            context = make_context(problem.spec, problem.params, problem.x, problem.y, ref.deltas)
+            findings = diagnose(forward, parameters, deltas, context)
+    return Report(
+        settings, forward, parameters, deltas, notices(problem, ref, hand), diagnosis=findings
+    )
+
+
+def user_side(
+    problem: Problem,
+    *,
+    backward: Callable[..., object] | None = None,
+    impl: str | None = None,
+    grads: str | None = None,
+) -> tuple[str, HandResult] | None:
+    """The user's hand side (a callable, ``--impl FILE.py:FUNC`` or ``--grads FILE``) and its
+    label for ``Settings.candidate``; ``None`` when none is given (the built-in replica)."""
+    from gradcheck import gradsfile, userimpl
+
+    one_candidate(backward, impl, grads)
+    if backward is not None:
+        label = f"python:{userimpl.describe_function(backward)}"
+        found = userimpl.call_backward(
+            backward, problem.spec, problem.params, problem.x, problem.y, option="backward"
+        )
+    elif impl is not None:
+        fn = userimpl.load_backward(impl)
+        label = f"impl:{impl}"
+        found = userimpl.call_backward(
+            fn, problem.spec, problem.params, problem.x, problem.y, label=impl
+        )
+    elif grads is not None:
+        label = f"grads:{grads}"
+        found = gradsfile.load_grads(grads, problem.spec, batch=int(problem.x.shape[0]))
+    else:
+        return None
+    return label, HandResult(found.prediction, found.loss, found.grads, found.deltas)
+
+
+def one_candidate(
+    backward: Callable[..., object] | None, impl: str | None, grads: str | None
+) -> None:
+    """At most one user hand side: ``backward``, ``--impl`` or ``--grads``."""
+    given = [name for name, v in (("--impl", impl), ("--grads", grads)) if v is not None]
+    if backward is not None:
+        given.insert(0, "backward")
+    if len(given) > 1:
+        raise GradcheckError(f"{given[0]}: give only one of {' and '.join(given)}")
 
 
 def check(
@@ -132,6 +188,9 @@ def check(
     weights: str | None = None,
     atol: float | None = None,
     rtol: float | None = None,
+    backward: Callable[..., object] | None = None,
+    impl: str | None = None,
+    grads: str | None = None,
 ) -> Report:
     """Check the hand-derived backward pass against torch autograd; the CLI's ``run``.
 
@@ -141,9 +200,16 @@ def check(
     ``torch.manual_seed(seed)`` unless ``weights`` names a ``.pt``/``.npz`` state_dict.
     ``atol``/``rtol`` default per dtype (see ``compare.DEFAULT_TOLERANCES``).
 
+    The hand side is the built-in replica unless one of these is given: ``backward``, a
+    callable ``backward(params, x, y) -> {"W1": dW1, "b1": db1, …}`` (the contract is in
+    ``gradcheck.userimpl``), ``impl`` (``"FILE.py:FUNC"``, as ``--impl``) or ``grads`` (an
+    ``.npz``/``.json`` of precomputed gradients, as ``--grads``). Then ``report.diagnosis``
+    says where a bug most likely is.
+
     Returns a ``Report`` (``.passed``, ``.exit_code``, per-parameter ``Comparison``s).
     Raises ``GradcheckError`` on bad input.
     """
+    one_candidate(backward, impl, grads)
     spec = NetSpec(tuple(int(n) for n in layers), activation, loss, dtype)
     tolerance: Tolerance = resolve_tolerance(dtype, atol, rtol)
     x_arr, y_arr = resolve_batch(spec, x, target, data)
@@ -157,7 +223,11 @@ def check(
         weights=weights,
         data=data,
     )
-    return evaluate(problem, settings)
+    user = user_side(problem, backward=backward, impl=impl, grads=grads)
+    if user is None:
+        return evaluate(problem, settings)
+    candidate, hand = user
+    return evaluate(problem, replace(settings, candidate=candidate), hand)
 
 
 def resolve_batch(

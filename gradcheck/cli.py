@@ -279,6 +279,31 @@ def output_options(f: F) -> F:
     return f
 
 
+def candidate_options(f: F) -> F:
+    """``--impl``, ``--grads``: check the user's own backward instead of the built-in replica."""
+    decorators = [
+        click.option(
+            "--impl",
+            metavar="FILE.py:FUNC",
+            help="Check your own backward instead of the built-in one: FUNC(params, x, y) -> "
+            "dict of gradients. params: float64 copies of W1, b1, … (W is (out, in)); x: (batch, "
+            "n_in); y: (batch, n_out), or (batch,) int64 classes for cross_entropy. Return "
+            "dL/dW1, dL/db1, … (mean-reduced loss), same keys and shapes; optionally delta1 … "
+            "deltaL (batch, n_l), prediction, loss, compared too.",
+        ),
+        click.option(
+            "--grads",
+            metavar="FILE",
+            help='Check precomputed gradients instead: an .npz or .json {"W1": [[…]], …} '
+            "with the keys --impl returns (W1, … or dense.0.weight, …), computed for the same "
+            "weights (--seed/--weights) and batch.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -303,6 +328,7 @@ def cli() -> None:
 @weight_options
 @tolerance_options
 @output_options
+@candidate_options
 def run(
     x_rows: tuple[str, ...],
     target_rows: tuple[str, ...],
@@ -318,6 +344,8 @@ def run(
     as_json: bool,
     no_arrays: bool,
     no_color: bool,
+    impl: str | None,
+    grads: str | None,
 ) -> int:
     """Compare autograd with the hand-derived backward pass, parameter by parameter.
 
@@ -325,10 +353,14 @@ def run(
     replica whose backward pass is derived by hand (δL … δ1), and compares prediction, loss,
     every parameter gradient and every δ under |hand − autograd| ≤ atol + rtol·|autograd|.
 
+    With --impl FILE.py:FUNC (or --grads FILE) your own backward is checked instead of the
+    built-in replica, and a failing check says where the bug most likely is (diagnosis).
+
     \b
     Example:
       gradcheck run --x 0.974 0.312
       gradcheck run --x 0.974 0.312 --target 0.5 --dtype float32 --json
+      gradcheck run --x 0.974 0.312 --impl samples/backward_seed.py:backward
     """
     from gradcheck.check import check
     from gradcheck.inputs import parse_floats
@@ -346,6 +378,8 @@ def run(
         weights=weights,
         atol=atol,
         rtol=rtol,
+        impl=impl,
+        grads=grads,
     )
     emit(report, as_json=as_json, arrays=not no_arrays, no_color=no_color)
     return report.exit_code

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from gradcheck import __version__
 from gradcheck.compare import RULE, RULE_ASCII, Comparison
+from gradcheck.diagnose import Finding
 from gradcheck.report import Report
 
 SCHEMA_VERSION = 1
@@ -96,6 +97,18 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
         "warnings": [
             {"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings
         ],
+        "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
+    }
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """One diagnosis entry of the JSON document."""
+    return {
+        "kind": finding.kind,
+        "layer": finding.layer,
+        "parameter": finding.parameter,
+        "message": finding.message,
+        "test": finding.test,
     }
 
 
@@ -226,5 +239,21 @@ def render_report(report: Report) -> Group:
     parts: list[Any] = [to_table(report)]
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning.message}", style="yellow"))
+    parts.extend(diagnosis_lines(report))
     parts.append(verdict(report))
     return Group(*parts)
+
+
+def diagnosis_lines(report: Report) -> list[Any]:
+    """``diagnosis:`` and one bullet per finding (wrapped under itself), with its test."""
+    if not report.diagnosis:
+        return []
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for finding in report.diagnosis:
+        cell = Text(finding.message)
+        if finding.test:
+            cell.append(f"\ntest: {finding.test}", style="dim")
+        grid.add_row(Text("  •"), cell)
+    return [Text("diagnosis:", style="bold"), grid]

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.compare import Comparison, Tolerance
+from gradcheck.diagnose import Finding
 from gradcheck.health import Notice
 from gradcheck.spec import NetSpec
 
@@ -44,6 +45,7 @@ class Report:
     parameters: tuple[Comparison, ...]  # W1, b1, …, in torch's order
     deltas: tuple[Comparison, ...] = ()  # δ1 … δL, where the hand side provides them
     warnings: tuple[Notice, ...] = ()
+    diagnosis: tuple[Finding, ...] = ()  # where the bug most likely is; empty when passed
 
     @property
     def comparisons(self) -> tuple[Comparison, ...]:

@@ -1,0 +1,60 @@
+"""``assert_backward``: the check as a test assertion, for a user's own test suite.
+
+::
+
+    from gradcheck.testing import assert_backward
+
+    def test_my_backward():
+        assert_backward(my_backward, x=[[0.974, 0.312], [0.1, -0.5]], target=[[0.5], [1.0]])
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Console
+
+from gradcheck.check import check
+from gradcheck.report import Report
+
+__all__ = ["assert_backward", "report_text"]
+
+
+def assert_backward(
+    fn: Callable[..., Any],
+    *,
+    x: Sequence[float] | Sequence[Sequence[float]],
+    target: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    **check_kwargs: Any,
+) -> Report:
+    """Check ``fn(params, x, y) -> {"W1": dW1, …}`` against torch autograd, or raise.
+
+    ``check_kwargs`` are ``gradcheck.check.check``'s (``layers``, ``activation``, ``loss``,
+    ``dtype``, ``seed``, ``weights``, ``atol``, ``rtol``). Returns the passing ``Report``.
+    Raises ``AssertionError`` whose message is the plain-text table, the diagnosis and the
+    verdict (as ``gradcheck run`` prints them, without colour); ``GradcheckError`` on bad
+    input, ``UserCodeError`` if ``fn`` raises.
+    """
+    report = check(x, target, backward=fn, **check_kwargs)
+    if not report.passed:
+        raise AssertionError("\n" + report_text(report))
+    return report
+
+
+def report_text(report: Report, width: int = 200) -> str:
+    """The report as ``gradcheck run`` prints it, in plain text (no colour, no styles)."""
+    from gradcheck.render import render_report
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        color_system=None,
+        no_color=True,
+        highlight=False,
+        soft_wrap=False,
+    )
+    console.print(render_report(report))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"

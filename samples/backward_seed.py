@@ -1,0 +1,72 @@
+"""A hand-written backward pass for the seed's network, written the way the seed derives it.
+
+The network is 2→10→10→1, sigmoid hidden layers, linear output, mean-squared-error loss:
+
+    z1 = x·W1ᵀ + b1,  a1 = σ(z1)
+    z2 = a1·W2ᵀ + b2, a2 = σ(z2)
+    z3 = a2·W3ᵀ + b3 = ŷ,  L = mean((ŷ − y)²)
+
+Check it (exit 0):
+
+    gradcheck run --x 0.974 0.312 --impl samples/backward_seed.py:backward
+
+Samples are rows (x is (batch, 2)) and weights are (out, in), as torch stores them, so the
+seed's column-vector np.dot(W1, X) becomes x @ W1.T here.
+"""
+
+import numpy as np
+
+
+def my_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def sigmoid_gradient(z):
+    return my_sigmoid(z) * (1 - my_sigmoid(z))
+
+
+def loss_gradient(y_true, y_pred):
+    # d/dŷ mean((ŷ − y)²) = 2(ŷ − y)/N, N = batch × outputs (torch's mean reduction).
+    return (2 * y_pred - 2 * y_true) / y_pred.size
+
+
+def backward(params, x, y):
+    W1, b1 = params["W1"], params["b1"]
+    W2, b2 = params["W2"], params["b2"]
+    W3, b3 = params["W3"], params["b3"]
+
+    # Forward, keeping what backward needs.
+    z1 = x @ W1.T + b1
+    z1_act = my_sigmoid(z1)
+    z2 = z1_act @ W2.T + b2
+    z2_act = my_sigmoid(z2)
+    z3 = z2_act @ W3.T + b3
+    prediction = z3
+
+    # Backward: δ3 at the (linear) output, then back through W3, σ, W2, σ.
+    delta3 = loss_gradient(y, prediction)  # (batch, 1)
+    w3_gradient = delta3.T @ z2_act  # (1, 10): sums the batch's outer products
+    b3_gradient = delta3.sum(axis=0)  # (1,)
+
+    delta2 = (delta3 @ W3) * sigmoid_gradient(z2)  # (batch, 10)
+    w2_gradient = delta2.T @ z1_act  # (10, 10)
+    b2_gradient = delta2.sum(axis=0)
+
+    delta1 = (delta2 @ W2) * sigmoid_gradient(z1)  # (batch, 10)
+    w1_gradient = delta1.T @ x  # (10, 2)
+    b1_gradient = delta1.sum(axis=0)
+
+    return {
+        "W1": w1_gradient,
+        "b1": b1_gradient,
+        "W2": w2_gradient,
+        "b2": b2_gradient,
+        "W3": w3_gradient,
+        "b3": b3_gradient,
+        # Optional: the deltas and forward values are compared too.
+        "delta1": delta1,
+        "delta2": delta2,
+        "delta3": delta3,
+        "prediction": prediction,
+        "loss": np.mean((prediction - y) ** 2),
+    }
