@@ -18,7 +18,6 @@ from gradcheck.report import Report
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
 INSTALL_HINT = "pip install 'gradcheck[plot]'"
 PANEL_LABEL = "gradcheck-panel"  # Axes.get_label() of each parameter's panel
@@ -40,6 +39,7 @@ def figure(report: Report) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     params = report.parameters
     n_cols = min(3, len(params))
@@ -47,8 +47,9 @@ def figure(report: Report) -> Figure:
     fig = Figure(figsize=(4.2 * n_cols, 3.4 * n_rows), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     # Same bands as the text heat map: ≤1e-6, ≤1e-3, ≤0.1, ≤1, >1 (fails).
-    cmap = ListedColormap(["#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027"])
-    cmap.set_bad("#7b3294")  # NaN/inf
+    cmap = ListedColormap(["#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027"]).with_extremes(
+        bad="#7b3294"  # NaN/inf
+    )
     norm = BoundaryNorm([-20.0, -6.0, -3.0, -1.0, 0.0, 20.0], cmap.N)
     tol = report.settings.tolerance
     image = None

@@ -25,11 +25,13 @@ def legend(report: Report) -> Text:
         f"Error maps: each cell is |hand − autograd| / (atol + rtol·|autograd|) with "
         f"atol={tol.atol:g}, rtol={tol.rtol:g} (pass: {RULE}).\n"
     )
-    for i, (_, char, label) in enumerate(BANDS):
+    entries = [(char, label) for _, char, label in BANDS] + [(NONFINITE_CHAR, NONFINITE_LABEL)]
+    # Three short entries per line, so the legend stays whole on an 80-column terminal.
+    for i, (char, label) in enumerate(entries):
+        text.append("  " if i % 3 else ("\n" if i else ""))
         text.append(char, style=BAND_STYLES[i])
-        text.append(f" {label}   ")
-    text.append(NONFINITE_CHAR, style=BAND_STYLES[-1])
-    text.append(f" {NONFINITE_LABEL}\n▶ and ▼ mark the row and column of the worst element.")
+        text.append(f" {label}")
+    text.append("\n▶ and ▼ mark the row and column of the worst element.")
     return text
 
 
@@ -46,16 +48,15 @@ def heat_map(m: ErrorMap) -> Text:
     worst_index = list(c.worst_index)
     worst_ratio = float(m.grid[m.worst[0] - m.rows[0], m.worst[1] - m.cols[0]])
     text = Text()
-    text.append(f"{c.label}  {shape}", style="bold")
-    text.append(
-        f"  worst {worst_index}: {_fmt(worst_ratio)}× the tolerance, |Δ| {c.max_abs_error:.1e}  "
-    )
+    text.append(f"{c.label}  {shape}  ", style="bold")
     text.append("✓" if c.passed else f"✗ {c.n_failed} out", style="green" if c.passed else "red")
+    text.append(
+        f"\n  worst {worst_index}: {_fmt(worst_ratio)}× the tolerance, |Δ| {c.max_abs_error:.1e}"
+    )
     if m.windowed:
         text.append(
-            f"\n  showing rows {m.rows[0]}–{m.rows[1] - 1} and columns {m.cols[0]}–"
-            f"{m.cols[1] - 1} of {m.full_shape[0]}×{m.full_shape[1]}, a window around the worst "
-            "element",
+            f"\n  window: rows {m.rows[0]}–{m.rows[1] - 1}, columns {m.cols[0]}–{m.cols[1] - 1} "
+            f"of {m.full_shape[0]}×{m.full_shape[1]}, around the worst",
             style="dim",
         )
     cell = len(str(m.cols[1] - 1)) + 1
