@@ -61,8 +61,8 @@ def to_junit(report: Report) -> bytes:
         "errors": "0",
         "skipped": "0",
     }
-    root = ET.Element("testsuites", name="gradcheck", **counts)
-    suite = ET.SubElement(root, "testsuite", name=f"gradcheck {s.spec.describe()}", **counts)
+    root = ET.Element("testsuites", {"name": "gradcheck", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"gradcheck {s.spec.describe()}", **counts})
     properties = ET.SubElement(suite, "properties")
     for key, value in (
         ("layers", ",".join(map(str, s.spec.layers))),
@@ -79,4 +79,5 @@ def to_junit(report: Report) -> bytes:
     for c in cases:
         suite.append(_testcase(c))
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"

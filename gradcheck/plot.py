@@ -87,11 +87,8 @@ def figure(report: Report) -> Figure:
 
 def panels(fig: Figure) -> list[str]:
     """Names of the parameters that have a panel in ``fig``."""
-    return [
-        ax.get_label().split(":", 1)[1]
-        for ax in fig.axes
-        if ax.get_label().startswith(PANEL_LABEL + ":")
-    ]
+    labels = [str(ax.get_label()) for ax in fig.axes]
+    return [label.split(":", 1)[1] for label in labels if label.startswith(PANEL_LABEL + ":")]
 
 
 def to_png(report: Report) -> bytes:
