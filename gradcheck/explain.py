@@ -147,7 +147,7 @@ def _forward_steps(
                     name=f"a{layer}",
                     title=f"layer {layer} activation",
                     formula=f"a{layer} = {f}(z{layer})",
-                    where=ACTIVATION_FUNCTIONS[spec.activation].formula,
+                    where=_definition(ACTIVATION_FUNCTIONS[spec.activation].formula),
                     shapes=f"elementwise on z{layer} ({_dims(z)}) → {_dims(a)}",
                     hand=a,
                     check=None,
@@ -235,6 +235,11 @@ def _backward_steps(
             )
         )
     return tuple(steps)
+
+
+def _definition(formula: str) -> str | None:
+    """A function's definition, or None when its text only names it (``tanh(z)``)."""
+    return formula if "=" in formula else None
 
 
 def _loss_where(problem: Problem) -> str:

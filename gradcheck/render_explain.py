@@ -66,8 +66,10 @@ def values(array: NDArray[np.generic], max_shown: int = MAX_SHOWN) -> str:
     if a.ndim == 0:
         return f"{float(a):.7g}"
     if a.size <= max_shown:
-        flat = ", ".join(f"{v:.7g}" for v in a.reshape(-1))
-        return f"[{flat}]" if a.ndim <= 1 or a.shape[0] == 1 else f"[{flat}] (row-major)"
+        if a.ndim >= 2 and a.shape[0] > 1:
+            rows = a.reshape(a.shape[0], -1)
+            return "[" + ", ".join(values(row, max_shown) for row in rows) + "]"
+        return "[" + ", ".join(f"{v:.7g}" for v in a.reshape(-1)) + "]"
     finite = a[np.isfinite(a)]
     if finite.size == 0:
         return f"{a.size} values, none finite"

@@ -107,6 +107,7 @@ def test_tanh_cross_entropy_network_matches_torch() -> None:
     wheres = {s.name: s.where for s in explanation.steps}
     assert wheres["delta1"] == "tanh′(z) = 1 − tanh²(z)"
     assert wheres["loss"] == "B = 2 (batch size), y = class indices"
+    assert wheres["a1"] is None  # "tanh(z)" defines nothing
 
 
 def test_cli_explain_text_is_plain_when_piped() -> None:
@@ -185,3 +186,8 @@ def test_quiet_prints_nothing() -> None:
 )
 def test_explain_bad_input_exits_2(args: list[str], fragments: list[str]) -> None:
     assert_usage_error(invoke("explain", *args), *fragments)
+
+
+def test_small_matrices_print_row_by_row() -> None:
+    assert values(np.array([[1.0, 2.0], [3.0, 4.5]])) == "[[1, 2], [3, 4.5]]"
+    assert values(np.array([[1.0, 2.0]])) == "[1, 2]"
