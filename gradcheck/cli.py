@@ -359,6 +359,10 @@ def cli() -> None:
       1  something out of tolerance (or NaN/inf on either side)
       2  bad usage or bad input
       3  internal error in gradcheck
+
+    \b
+    Shell completion (add to ~/.bashrc; zsh_source/fish_source for zsh/fish):
+      eval "$(_GRADCHECK_COMPLETE=bash_source gradcheck)"
     """
 
 

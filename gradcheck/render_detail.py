@@ -51,7 +51,7 @@ def heat_map(m: ErrorMap) -> Text:
     text.append(f"{c.label}  {shape}  ", style="bold")
     text.append("✓" if c.passed else f"✗ {c.n_failed} out", style="green" if c.passed else "red")
     text.append(
-        f"\n  worst {worst_index}: {_fmt(worst_ratio)}× the tolerance, |Δ| {c.max_abs_error:.1e}"
+        f"\n  worst {worst_index}: {_fmt(worst_ratio)}× the tolerance, |Δ| {_fmt(c.max_abs_error)}"
     )
     if m.windowed:
         text.append(
