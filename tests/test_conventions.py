@@ -139,7 +139,7 @@ def test_help_shows_env_vars_and_new_options() -> None:
         assert text in out, text
     top = invoke("-h").stdout
     assert "explain" in top and "schema" in top and "run" in top
-    assert "eval \"$(_GRADCHECK_COMPLETE=bash_source gradcheck)\"" in top
+    assert 'eval "$(_GRADCHECK_COMPLETE=bash_source gradcheck)"' in top
 
 
 def test_version() -> None:
