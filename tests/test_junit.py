@@ -106,3 +106,18 @@ def test_unwritable_junit_path_exits_2(tmp_path: Path, where: str) -> None:
     path = tmp_path / "missing" / "r.xml" if where == "missing_dir" else tmp_path
     assert_usage_error(invoke("run", *SEED_X, "--junit", str(path)), "--junit: ", str(path))
     assert not (tmp_path / "missing").exists()
+
+
+def test_failed_write_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    def refuse(src: str, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    target = tmp_path / "r.xml"
+    result = invoke("run", *SEED_X, "--junit", str(target))
+    assert_usage_error(result, f"--junit: {target}: cannot write (No space left on device)")
+    assert list(tmp_path.iterdir()) == []
