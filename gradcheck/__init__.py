@@ -1,5 +1,33 @@
-"""gradcheck: check hand-derived backpropagation against torch autograd."""
+"""gradcheck: check hand-derived backpropagation against torch autograd.
+
+``from gradcheck import check`` is the Python API (``gradcheck.pipeline.check``). Names are
+resolved lazily, so importing the package (and ``gradcheck --help``) loads neither numpy nor
+torch; torch is imported only when a check runs.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+__all__ = ["GradcheckError", "Report", "__version__", "check"]
+
+if TYPE_CHECKING:
+    from gradcheck.errors import GradcheckError
+    from gradcheck.pipeline import check
+    from gradcheck.report import Report
+
+_LAZY = {
+    "check": "gradcheck.pipeline",
+    "Report": "gradcheck.report",
+    "GradcheckError": "gradcheck.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")

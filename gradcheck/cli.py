@@ -10,6 +10,7 @@ torch is imported only inside commands, so ``gradcheck --help`` stays fast.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -171,6 +172,8 @@ def network_options(f: F) -> F:
             type=click.Choice(DTYPES),
             default="float64",
             show_default=True,
+            envvar="GRADCHECK_DTYPE",
+            show_envvar=True,
             help="Precision of both sides. float64 is the sharp check; float32 is the seed's "
             "setting.",
         ),
@@ -219,6 +222,8 @@ def weight_options(f: F) -> F:
             type=click.IntRange(0, 2**63 - 1),
             default=0,
             show_default=True,
+            envvar="GRADCHECK_SEED",
+            show_envvar=True,
             help="torch.manual_seed before torch's default initialisation of the weights.",
         ),
         click.option(
@@ -233,6 +238,24 @@ def weight_options(f: F) -> F:
     return f
 
 
+def _check_env_tolerance(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    """A tolerance from the environment is validated here, so the error names the variable."""
+    from click.core import ParameterSource
+
+    if (
+        value is not None
+        and ctx.get_parameter_source(param.name or "") is ParameterSource.ENVIRONMENT
+    ):
+        envvar = param.envvar if isinstance(param.envvar, str) else str(param.envvar)
+        if not math.isfinite(value) or value < 0:
+            raise GradcheckError(
+                f"{envvar} (for --{param.name}): must be a finite number ≥ 0, got {value:g}"
+            )
+    return value
+
+
 def tolerance_options(f: F) -> F:
     """``--atol``, ``--rtol``."""
     decorators = [
@@ -240,12 +263,18 @@ def tolerance_options(f: F) -> F:
             "--atol",
             type=float,
             default=None,
+            envvar="GRADCHECK_ATOL",
+            show_envvar=True,
+            callback=_check_env_tolerance,
             help="Absolute tolerance. Default per dtype: 1e-7 (float64), 1e-5 (float32).",
         ),
         click.option(
             "--rtol",
             type=float,
             default=None,
+            envvar="GRADCHECK_RTOL",
+            show_envvar=True,
+            callback=_check_env_tolerance,
             help="Relative tolerance. Default per dtype: 1e-7 (float64), 1.3e-6 (float32).",
         ),
     ]
@@ -304,6 +333,49 @@ def candidate_options(f: F) -> F:
     return f
 
 
+def detail_options(f: F) -> F:
+    """``--detail``, ``--plot``: where in each parameter the errors sit."""
+    decorators = [
+        click.option(
+            "--detail",
+            is_flag=True,
+            help="After the table, a heat map per parameter of |Δ| / (atol + rtol·|autograd|), "
+            "element by element, worst element marked (a bounded window for large ones).",
+        ),
+        click.option(
+            "--plot",
+            metavar="FILE.png",
+            help="Write the same heat maps as a PNG figure, one panel per parameter (needs "
+            "matplotlib: pip install 'gradcheck[plot]').",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def quiet_option(f: F) -> F:
+    """``--quiet``/``-q``: the exit code is the whole answer."""
+    return click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        help="Print nothing on stdout; the exit code is the result (files from --junit and "
+        "--plot are still written, errors still go to stderr).",
+    )(f)
+
+
+def report_file_options(f: F) -> F:
+    """``--junit``, ``--quiet``: for CI."""
+    f = quiet_option(f)
+    return click.option(
+        "--junit",
+        metavar="FILE.xml",
+        help="Also write a JUnit XML report: one testcase per forward value, parameter and δ, "
+        "failures with their numbers.",
+    )(f)
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -319,6 +391,10 @@ def cli() -> None:
       1  something out of tolerance (or NaN/inf on either side)
       2  bad usage or bad input
       3  internal error in gradcheck
+
+    \b
+    Shell completion (add to ~/.bashrc; zsh_source/fish_source for zsh/fish):
+      eval "$(_GRADCHECK_COMPLETE=bash_source gradcheck)"
     """
 
 
@@ -329,6 +405,8 @@ def cli() -> None:
 @tolerance_options
 @output_options
 @candidate_options
+@detail_options
+@report_file_options
 def run(
     x_rows: tuple[str, ...],
     target_rows: tuple[str, ...],
@@ -346,6 +424,10 @@ def run(
     no_color: bool,
     impl: str | None,
     grads: str | None,
+    detail: bool = False,
+    plot: str | None = None,
+    junit: str | None = None,
+    quiet: bool = False,
 ) -> int:
     """Compare autograd with the hand-derived backward pass, parameter by parameter.
 
@@ -361,11 +443,14 @@ def run(
       gradcheck run --x 0.974 0.312
       gradcheck run --x 0.974 0.312 --target 0.5 --dtype float32 --json
       gradcheck run --x 0.974 0.312 --impl samples/backward_seed.py:backward
+      gradcheck run --x 0.974 0.312 --detail --plot errors.png --junit report.xml
     """
-    from gradcheck.check import check
     from gradcheck.inputs import parse_floats
+    from gradcheck.pipeline import check
     from gradcheck.spec import parse_layers
 
+    check_output_flags(as_json=as_json, quiet=quiet, detail=detail)
+    check_report_files(junit=junit, plot=plot)
     report = check(
         [parse_floats(row, "--x") for row in x_rows] or None,
         [parse_floats(row, "--target") for row in target_rows] or None,
@@ -381,7 +466,12 @@ def run(
         impl=impl,
         grads=grads,
     )
+    write_report_files(report, junit=junit, plot=plot)
+    if quiet:
+        return report.exit_code
     emit(report, as_json=as_json, arrays=not no_arrays, no_color=no_color)
+    if detail:
+        emit_detail(report, no_color=no_color)
     return report.exit_code
 
 
@@ -416,3 +506,131 @@ def make_console(no_color: bool, stderr: bool = False) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="gradcheck")
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 7: detail view, plots, JUnit, quiet, explain, schema
+
+
+def check_output_flags(*, as_json: bool, quiet: bool, detail: bool = False) -> None:
+    """Refuse output flags that contradict each other."""
+    if quiet and as_json:
+        raise GradcheckError("--quiet: cannot be combined with --json (it prints nothing)")
+    if detail and as_json:
+        raise GradcheckError(
+            "--detail: cannot be combined with --json (the document already has every element)"
+        )
+
+
+def check_report_files(*, junit: str | None, plot: str | None) -> None:
+    """Fail before any computation if a requested file cannot be written."""
+    from gradcheck.atomic import check_writable
+
+    if plot is not None:
+        from gradcheck.plot import require_matplotlib
+
+        require_matplotlib()
+        check_writable(plot, "--plot")
+    if junit is not None:
+        check_writable(junit, "--junit")
+
+
+def write_report_files(report: Report, *, junit: str | None, plot: str | None) -> None:
+    """Write the requested report files (before stdout, so a failure leaves stdout empty)."""
+    from gradcheck.atomic import write_atomic
+
+    if junit is not None:
+        from gradcheck.junit import to_junit
+
+        write_atomic(junit, to_junit(report), "--junit")
+    if plot is not None:
+        from gradcheck.plot import to_png
+
+        write_atomic(plot, to_png(report), "--plot")
+
+
+def emit_detail(report: Report, *, no_color: bool) -> None:
+    """The per-element heat maps, sized to the console."""
+    from gradcheck.render_detail import render_details
+
+    console = make_console(no_color)
+    console.print(render_details(report, width=console.width))
+
+
+@cli.command(cls=VectorCommand)
+@input_options
+@network_options
+@weight_options
+@tolerance_options
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the steps as one JSON document instead."
+)
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="No colour or styles (the NO_COLOR environment variable does the same).",
+)
+@quiet_option
+def explain(
+    x_rows: tuple[str, ...],
+    target_rows: tuple[str, ...],
+    data: str | None,
+    layers: str,
+    activation: str,
+    loss: str,
+    dtype: str,
+    seed: int,
+    weights: str | None,
+    atol: float | None,
+    rtol: float | None,
+    as_json: bool,
+    no_color: bool,
+    quiet: bool,
+) -> int:
+    """Walk the derivation step by step: every z, a, δ and gradient, with its formula.
+
+    The forward pass (z_l = a_{l−1}·W_lᵀ + b_l, a_l = f(z_l), the loss), then the backward
+    pass (δL = ∂L/∂ŷ, δ_l = (δ_{l+1}·W_{l+1}) ⊙ f′(z_l), ∂L/∂W_l = δ_lᵀ·a_{l−1}, ∂L/∂b_l =
+    Σ δ_l), written for the chosen activation and loss, with shapes and the hand values.
+    Every value autograd also computes is shown beside it with the error. Exit codes as for
+    run: 1 if any step is out of tolerance.
+
+    \b
+    Example:
+      gradcheck explain --x 0.974 0.312
+      gradcheck explain --x 0.974 0.312 --activation tanh --layers 2,4,3 --loss cross_entropy
+    """
+    from gradcheck import render_explain
+    from gradcheck.explain import explain_check
+    from gradcheck.inputs import parse_floats
+    from gradcheck.spec import parse_layers
+
+    check_output_flags(as_json=as_json, quiet=quiet)
+    explanation = explain_check(
+        [parse_floats(row, "--x") for row in x_rows] or None,
+        [parse_floats(row, "--target") for row in target_rows] or None,
+        data=data,
+        layers=parse_layers(layers),
+        activation=activation,
+        loss=loss,
+        dtype=dtype,
+        seed=seed,
+        weights=weights,
+        atol=atol,
+        rtol=rtol,
+    )
+    if quiet:
+        return explanation.exit_code
+    if as_json:
+        click.echo(render_explain.to_json(explanation))
+    else:
+        make_console(no_color).print(render_explain.render_explanation(explanation))
+    return explanation.exit_code
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the run --json and explain --json documents."""
+    from gradcheck.schema import schema_text
+
+    click.echo(schema_text(), nl=False)

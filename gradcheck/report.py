@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,3 +73,9 @@ class Report:
         error of gradcheck itself.
         """
         return EXIT_PASSED if self.passed else EXIT_FAILED
+
+    def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
+        """The ``run --json`` document as a dict (see ``render.to_dict`` and ``schema.json``)."""
+        from gradcheck.render import to_dict
+
+        return to_dict(self, arrays=arrays)

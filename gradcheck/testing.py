@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from gradcheck.check import check
+from gradcheck.pipeline import check
 from gradcheck.report import Report
 
 __all__ = ["assert_backward", "report_text"]
@@ -31,7 +31,7 @@ def assert_backward(
 ) -> Report:
     """Check ``fn(params, x, y) -> {"W1": dW1, …}`` against torch autograd, or raise.
 
-    ``check_kwargs`` are ``gradcheck.check.check``'s (``layers``, ``activation``, ``loss``,
+    ``check_kwargs`` are ``gradcheck.pipeline.check``'s (``layers``, ``activation``, ``loss``,
     ``dtype``, ``seed``, ``weights``, ``atol``, ``rtol``). Returns the passing ``Report``.
     Raises ``AssertionError`` whose message is the plain-text table, the diagnosis and the
     verdict (as ``gradcheck run`` prints them, without colour); ``GradcheckError`` on bad

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -33,10 +34,31 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-    """Run the CLI in-process; ``result.stdout`` and ``result.stderr`` are separate."""
-    return CliRunner().invoke(
+    """Run the CLI in-process; ``result.stdout`` and ``result.stderr`` are separate.
+
+    Every JSON document a test produces this way is validated against ``schema.json``.
+    """
+    result = CliRunner().invoke(
         cli, list(args), env=env, catch_exceptions=False, prog_name="gradcheck"
     )
+    if "--json" in args and result.exit_code in (0, 1) and result.stdout.startswith("{"):
+        assert_valid_document(json.loads(result.stdout))
+    return result
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    from gradcheck.schema import load_schema
+
+    return jsonschema.Draft202012Validator(load_schema())
+
+
+def assert_valid_document(doc: Any) -> None:
+    """The document conforms to gradcheck's shipped JSON Schema (every error listed)."""
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors)
 
 
 def run_json(*args: str) -> dict[str, Any]:

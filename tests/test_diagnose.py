@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 
 from gradcheck import replica
-from gradcheck.check import check
 from gradcheck.compare import Comparison, Tolerance, compare
 from gradcheck.diagnose import KINDS, Finding, diagnose, make_context
+from gradcheck.pipeline import check
 from gradcheck.render import render_report, to_dict
 from gradcheck.spec import NetSpec
 

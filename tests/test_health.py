@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import check as check_module
-from gradcheck.check import HandResult, check, evaluate, prepare
+from gradcheck import pipeline
 from gradcheck.compare import resolve_tolerance
 from gradcheck.health import saturation
+from gradcheck.pipeline import HandResult, check, evaluate, prepare
 from gradcheck.report import Settings
 from gradcheck.spec import NetSpec
 from tests.conftest import invoke, run_json
@@ -58,7 +58,7 @@ def test_nonfinite_hand_gradient_is_a_failure_never_a_pass(bad: float) -> None:
     x = np.array([[0.974, 0.312]])
     y = np.ones((1, 1))
     problem = prepare(spec, x=x, target=y)
-    honest = check_module.replica_side(problem)
+    honest = pipeline.replica_side(problem)
     grads = dict(honest.grads)
     grads["W2"] = grads["W2"].copy()
     grads["W2"][3, 4] = bad

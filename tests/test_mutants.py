@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcheck.check import check
+from gradcheck.pipeline import check
 from gradcheck.report import Report
 
 Params = dict[str, np.ndarray]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from gradcheck import replica
-from gradcheck.check import check
 from gradcheck.errors import GradcheckError, UserCodeError
+from gradcheck.pipeline import check
 from gradcheck.reference import init_state
 from gradcheck.spec import NetSpec
 from gradcheck.testing import assert_backward

@@ -1,0 +1,94 @@
+"""The Python API: ``from gradcheck import check`` and ``Report.to_dict()``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gradcheck
+from gradcheck import GradcheckError, Report, check, functions, render
+from tests.conftest import assert_valid_document, invoke
+
+
+def test_check_mirrors_run_and_returns_a_report() -> None:
+    report = check(x=[0.974, 0.312], target=[0.5], seed=3)
+    assert isinstance(report, Report)
+    assert report.passed is True and report.exit_code == 0
+    assert [p.name for p in report.parameters] == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    assert [p.torch_name for p in report.parameters][:2] == ["dense.0.weight", "dense.0.bias"]
+    w2 = report.parameters[2]
+    assert w2.shape == (10, 10) and w2.passed and w2.max_abs_error < 1e-15
+    doc = report.to_dict()
+    assert doc == render.to_dict(report)
+    assert_valid_document(doc)
+    # The same document as the CLI's, number for number.
+    cli_doc = json.loads(
+        invoke("run", "--x", "0.974", "0.312", "--target", "0.5", "--seed", "3", "--json").stdout
+    )
+    assert json.loads(render.dumps(doc)) == cli_doc
+    assert "autograd" not in report.to_dict(arrays=False)["parameters"][0]
+
+
+def test_check_keywords_cover_the_options() -> None:
+    report = check(
+        x=[[0.3, -0.7, 0.2], [-0.1, 0.5, 0.9]],
+        target=[[2], [0]],
+        layers=[3, 5, 3],
+        activation="tanh",
+        loss="cross_entropy",
+        dtype="float32",
+        seed=4,
+        atol=1e-4,
+        rtol=1e-5,
+    )
+    s = report.to_dict(arrays=False)["settings"]
+    assert (s["layers"], s["activation"], s["loss"], s["dtype"]) == (
+        [3, 5, 3],
+        "tanh",
+        "cross_entropy",
+        "float32",
+    )
+    assert (s["atol"], s["rtol"], s["batch_size"], s["target"]) == (1e-4, 1e-5, 2, [2, 0])
+    assert report.passed
+
+
+def test_failing_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    report = check(x=[0.974, 0.312])
+    assert report.passed is False and report.exit_code == 1
+    assert report.failed == ("W1", "b1", "W2", "b2", "delta1", "delta2")
+    assert report.to_dict()["failed"] == list(report.failed)
+
+
+def test_bad_input_raises_gradcheck_error() -> None:
+    with pytest.raises(GradcheckError, match=r"^--x: expected 2 values \(the first layer"):
+        check(x=[0.1])
+    with pytest.raises(GradcheckError, match=r"^--loss: unknown 'hinge'"):
+        check(x=[0.1, 0.2], loss="hinge")
+
+
+def test_public_surface_is_small_and_typed() -> None:
+    assert sorted(gradcheck.__all__) == ["GradcheckError", "Report", "__version__", "check"]
+    assert (Path(gradcheck.__file__).parent / "py.typed").is_file()
+    assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.pipeline"
+
+
+def test_import_is_light_and_check_survives_submodule_imports() -> None:
+    # Fresh interpreter: importing the package loads neither numpy nor torch, and importing
+    # the submodules (as gradcheck.explain does) does not shadow the function.
+    code = (
+        "import sys\n"
+        "import gradcheck\n"
+        "light = 'numpy' not in sys.modules and 'torch' not in sys.modules\n"
+        "import gradcheck.pipeline, gradcheck.explain\n"
+        "from gradcheck import check\n"
+        "print(light, callable(check) and check.__name__ == 'check', 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]
