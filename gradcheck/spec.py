@@ -26,6 +26,9 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 NON_ANALYTIC_ACTIVATIONS = frozenset({"relu", "leaky_relu", "elu"})
 NON_ANALYTIC_LOSSES = frozenset({"l1"})
 
+#: Methods of the numerical oracle (``numeric.py``): ``gradcheck run --oracle METHOD``.
+ORACLE_METHODS: tuple[str, ...] = ("central", "richardson", "complex-step", "directional")
+
 # Refuse networks whose parameters alone would not fit comfortably in memory, before
 # torch tries to allocate them and the process is killed.
 MAX_PARAMETERS = 50_000_000
