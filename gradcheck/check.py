@@ -98,7 +98,21 @@ def evaluate(problem: Problem, settings: Settings, hand: HandResult | None = Non
         for name in ref.deltas
         if name in hand.deltas
     )
-    return Report(settings, forward, parameters, deltas)
+    oracle_check = None
+    if settings.oracle is not None:
+        from gradcheck.oracle import run_oracle
+
+        oracle_check = run_oracle(
+            problem.spec,
+            problem.params,
+            problem.x,
+            problem.y,
+            settings.oracle,
+            autograd=ref.grads,
+            hand=hand.grads,
+            loss=float(ref.loss),
+        )
+    return Report(settings, forward, parameters, deltas, oracle=oracle_check)
 
 
 def check(
@@ -114,6 +128,7 @@ def check(
     weights: str | None = None,
     atol: float | None = None,
     rtol: float | None = None,
+    oracle: str | None = None,
 ) -> Report:
     """Check the hand-derived backward pass against torch autograd; the CLI's ``run``.
 
@@ -121,13 +136,19 @@ def check(
     ``data`` names a CSV/.npz file), ``target`` one row per input row (default: 1.0 per output,
     class 0 for cross_entropy); weights come from torch's default init after
     ``torch.manual_seed(seed)`` unless ``weights`` names a ``.pt``/``.npz`` state_dict.
-    ``atol``/``rtol`` default per dtype (see ``compare.DEFAULT_TOLERANCES``).
+    ``atol``/``rtol`` default per dtype (see ``compare.DEFAULT_TOLERANCES``). ``oracle``
+    (central, richardson, complex-step or directional) adds the numerical oracle of
+    ``numeric.py`` as a third opinion.
 
     Returns a ``Report`` (``.passed``, ``.exit_code``, per-parameter ``Comparison``s).
     Raises ``GradcheckError`` on bad input.
     """
     spec = NetSpec(tuple(int(n) for n in layers), activation, loss, dtype)
     tolerance: Tolerance = resolve_tolerance(dtype, atol, rtol)
+    if oracle is not None:
+        from gradcheck.numeric import validate_method
+
+        validate_method(spec, oracle)
     x_arr, y_arr = resolve_batch(spec, x, target, data)
     problem = prepare(spec, x=x_arr, target=y_arr, seed=seed, weights=weights)
     settings = Settings(
@@ -138,6 +159,7 @@ def check(
         seed=None if weights is not None else seed,
         weights=weights,
         data=data,
+        oracle=oracle,
     )
     return evaluate(problem, settings)
 

@@ -20,7 +20,7 @@ import click
 
 from gradcheck import __version__
 from gradcheck.errors import GradcheckError, UserCodeError
-from gradcheck.spec import ACTIVATIONS, DTYPES, LOSSES, SEED_LAYERS
+from gradcheck.spec import ACTIVATIONS, DTYPES, LOSSES, ORACLE_METHODS, SEED_LAYERS
 
 if TYPE_CHECKING:
     from gradcheck.report import Report
@@ -296,6 +296,14 @@ def cli() -> None:
 @weight_options
 @tolerance_options
 @output_options
+@click.option(
+    "--oracle",
+    type=click.Choice(ORACLE_METHODS),
+    default=None,
+    help="Add a third, independent opinion: the loss gradient from forward passes alone in "
+    "float64 (central or richardson differences, complex-step, or a few seeded directional "
+    "derivatives for big models), compared with both sides.",
+)
 def run(
     x_rows: tuple[str, ...],
     target_rows: tuple[str, ...],
@@ -311,6 +319,7 @@ def run(
     as_json: bool,
     no_arrays: bool,
     no_color: bool,
+    oracle: str | None,
 ) -> int:
     """Compare autograd with the hand-derived backward pass, parameter by parameter.
 
@@ -339,6 +348,7 @@ def run(
         weights=weights,
         atol=atol,
         rtol=rtol,
+        oracle=oracle,
     )
     emit(report, as_json=as_json, arrays=not no_arrays, no_color=no_color)
     return report.exit_code

@@ -68,7 +68,7 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
     """The JSON document as a dict (schema version 1, documented in the README)."""
     s = report.settings
     spec = s.spec
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "gradcheck_version": __version__,
         "passed": report.passed,
@@ -95,6 +95,11 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
         "failed": list(report.failed),
         "warnings": list(report.warnings),
     }
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        render_oracle.add_to_dict(doc, report.oracle, arrays=arrays)
+    return doc
 
 
 def to_json(report: Report, *, arrays: bool = True) -> str:
@@ -163,6 +168,11 @@ def to_table(report: Report) -> Table:
     table.add_column("max rel err", justify="right", no_wrap=True)
     table.add_column("worst", justify="right", no_wrap=True)
     table.add_column("ok", justify="center", no_wrap=True)
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        for name in render_oracle.column_names(report.oracle):
+            table.add_column(Text(name), justify="right", no_wrap=True)
     sections = [report.forward, report.parameters, report.deltas]
     for section in sections:
         if not section:
@@ -180,6 +190,7 @@ def to_table(report: Report) -> Table:
             table.add_row(
                 *(Text(cell) for cell in cells),
                 Text("✓", style="green") if c.passed else Text("✗", style="bold red"),
+                *(render_oracle.cells(report.oracle, c) if report.oracle is not None else ()),
                 end_section=i == len(section) - 1,
             )
     return table
@@ -197,15 +208,22 @@ def caption(report: Report) -> Text:
     source = f"weights {s.weights}" if s.weights else f"seed {s.seed}"
     target = np.asarray(s.target)
     shown = ", ".join(f"{v:g}" for v in target.reshape(-1)[:4]) + (", …" if target.size > 4 else "")
-    return Text(
+    text = Text(
         f"{s.spec.dtype} · {source} · target [{shown}]\n"
         f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"
     )
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        text.append("\n" + render_oracle.caption_line(report.oracle))
+    return text
 
 
 def verdict(report: Report) -> Text:
     """One line: PASSED with the count, or FAILED naming what is out of tolerance."""
     n = len(report.comparisons)
+    if report.oracle is not None:
+        n += len(report.oracle.vs_autograd) + len(report.oracle.vs_hand)
     if report.passed:
         return Text(f"PASSED: all {n} checks within tolerance", style="bold green")
     failed = report.failed
@@ -221,7 +239,15 @@ def verdict(report: Report) -> Text:
 def render_report(report: Report) -> Group:
     """The table, the warnings and the verdict, as printed by ``gradcheck run``."""
     parts: list[Any] = [to_table(report)]
+    if report.oracle is not None and report.oracle.method == "directional":
+        from gradcheck import render_oracle
+
+        parts.append(render_oracle.directions_table(report.oracle))
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     parts.append(verdict(report))
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        parts.append(render_oracle.verdict(report.oracle))
     return Group(*parts)
