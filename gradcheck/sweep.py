@@ -203,12 +203,12 @@ def chunk_size(spec: NetSpec, batch_size: int, oracle: str | None) -> int:
 def run_sweep(
     settings: SweepSettings,
     *,
-    hand: HandSide = replica_hand,
+    hand: HandSide | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SweepReport:
     """Check ``settings.cases`` random cases, a chunk at a time; ``progress(n)`` after each chunk.
 
-    Args: the settings, the hand side for a stack of cases (default: the replica), and an
+    Args: the settings, the hand side for a stack of cases (default: ``replica_hand``), and an
     optional progress callback (cases done so far). Returns a ``SweepReport``. Raises
     ``GradcheckError`` for settings that cannot run.
     """
@@ -216,6 +216,7 @@ def run_sweep(
 
     s = settings
     spec = s.spec
+    hand = replica_hand if hand is None else hand
     validate(spec, s.cases, s.seed, s.batch_size)
     if s.oracle is not None:
         from gradcheck.numeric import validate_method
