@@ -336,6 +336,7 @@ def run(
     from gradcheck.inputs import parse_floats
     from gradcheck.spec import parse_layers
 
+    load_torch_side()
     report = check(
         [parse_floats(row, "--x") for row in x_rows] or None,
         [parse_floats(row, "--target") for row in target_rows] or None,
@@ -421,6 +422,7 @@ def sweep(
         spec, cases, seed, batch_size, resolve_tolerance(dtype, atol, rtol), oracle
     )
     sweeping.validate(spec, cases, seed, batch_size)
+    load_torch_side()
     if sys.stderr.isatty():
         from rich.progress import Progress
 
@@ -440,6 +442,20 @@ def sweep(
         console.print(render_sweep.render_report(report))
         console.print(render_sweep.rerun_line(report), soft_wrap=True)
     return report.exit_code
+
+
+def load_torch_side() -> None:
+    """Import the torch side now, then freeze what the import allocated for the cyclic GC.
+
+    Importing torch leaves hundreds of thousands of long-lived objects; without the freeze
+    every later full collection rescans them (~0.1 s each, measured: the table of
+    ``gradcheck run`` took 0.19 s instead of 0.03 s). They live until exit anyway.
+    """
+    import gc
+
+    import gradcheck.reference  # noqa: F401  (imports torch)
+
+    gc.freeze()
 
 
 def emit(report: Report, *, as_json: bool, arrays: bool, no_color: bool) -> None:
