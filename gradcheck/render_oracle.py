@@ -99,7 +99,7 @@ def directions_table(check: OracleCheck) -> Table:
     table = Table(
         title="directional oracle: vᵀ∇L along seeded unit directions", header_style="bold"
     )
-    for name in ("v", "oracle vᵀ∇L", "autograd vᵀg", "hand vᵀg", "Δ vs autograd", "Δ vs hand"):
+    for name in ("v", "oracle vᵀ∇L", "autograd vᵀg", "hand vᵀg", "|Δ| autograd", "|Δ| hand"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("ok", justify="center", no_wrap=True)
     for a, h in zip(check.vs_autograd, check.vs_hand, strict=True):
