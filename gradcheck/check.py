@@ -112,7 +112,8 @@ def evaluate(problem: Problem, settings: Settings, hand: HandResult | None = Non
             hand=hand.grads,
             loss=float(ref.loss),
         )
-    return Report(settings, forward, parameters, deltas, oracle=oracle_check)
+    warnings = oracle_check.warnings if oracle_check is not None else ()
+    return Report(settings, forward, parameters, deltas, warnings, oracle=oracle_check)
 
 
 def check(

@@ -38,7 +38,12 @@ from numpy.typing import NDArray
 from gradcheck import replica
 from gradcheck.errors import GradcheckError
 from gradcheck.functions import ACTIVATION_FUNCTIONS, LOSS_FUNCTIONS, SOFTPLUS_THRESHOLD
-from gradcheck.spec import NON_ANALYTIC_ACTIVATIONS, ORACLE_METHODS, NetSpec
+from gradcheck.spec import (
+    NON_ANALYTIC_ACTIVATIONS,
+    NON_ANALYTIC_LOSSES,
+    ORACLE_METHODS,
+    NetSpec,
+)
 
 Array = NDArray[np.floating]
 AnyArray = NDArray[Any]  # real or complex
@@ -161,6 +166,24 @@ def full_gradient(
     Returns gradients keyed like ``params``, each with the parameter's shape (plus case axes).
     Raises ``GradcheckError`` for a method the network does not allow.
     """
+    return full_gradient_with_kinks(spec, params, x, y, method, chunk_bytes=chunk_bytes)[0]
+
+
+def full_gradient_with_kinks(
+    spec: NetSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: NDArray[np.generic],
+    method: str,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> tuple[dict[str, Array], dict[str, NDArray[np.bool_]]]:
+    """``full_gradient`` and, per parameter, where its step straddles a kink.
+
+    With relu, leaky_relu or elu (or the l1 loss), a step that moves any recomputed
+    pre-activation (or ŷ − y) across 0 measures a difference across the kink, not the
+    derivative: those elements are flagged True and should not be compared.
+    """
     validate_method(spec, method)
     if method not in FULL_METHODS:
         raise GradcheckError(f"--oracle: {method} gives directional derivatives, not a gradient")
@@ -172,6 +195,7 @@ def full_gradient(
     lead = x64.shape[:-2]
     batch = x64.shape[-2]
     grads: dict[str, Array] = {}
+    kinks: dict[str, NDArray[np.bool_]] = {}
     for layer in range(1, spec.depth + 1):
         w, b = p64[f"W{layer}"], p64[f"b{layer}"]
         n_out, n_in = w.shape[-2:]
@@ -181,17 +205,20 @@ def full_gradient(
         theta = np.concatenate([w.reshape(*w.shape[:-2], -1), b], axis=-1)
         theta = np.broadcast_to(theta, (*lead, theta.shape[-1]))
         out = np.empty(theta.shape)
+        straddled = np.zeros(theta.shape, dtype=bool)
         width = max(spec.layers[layer:])  # the widest array recomputed downstream
         per_perturbation = 16 * 8 * batch * width * max(1, math.prod(lead)) * _n_steps(method)
         chunk = max(1, chunk_bytes // per_perturbation)
         for start in range(0, len(units), chunk):
             part = slice(start, start + chunk)
-            out[..., part] = _chunk_gradient(
+            out[..., part], straddled[..., part] = _chunk_gradient(
                 spec, p64, fwd, y, layer, units[part], inputs[part], theta[..., part], method
             )
         grads[f"W{layer}"] = out[..., : n_out * n_in].reshape(*lead, n_out, n_in)
         grads[f"b{layer}"] = out[..., n_out * n_in :]
-    return grads
+        kinks[f"W{layer}"] = straddled[..., : n_out * n_in].reshape(*lead, n_out, n_in)
+        kinks[f"b{layer}"] = straddled[..., n_out * n_in :]
+    return grads, kinks
 
 
 def _n_steps(method: str) -> int:
@@ -208,8 +235,8 @@ def _chunk_gradient(
     inputs: NDArray[np.intp],
     theta: Array,
     method: str,
-) -> Array:
-    """The derivative for one chunk of C perturbations of layer ``layer``: (…, C)."""
+) -> tuple[Array, NDArray[np.bool_]]:
+    """The derivative for one chunk of C perturbations of layer ``layer``, and kinks: (…, C)."""
     a_prev = fwd.activations[layer - 1]  # (…, B, n_in)
     # ∂z_l[:, i]/∂θ: a_{l−1}[:, j] for W_l[i, j], 1 for b_l[i] → (…, C, B)
     dz = np.swapaxes(a_prev[..., :, np.maximum(inputs, 0)], -1, -2)
@@ -217,20 +244,23 @@ def _chunk_gradient(
     scale = np.maximum(1.0, np.abs(theta))  # (…, C)
     if method == "complex-step":
         h = COMPLEX_STEP * scale
-        loss = _perturbed_loss(spec, params, fwd, y, layer, units, (1j * h)[..., None] * dz)
-        return loss.imag / h
+        loss, crossed = _perturbed_loss(
+            spec, params, fwd, y, layer, units, (1j * h)[..., None] * dz
+        )
+        return np.asarray(loss.imag / h), crossed
     h = (CENTRAL_STEP if method == "central" else RICHARDSON_STEP) * scale
     factors = (1.0, -1.0) if method == "central" else (1.0, -1.0, 0.5, -0.5)
     # All steps of the chunk go through the network together: (…, S·C, B).
     d = np.concatenate([(f * h)[..., None] * dz for f in factors], axis=-2)
-    loss = _perturbed_loss(spec, params, fwd, y, layer, np.tile(units, len(factors)), d)
+    loss, crossed = _perturbed_loss(spec, params, fwd, y, layer, np.tile(units, len(factors)), d)
     parts = np.split(loss, len(factors), axis=-1)
+    kinked = np.logical_or.reduce(np.split(crossed, len(factors), axis=-1))
     d1 = (parts[0] - parts[1]) / (2 * h)
     if method == "central":
-        return np.asarray(d1)
+        return np.asarray(d1), kinked
     d2 = (parts[2] - parts[3]) / h
     # D(h) = L′ + c·h² + O(h⁴), so (4·D(h/2) − D(h))/3 = L′ + O(h⁴).
-    return np.asarray((4.0 * d2 - d1) / 3.0)
+    return np.asarray((4.0 * d2 - d1) / 3.0), kinked
 
 
 def _perturbed_loss(
@@ -241,29 +271,43 @@ def _perturbed_loss(
     layer: int,
     units: NDArray[np.intp],
     d: AnyArray,
-) -> AnyArray:
-    """Loss after adding d[k] (…, K, B) to unit units[k] of z_l, for every k: (…, K)."""
+) -> tuple[AnyArray, NDArray[np.bool_]]:
+    """Loss after adding d[k] (…, K, B) to unit units[k] of z_l, for every k: (…, K).
+
+    Also whether perturbation k moved any recomputed pre-activation across a kink at 0
+    (relu-like activations) or ŷ − y across 0 (l1): (…, K), all False for analytic networks.
+    """
     act, loss_fn = _functions(spec, np.iscomplexobj(d))
+    kinked_act = spec.activation in NON_ANALYTIC_ACTIVATIONS
     z_l = fwd.zs[layer - 1]  # (…, B, n_l)
+    crossed = np.zeros(d.shape[:-1], dtype=bool)  # (…, K)
     if layer == spec.depth:
         # The output layer: the prediction itself moves, in one unit.
         onehot = np.eye(spec.n_out)[units][:, None, :]  # (K, 1, n_out)
         pred = z_l[..., None, :, :] + d[..., None] * onehot  # (…, K, B, n_out)
     else:
         z_i = np.swapaxes(z_l[..., :, units], -1, -2)  # (…, K, B)
+        if kinked_act:
+            crossed |= np.any((z_i + d.real > 0) != (z_i > 0), axis=-1)
         delta_a = act(z_i + d) - act(z_i)  # only a_l[:, i] changes
         w_next = params[f"W{layer + 1}"]
         cols = np.swapaxes(w_next[..., :, units], -1, -2)  # W_{l+1}[:, i]: (…, K, n_{l+1})
         # Rank-1 update: z_{l+1} + Δa_l,i · W_{l+1}[:, i]ᵀ, (…, K, B, n_{l+1})
         z = fwd.zs[layer][..., None, :, :] + delta_a[..., :, :, None] * cols[..., :, None, :]
         for nxt in range(layer + 2, spec.depth + 1):
+            if kinked_act:  # z is z_{nxt−1}; its base value is fwd.zs[nxt − 2]
+                base = fwd.zs[nxt - 2][..., None, :, :]
+                crossed |= np.any((z.real > 0) != (base > 0), axis=(-2, -1))
             w, b = params[f"W{nxt}"], params[f"b{nxt}"]
             z = act(z) @ np.swapaxes(w, -1, -2)[..., None, :, :] + b[..., None, None, :]
         pred = z
     target = np.asarray(y)
     target = target[..., None, :] if target.dtype.kind == "i" else target[..., None, :, :]
+    if spec.loss in NON_ANALYTIC_LOSSES:
+        base_pred = fwd.zs[-1][..., None, :, :]
+        crossed |= np.any((pred.real > target) != (base_pred > target), axis=(-2, -1))
     shape = pred.shape[:-1] if target.dtype.kind == "i" else pred.shape
-    return loss_fn(pred, np.broadcast_to(target, shape))
+    return loss_fn(pred, np.broadcast_to(target, shape)), crossed
 
 
 # ---------------------------------------------------------------------------------------------

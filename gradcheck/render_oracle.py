@@ -62,6 +62,7 @@ def add_to_dict(doc: dict[str, Any], check: OracleCheck, *, arrays: bool = True)
                 record["oracle"] = array(a.autograd)
             record["oracle_vs_autograd"] = _errors(a)
             record["oracle_vs_hand"] = _errors(h)
+            record["oracle_skipped"] = dict(check.skipped).get(a.name, 0)
     doc["oracle"] = section
 
 

@@ -77,6 +77,7 @@ def to_dict(report: SweepReport) -> dict[str, Any]:
             "command": report.command(worst),
         },
         "failed_seeds": report.failed_seeds,
+        "oracle_skipped": report.oracle_skipped,
     }
 
 
@@ -137,6 +138,11 @@ def caption(report: SweepReport) -> Text:
             f"\noracle ({s.oracle}, float64): |side − oracle| ≤ atol·max(1, |L|) + "
             f"rtol·|oracle|, atol={t.atol:.2g}, rtol={t.rtol:.2g}"
         )
+        if report.oracle_skipped:
+            text.append(
+                f"\noracle: {report.oracle_skipped:,} element(s) not compared (the step moves a "
+                "pre-activation across a kink)"
+            )
     return text
 
 

@@ -89,6 +89,7 @@ class SweepReport:
     x: Array  # (N, B, n_in) float64, as drawn
     target: NDArray[np.generic]  # (N, B, n_out) or (N, B)
     oracle_tolerance: Tolerance | None = None  # at |L| ≤ 1; atol grows with max(1, |L|)
+    oracle_skipped: int = 0  # oracle elements not compared: their step straddles a kink
 
     @property
     def case_passed(self) -> NDArray[np.bool_]:
@@ -229,6 +230,7 @@ def run_sweep(
     parts: dict[tuple[str, str], list[tuple[Array, Array, NDArray[np.bool_]]]] = {}
     torch_names: dict[str, str | None] = {p.name: p.torch_name for p in names}
     oracle_tol = None
+    skipped = 0
     if s.oracle is not None:
         from gradcheck.oracle import oracle_tolerance
 
@@ -253,7 +255,9 @@ def run_sweep(
             if name in got.deltas
         ]
         if s.oracle is not None:
-            pairs += _oracle_pairs(spec, params, xc, yc, s.oracle, ref, got)
+            oracle_pairs, n_skipped = _oracle_pairs(spec, params, xc, yc, s.oracle, ref, got)
+            pairs += oracle_pairs
+            skipped += n_skipped
         for name, kind, reference_value, candidate, t in pairs:
             parts.setdefault((name, kind), []).append(
                 per_case_errors(reference_value, np.asarray(candidate), t)
@@ -271,7 +275,7 @@ def run_sweep(
         )
         for (name, kind), chunks in parts.items()
     )
-    return SweepReport(s, quantities, x, y, oracle_tol)
+    return SweepReport(s, quantities, x, y, oracle_tol, skipped)
 
 
 def _oracle_pairs(
@@ -282,8 +286,9 @@ def _oracle_pairs(
     method: str,
     ref: HandResult,
     got: HandResult,
-) -> list[tuple[str, str, Array, Array, Tolerance | Array]]:
-    """(name, kind, oracle, side, tolerance) for both sides, atol scaled by each case's loss."""
+) -> tuple[list[tuple[str, str, Array, Array, Tolerance | Array]], int]:
+    """(name, kind, oracle, side, tolerance) for both sides, atol scaled by each case's loss;
+    and how many oracle elements were left out because their step straddles a kink."""
     from gradcheck import numeric
     from gradcheck.oracle import oracle_tolerance
 
@@ -299,13 +304,21 @@ def _oracle_pairs(
         return [
             ("vᵀ∇L", f"oracle-{side}", d.derivatives, d.project(grads), tol)
             for side, grads in sides.items()
-        ]
-    oracle = numeric.full_gradient(spec, params, x, y, method)
-    return [
-        (p.name, f"oracle-{side}", oracle[p.name], grads[p.name], tol)
+        ], 0
+    oracle, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
+    # Elements whose step straddles a kink are left out (the side is compared with itself).
+    pairs: list[tuple[str, str, Array, Array, Tolerance | Array]] = [
+        (
+            p.name,
+            f"oracle-{side}",
+            oracle[p.name],
+            np.where(kinks[p.name], oracle[p.name], np.asarray(grads[p.name])),
+            tol,
+        )
         for side, grads in sides.items()
         for p in spec.parameters()
     ]
+    return pairs, sum(int(np.count_nonzero(k)) for k in kinks.values())
 
 
 def per_case_errors(

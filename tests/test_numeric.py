@@ -201,7 +201,13 @@ def test_run_with_oracle_passes_and_reports_it(method: str) -> None:
     else:
         for record in doc["parameters"]:
             assert np.shape(record["oracle"]) == tuple(record["shape"])
-            assert list(record)[-3:] == ["oracle", "oracle_vs_autograd", "oracle_vs_hand"]
+            assert list(record)[-4:] == [
+                "oracle",
+                "oracle_vs_autograd",
+                "oracle_vs_hand",
+                "oracle_skipped",
+            ]
+            assert record["oracle_skipped"] == 0
             assert record["oracle_vs_hand"]["passed"] is True
             np.testing.assert_allclose(record["oracle"], record["autograd"], atol=1e-9)
 
@@ -272,3 +278,46 @@ def test_verdict_names_autograd_or_both_when_they_disagree() -> None:
     assert both.disagreeing == ("autograd", "hand")
     assert both.verdict.startswith("both autograd")
     assert not both.passed
+
+
+def test_steps_across_a_relu_kink_are_flagged_and_the_rest_agree() -> None:
+    spec = NetSpec((2, 6, 5, 1), "relu", "mse")
+    params, x, y = _problem(spec, seed=4, batch=1)
+    z1 = x @ params["W1"].T + params["b1"]
+    params["b1"][0, ...] -= z1[0, 0] - 1e-6  # unit 1 of z1 sits 1e-6 above its kink
+    ref = reference.autograd(spec, params, x, y)
+    for method in ("central", "richardson"):
+        grads, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
+        assert kinks["b1"][0] and kinks["W1"][0].any()  # h ≫ 1e-6: the step crosses 0
+        assert not kinks["W3"].any() and not kinks["b3"].any()  # the output layer is linear
+        tol = oracle_tolerance(method, "float64", float(ref.loss))
+        for name, g in grads.items():
+            keep = ~kinks[name]
+            err = np.abs(g - ref.grads[name])[keep]
+            assert np.all(err <= tol.atol + tol.rtol * np.abs(g[keep])), (method, name)
+        # the flagged element is really wrong: a difference across the kink
+        assert abs(grads["b1"][0] - ref.grads["b1"][0]) > 1e3 * tol.atol
+
+
+def test_analytic_networks_have_no_kinks() -> None:
+    spec = NetSpec((3, 5, 4, 2), "tanh", "bce_logits")
+    params, x, y = _problem(spec)
+    _, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, "central")
+    assert not any(k.any() for k in kinks.values())
+
+
+def test_kinked_elements_are_left_out_with_a_warning() -> None:
+    # A case found by `gradcheck sweep --layers 2,16,16,1 --activation relu --oracle richardson`:
+    # some z2 sits within the richardson step of 0.
+    args = [
+        *("--x", "-0.047666073566008826", "-0.1429207837141524"),
+        *("--target", "0.8795074293828571", "--seed", "146"),
+        *("--layers", "2,16,16,1", "--activation", "relu", "--oracle", "richardson"),
+    ]
+    result = invoke("run", *args)
+    assert result.exit_code == 0, result.stdout
+    assert "warning: oracle: 7 element(s) of b1 not compared" in result.stdout
+    doc = json.loads(invoke("run", *args, "--json").stdout)
+    skipped = {p["name"]: p["oracle_skipped"] for p in doc["parameters"]}
+    assert skipped["b1"] == 7 and skipped["W3"] == 0
+    assert any("not compared" in w for w in doc["warnings"])
