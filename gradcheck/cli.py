@@ -284,7 +284,8 @@ def cli() -> None:
     \b
     Exit codes:
       0  every forward value and gradient within tolerance
-      1  something out of tolerance (or NaN/inf on either side)
+      1  something out of tolerance (or NaN/inf on either side); a side
+         disagrees with --oracle; a sweep case fails
       2  bad usage or bad input
       3  internal error in gradcheck
     """
@@ -331,6 +332,7 @@ def run(
     Example:
       gradcheck run --x 0.974 0.312
       gradcheck run --x 0.974 0.312 --target 0.5 --dtype float32 --json
+      gradcheck run --x 0.974 0.312 --oracle richardson
     """
     from gradcheck.check import check
     from gradcheck.inputs import parse_floats
