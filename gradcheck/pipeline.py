@@ -122,14 +122,31 @@ def evaluate(problem: Problem, settings: Settings, hand: HandResult | None = Non
         for name in ref.deltas
         if name in hand.deltas
     )
+    oracle_check = None
+    if settings.oracle is not None:
+        from gradcheck.oracle import run_oracle
+
+        oracle_check = run_oracle(
+            problem.spec,
+            problem.params,
+            problem.x,
+            problem.y,
+            settings.oracle,
+            autograd=ref.grads,
+            hand=hand.grads,
+            loss=float(ref.loss),
+        )
     findings: tuple[Finding, ...] = ()
     if not all(c.passed for c in forward + parameters + deltas):
         # Overflowing inputs are a reported failure, not a numpy warning on stderr.
         with np.errstate(all="ignore"):
             context = make_context(problem.spec, problem.params, problem.x, problem.y, ref.deltas)
             findings = diagnose(forward, parameters, deltas, context)
+    found = notices(problem, ref, hand)
+    if oracle_check is not None:
+        found += tuple(Notice("oracle", message) for message in oracle_check.warnings)
     return Report(
-        settings, forward, parameters, deltas, notices(problem, ref, hand), diagnosis=findings
+        settings, forward, parameters, deltas, found, diagnosis=findings, oracle=oracle_check
     )
 
 
@@ -191,6 +208,7 @@ def check(
     backward: Callable[..., object] | None = None,
     impl: str | None = None,
     grads: str | None = None,
+    oracle: str | None = None,
 ) -> Report:
     """Check the hand-derived backward pass against torch autograd; the CLI's ``run``.
 
@@ -198,7 +216,9 @@ def check(
     ``data`` names a CSV/.npz file), ``target`` one row per input row (default: 1.0 per output,
     class 0 for cross_entropy); weights come from torch's default init after
     ``torch.manual_seed(seed)`` unless ``weights`` names a ``.pt``/``.npz`` state_dict.
-    ``atol``/``rtol`` default per dtype (see ``compare.DEFAULT_TOLERANCES``).
+    ``atol``/``rtol`` default per dtype (see ``compare.DEFAULT_TOLERANCES``). ``oracle``
+    (central, richardson, complex-step or directional) adds the numerical oracle of
+    ``numeric.py`` as a third opinion.
 
     The hand side is the built-in replica unless one of these is given: ``backward``, a
     callable ``backward(params, x, y) -> {"W1": dW1, "b1": db1, …}`` (the contract is in
@@ -212,6 +232,10 @@ def check(
     one_candidate(backward, impl, grads)
     spec = NetSpec(tuple(int(n) for n in layers), activation, loss, dtype)
     tolerance: Tolerance = resolve_tolerance(dtype, atol, rtol)
+    if oracle is not None:
+        from gradcheck.numeric import validate_method
+
+        validate_method(spec, oracle)
     x_arr, y_arr = resolve_batch(spec, x, target, data)
     problem = prepare(spec, x=x_arr, target=y_arr, seed=seed, weights=weights)
     settings = Settings(
@@ -222,6 +246,7 @@ def check(
         seed=None if weights is not None else seed,
         weights=weights,
         data=data,
+        oracle=oracle,
     )
     user = user_side(problem, backward=backward, impl=impl, grads=grads)
     if user is None:

@@ -1,7 +1,7 @@
 """The torch side: the seed's ``Model`` generalised to any layer sizes, and its autograd gradients.
 
-This is the only core module that imports torch; the CLI imports it lazily so that
-``gradcheck --help`` stays fast.
+This and its batched twin ``reference_stack.py`` are the only core modules that import torch;
+the CLI imports them lazily so that ``gradcheck --help`` stays fast.
 """
 
 from __future__ import annotations

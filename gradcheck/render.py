@@ -69,7 +69,8 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
     """The JSON document as a dict (schema version 1, documented in the README)."""
     s = report.settings
     spec = s.spec
-    return {
+    doc = {
+        "document": "run",
         "schema_version": SCHEMA_VERSION,
         "gradcheck_version": __version__,
         "passed": report.passed,
@@ -94,11 +95,19 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
         "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
         "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
         "failed": list(report.failed),
-        "warnings": [
-            {"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings
-        ],
+        "warnings": warnings_to_list(report),
         "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
     }
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        render_oracle.add_to_dict(doc, report.oracle, arrays=arrays)
+    return doc
+
+
+def warnings_to_list(report: Report) -> list[dict[str, Any]]:
+    """The report's warnings as JSON objects (kind, layer, message)."""
+    return [{"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings]
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
@@ -178,6 +187,11 @@ def to_table(report: Report) -> Table:
     table.add_column("max rel err", justify="right", no_wrap=True)
     table.add_column("worst", justify="right", no_wrap=True)
     table.add_column("ok", justify="center", no_wrap=True)
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        for name in render_oracle.column_names(report.oracle):
+            table.add_column(Text(name), justify="right", no_wrap=True)
     sections = [report.forward, report.parameters, report.deltas]
     for section in sections:
         if not section:
@@ -195,6 +209,7 @@ def to_table(report: Report) -> Table:
             table.add_row(
                 *(Text(cell) for cell in cells),
                 Text("✓", style="green") if c.passed else Text("✗", style="bold red"),
+                *(render_oracle.cells(report.oracle, c) if report.oracle is not None else ()),
                 end_section=i == len(section) - 1,
             )
     return table
@@ -213,15 +228,22 @@ def caption(report: Report) -> Text:
     target = np.asarray(s.target)
     shown = ", ".join(f"{v:g}" for v in target.reshape(-1)[:4]) + (", …" if target.size > 4 else "")
     batch = f"data {s.data} ({s.batch_size} rows)" if s.data else f"target [{shown}]"
-    return Text(
+    text = Text(
         f"{s.spec.dtype} · {source} · {batch}\n"
         f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"
     )
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        text.append("\n" + render_oracle.caption_line(report.oracle))
+    return text
 
 
 def verdict(report: Report) -> Text:
     """One line: PASSED with the count, or FAILED naming what is out of tolerance."""
     n = len(report.comparisons)
+    if report.oracle is not None:
+        n += len(report.oracle.vs_autograd) + len(report.oracle.vs_hand)
     if report.passed:
         return Text(f"PASSED: all {n} checks within tolerance", style="bold green")
     failed = report.failed
@@ -237,10 +259,18 @@ def verdict(report: Report) -> Text:
 def render_report(report: Report) -> Group:
     """The table, the warnings and the verdict, as printed by ``gradcheck run``."""
     parts: list[Any] = [to_table(report)]
+    if report.oracle is not None and report.oracle.method == "directional":
+        from gradcheck import render_oracle
+
+        parts.append(render_oracle.directions_table(report.oracle))
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning.message}", style="yellow"))
     parts.extend(diagnosis_lines(report))
     parts.append(verdict(report))
+    if report.oracle is not None:
+        from gradcheck import render_oracle
+
+        parts.append(render_oracle.verdict(report.oracle))
     return Group(*parts)
 
 

@@ -47,7 +47,7 @@ def to_dict(explanation: Explanation) -> dict[str, Any]:
         "settings": render.to_dict(report, arrays=False)["settings"],
         "steps": [step_to_dict(i, s) for i, s in enumerate(explanation.steps, start=1)],
         "failed": list(report.failed),
-        "warnings": list(report.warnings),
+        "warnings": render.warnings_to_list(report),
     }
 
 

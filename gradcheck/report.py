@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from gradcheck.compare import Comparison, Tolerance
 from gradcheck.diagnose import Finding
 from gradcheck.health import Notice
+from gradcheck.oracle import OracleCheck
 from gradcheck.spec import NetSpec
 
 EXIT_PASSED = 0
@@ -31,6 +32,7 @@ class Settings:
     weights: str | None = None
     data: str | None = None
     candidate: str = "replica"  # what the hand side is: the built-in replica, or the user's
+    oracle: str | None = None  # numerical oracle method (numeric.py), if asked for
 
     @property
     def batch_size(self) -> int:
@@ -47,6 +49,7 @@ class Report:
     deltas: tuple[Comparison, ...] = ()  # δ1 … δL, where the hand side provides them
     warnings: tuple[Notice, ...] = ()
     diagnosis: tuple[Finding, ...] = ()  # where the bug most likely is; empty when passed
+    oracle: OracleCheck | None = None  # both sides vs the numerical oracle, if asked for
 
     @property
     def comparisons(self) -> tuple[Comparison, ...]:
@@ -54,19 +57,22 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.comparisons)
+        oracle_ok = self.oracle is None or self.oracle.passed
+        return all(c.passed for c in self.comparisons) and oracle_ok
 
     @property
     def failed(self) -> tuple[str, ...]:
         """Names of the comparisons out of tolerance, in report order."""
-        return tuple(c.name for c in self.comparisons if not c.passed)
+        oracle = self.oracle.failed if self.oracle is not None else ()
+        return tuple(c.name for c in self.comparisons if not c.passed) + oracle
 
     @property
     def exit_code(self) -> int:
         """The process exit code this report earns.
 
         - 0: every forward value, gradient and δ is within tolerance;
-        - 1: at least one is out of tolerance, or NaN/inf on either side.
+        - 1: at least one is out of tolerance, or NaN/inf on either side, or (with an
+          oracle) either side disagrees with the numerical oracle.
 
         Code 2 (bad usage or bad input) is never a report's: bad input raises
         ``GradcheckError`` before any number is compared. Code 3 is reserved for an internal

@@ -26,6 +26,10 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 NON_ANALYTIC_ACTIVATIONS = frozenset({"relu", "leaky_relu", "elu"})
 NON_ANALYTIC_LOSSES = frozenset({"l1"})
 
+#: Methods of the numerical oracle (``numeric.py``): ``gradcheck run --oracle METHOD``.
+ORACLE_METHODS: tuple[str, ...] = ("central", "richardson", "complex-step", "directional")
+
+
 # A check keeps about a dozen float64-sized copies of every parameter and every activation
 # (weights, gradients and δ on both sides, and the comparison's temporaries). Refuse a check
 # whose estimate exceeds the budget up front, rather than be killed half-way.

@@ -1,0 +1,70 @@
+"""(b) Sweep throughput vs a loop of single checks, and `gradcheck sweep --cases 10000` wall time.
+
+Run: ``python benchmarks/bench_sweep.py [--repeats 5]``.
+
+Throughput is measured in-process (imports excluded): ``run_sweep`` over N cases against
+``gradcheck.pipeline.check`` called once per case (the same work ``gradcheck run`` does, without
+process start-up) over a subset, both in cases per second. The whole command is timed as a
+subprocess against ``python -c "import torch"``, interleaved, median of the repeats (the
+machine is shared).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+from gradcheck.compare import resolve_tolerance
+from gradcheck.pipeline import check
+from gradcheck.spec import NetSpec
+from gradcheck.sweep import SweepSettings, draw_batches, run_sweep
+
+CASES = 10_000
+LOOP_CASES = 300
+
+
+def main() -> None:
+    repeats = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 5
+    spec = NetSpec()
+    settings = SweepSettings(spec, CASES, 0, 1, resolve_tolerance("float64"))
+    run_sweep(SweepSettings(spec, 100, 0, 1, resolve_tolerance("float64")))  # warm-up
+    start = time.perf_counter()
+    report = run_sweep(settings)
+    t_sweep = time.perf_counter() - start
+    assert report.passed
+    x, y = draw_batches(spec, LOOP_CASES, 0, 1)
+    start = time.perf_counter()
+    for k in range(LOOP_CASES):
+        assert check(x[k], y[k], seed=k).passed
+    t_loop = time.perf_counter() - start
+    sweep_rate, loop_rate = CASES / t_sweep, LOOP_CASES / t_loop
+    print(f"seed network {spec.describe()}, batch 1, float64")
+    print(f"  sweep: {CASES:,} cases in {t_sweep:.3f} s = {sweep_rate:,.0f} cases/s")
+    print(f"  loop of check(): {LOOP_CASES} cases in {t_loop:.3f} s = {loop_rate:,.0f} cases/s")
+    print(f"  sweep throughput / loop throughput = {sweep_rate / loop_rate:.0f}×")
+
+    exe = shutil.which("gradcheck") or str(
+        __import__("pathlib").Path(sys.executable).with_name("gradcheck")
+    )
+    commands = {
+        "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+        f"gradcheck sweep --cases {CASES}": [exe, "sweep", "--cases", str(CASES)],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["python -c 'import torch'"])
+    print(f"\nwall time, median of {repeats} interleaved repeats:")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:<32} {median:6.3f} s  {median / base:5.2f}× import torch")
+
+
+if __name__ == "__main__":
+    main()

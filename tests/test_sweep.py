@@ -1,0 +1,264 @@
+"""Sweeps: stacked weights and autograd equal the single-case ones, summaries, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import numpy as np
+import pytest
+
+from gradcheck import functions, reference, reference_stack, replica, sweep
+from gradcheck.compare import compare, resolve_tolerance
+from gradcheck.pipeline import HandResult
+from gradcheck.spec import NetSpec
+from tests.conftest import assert_usage_error, invoke
+
+SPECS = [
+    NetSpec(),
+    NetSpec((3, 7, 5, 2), "tanh", "bce_logits"),
+    NetSpec((3, 6, 3), "relu", "cross_entropy"),
+    NetSpec((2, 4, 4, 1), "elu", "l1"),
+    NetSpec((2, 10, 10, 1), "sigmoid", "mse", "float32"),
+]
+
+
+def _settings(cases: int = 50, seed: int = 0, oracle: str | None = None, **kw: object):
+    spec = kw.pop("spec", NetSpec())
+    assert isinstance(spec, NetSpec)
+    return sweep.SweepSettings(spec, cases, seed, 1, resolve_tolerance(spec.dtype), oracle)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.describe()} {s.dtype}")
+def test_stacked_init_is_torch_default_init_under_each_seed(spec: NetSpec) -> None:
+    seeds = [0, 1, 17, 2**40 + 3]
+    stacked = reference_stack.init_states(spec, seeds)
+    for i, seed in enumerate(seeds):
+        single = reference.init_state(spec, seed)
+        for name, value in single.items():
+            np.testing.assert_array_equal(stacked[name][i], value)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.describe()} {s.dtype}")
+def test_batched_autograd_equals_the_model_autograd_to_a_few_ulps(spec: NetSpec) -> None:
+    # Not bit for bit: baddbmm/bmm round differently from Linear's addmm/mm (see
+    # reference_stack's docstring). A few units in the last place of the largest value.
+    seeds = list(range(5, 10))
+    dtype = np.dtype(spec.dtype)
+    params = {k: v.astype(dtype) for k, v in reference_stack.init_states(spec, seeds).items()}
+    x, y = sweep.draw_batches(spec, len(seeds), 3, batch_size=3)
+    x = x.astype(dtype)
+    y = y if y.dtype.kind == "i" else y.astype(dtype)
+    stacked = reference_stack.autograd_stack(spec, params, x, y)
+    ulp = float(np.finfo(dtype).eps)
+    for i in range(len(seeds)):
+        single = reference.autograd(spec, {k: v[i] for k, v in params.items()}, x[i], y[i])
+        pairs = [(single.prediction, stacked.prediction[i]), (single.loss, stacked.loss[i])]
+        pairs += [(single.grads[k], stacked.grads[k][i]) for k in single.grads]
+        pairs += [(single.deltas[k], stacked.deltas[k][i]) for k in single.deltas]
+        for a, b in pairs:
+            assert np.asarray(a).shape == np.asarray(b).shape
+            scale = max(1.0, float(np.max(np.abs(a))))
+            assert np.max(np.abs(np.asarray(a) - b)) <= 8 * ulp * scale
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.describe()} {s.dtype}")
+def test_stacked_replica_is_bit_identical_to_single_cases(spec: NetSpec) -> None:
+    seeds = list(range(4))
+    params = reference_stack.init_states(spec, seeds)
+    x, y = sweep.draw_batches(spec, len(seeds), 0, batch_size=2)
+    together = sweep.replica_hand(spec, params, x, y)
+    for i in range(len(seeds)):
+        fwd, bwd = replica.gradients(spec, {k: v[i] for k, v in params.items()}, x[i], y[i])
+        for name, g in bwd.grads.items():
+            np.testing.assert_array_equal(together.grads[name][i], g)
+        np.testing.assert_array_equal(together.loss[i], fwd.loss)
+
+
+def test_per_case_errors_follow_compares_rule() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(6, 4, 3))
+    cand = ref + rng.normal(scale=1e-7, size=ref.shape)
+    cand[2, 1, 1] = np.nan
+    tol = resolve_tolerance("float64")
+    max_abs, ratio, passed = sweep.per_case_errors(ref, cand, tol)
+    for i in range(6):
+        c = compare("W", ref[i], cand[i], tol)
+        assert passed[i] == c.passed
+        assert ratio[i] == pytest.approx(c.error_ratio)
+        assert max_abs[i] == pytest.approx(c.max_abs_error)
+    assert not passed[2] and np.isinf(ratio[2])
+
+
+def test_sweep_passes_and_reports_every_quantity() -> None:
+    report = sweep.run_sweep(_settings(40))
+    assert report.passed and report.exit_code == 0 and report.n_passed == 40
+    names = [q.name for q in report.quantities]
+    params = ["W1", "b1", "W2", "b2", "W3", "b3"]
+    assert names == ["prediction", "loss", *params, "delta1", "delta2", "delta3"]
+    assert all(q.max_abs.shape == (40,) for q in report.quantities)
+
+
+def test_progress_is_reported_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "CHUNK_BYTES", 1)  # one case per chunk
+    seen: list[int] = []
+    sweep.run_sweep(_settings(5), progress=seen.append)
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def _break_one_case(index: int):
+    correct = sweep.replica_hand
+
+    def hand(spec, params, x, y) -> HandResult:
+        good = correct(spec, params, x, y)
+        grads = {k: v.copy() for k, v in good.grads.items()}
+        case = index  # absolute index; chunks start at 0 here (one chunk)
+        grads["W2"][case, 3, 4] += 1e-3
+        return HandResult(good.prediction, good.loss, grads, good.deltas)
+
+    return hand
+
+
+def test_one_failing_case_fails_the_sweep_and_is_the_worst() -> None:
+    report = sweep.run_sweep(_settings(30, seed=100), hand=_break_one_case(7))
+    assert report.exit_code == 1 and report.n_passed == 29
+    assert report.failed_seeds == [107]
+    assert report.worst_case == 7
+    w2 = next(q for q in report.quantities if q.name == "W2")
+    assert int(np.count_nonzero(~w2.passed)) == 1
+    assert w2.max_abs[7] == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_cli_sweep_exits_1_when_one_case_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "replica_hand", _break_one_case(12))
+    result = invoke("sweep", "--cases", "20", "--seed", "5")
+    assert result.exit_code == 1
+    assert "FAILED: 19 of 20 cases within tolerance (95.00%)" in result.stdout
+    assert "failing seeds: 17" in result.stdout
+    doc = json.loads(invoke("sweep", "--cases", "20", "--seed", "5", "--json").stdout)
+    assert doc["exit_code"] == 1 and doc["failed_seeds"] == [17]
+    assert doc["worst_case"]["seed"] == 17 and doc["worst_case"]["passed"] is False
+
+
+def test_cli_sweep_table_json_and_streams() -> None:
+    result = invoke("sweep", "--cases", "25", "--seed", "3")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+    out = result.stdout
+    assert "gradcheck sweep: 25 cases · 2→10→10→1 sigmoid, mse · batch 1" in out
+    assert "PASSED: 25 of 25 cases within tolerance (100.00%)" in out
+    assert "seeds 3…27" in out and "x ~ U[-1, 1] · target U[0, 1]" in out
+    assert "  gradcheck run --x " in out
+    args = ("sweep", "--cases", "25", "--seed", "3", "--json")
+    first = invoke(*args).stdout
+    assert first == invoke(*args).stdout  # byte-identical
+    doc = json.loads(first)
+    assert doc["document"] == "sweep" and doc["passed"] is True and doc["pass_rate"] == 1.0
+    assert doc["settings"]["seeds"] == [3, 27] and doc["settings"]["x_range"] == [-1.0, 1.0]
+    assert [q["name"] for q in doc["quantities"]][:3] == ["prediction", "loss", "W1"]
+    assert all(q["n_failed_cases"] == 0 for q in doc["quantities"])
+
+
+def _rerun(command: str) -> dict:
+    args = shlex.split(command)
+    assert args[:2] == ["gradcheck", "run"]
+    result = invoke(*args[1:], "--json")
+    assert result.exit_code in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [(), ("--layers", "3,6,3", "--loss", "cross_entropy", "--batch-size", "2")],
+)
+def test_worst_case_seed_reproduces_with_run(options: tuple[str, ...]) -> None:
+    doc = json.loads(invoke("sweep", "--cases", "40", "--seed", "9", *options, "--json").stdout)
+    worst = doc["worst_case"]
+    run = _rerun(worst["command"])
+    assert run["settings"]["seed"] == worst["seed"]
+    assert run["settings"]["x"] == worst["x"]
+    assert run["settings"]["target"] == worst["target"]
+    # The same weights: run's autograd equals the batched autograd of that case (to the
+    # ulp-level rounding differences of batched kernels).
+    spec = NetSpec(tuple(doc["settings"]["layers"]), loss=doc["settings"]["loss"])
+    case = worst["seed"] - 9
+    params = reference_stack.init_states(spec, [worst["seed"]])
+    x, y = sweep.draw_batches(spec, 40, 9, doc["settings"]["batch_size"])
+    stacked = reference_stack.autograd_stack(spec, params, x[case : case + 1], y[case : case + 1])
+    for record in run["parameters"]:
+        np.testing.assert_allclose(
+            record["autograd"], stacked.grads[record["name"]][0], rtol=2e-15, atol=1e-16
+        )
+
+
+def test_a_data_dependent_bug_fails_in_sweep_and_its_worst_seed_fails_in_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # σ′ wrong only where |z| > 1.5: a bug that a single check at one point can miss.
+    good = functions.ACTIVATION_FUNCTIONS["sigmoid"]
+    broken = good._replace(df=lambda z: np.where(np.abs(z) > 1.5, 0.0, good.df(z)))
+    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    assert invoke("run", "--x", "0.974", "0.312").exit_code == 0  # the seed point passes
+    result = invoke("sweep", "--cases", "300", "--json")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and 0 < doc["n_passed"] < 300
+    worst = doc["worst_case"]
+    run = _rerun(worst["command"])
+    assert run["exit_code"] == 1
+    by_name = {q["name"]: q for q in doc["quantities"] if q["kind"] == "parameter"}
+    for record in run["parameters"]:
+        if by_name[record["name"]]["worst_case_seed"] == worst["seed"]:
+            # the sweep's worst error of that parameter is this case's: same number in run
+            assert record["max_abs_error"] == pytest.approx(
+                by_name[record["name"]]["max_abs_error"], rel=1e-9, abs=1e-15
+            )
+
+
+def test_sweep_with_oracle_blames_the_hand_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    report = sweep.run_sweep(_settings(20, oracle="central"))
+    assert report.exit_code == 1
+    by_kind: dict[str, bool] = {}
+    for q in report.quantities:
+        by_kind[q.kind] = by_kind.get(q.kind, True) and bool(q.passed.all())
+    assert by_kind["oracle-autograd"] is True
+    assert by_kind["oracle-hand"] is False
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex-step", "directional"])
+def test_sweep_with_each_oracle_passes(method: str) -> None:
+    result = invoke("sweep", "--cases", "30", "--oracle", method, "--layers", "2,5,4,1")
+    assert result.exit_code == 0, result.stdout
+    assert f"oracle ({method}, float64)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--cases", "0"], ["--cases: must be ≥ 1, got 0"]),
+        (["--cases", "-5"], ["--cases: must be ≥ 1"]),
+        (
+            ["--cases", "1000000000000"],
+            ["--cases: 1,000,000,000,000 cases need about", "GiB", "limit 1 GiB"],
+        ),
+        (["--cases", "10", "--batch-size", "0"], ["--batch-size: must be ≥ 1"]),
+        (["--cases", "10", "--seed", str(2**63 - 5)], ["--seed: seeds", "largest seed"]),
+        (
+            ["--cases", "10", "--activation", "relu", "--oracle", "complex-step"],
+            ["--oracle complex-step: relu has a kink"],
+        ),
+        (["--cases", "10", "--layers", "2,0,1"], ["--layers"]),
+        (["--cases", "ten"], ["--cases"]),
+        ([], ["--cases"]),
+    ],
+)
+def test_bad_sweep_input_exits_2_with_one_line(args: list[str], fragments: list[str]) -> None:
+    assert_usage_error(invoke("sweep", *args), *fragments)
+
+
+def test_relu_sweep_with_oracle_leaves_kinks_out_and_passes() -> None:
+    args = ("sweep", "--cases", "300", "--layers", "2,16,16,1", "--activation", "relu")
+    doc = json.loads(invoke(*args, "--oracle", "richardson", "--json").stdout)
+    assert doc["passed"] is True
+    assert doc["oracle_skipped"] > 0  # kinks within the step do occur, and are not compared
