@@ -519,6 +519,12 @@ def run(
     default=None,
     help="Also compare both sides with the numerical oracle in every case (see 'run --help').",
 )
+@click.option(
+    "--impl",
+    metavar="FILE.py:FUNC",
+    help="Check your own backward in every case instead of the built-in one (the contract of "
+    "'run --impl'; called once per case).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
 @click.option("--no-color", is_flag=True, help="No colour or styles (NO_COLOR does the same).")
 def sweep(
@@ -532,6 +538,7 @@ def sweep(
     atol: float | None,
     rtol: float | None,
     oracle: str | None,
+    impl: str | None,
     as_json: bool,
     no_color: bool,
 ) -> int:
@@ -545,6 +552,7 @@ def sweep(
     Example:
       gradcheck sweep --cases 10000
       gradcheck sweep --cases 1000 --layers 2,32,32,1 --activation tanh --oracle richardson
+      gradcheck sweep --cases 200 --impl samples/backward_seed.py:backward
     """
     from gradcheck import sweep as sweeping
     from gradcheck.compare import resolve_tolerance
@@ -555,6 +563,14 @@ def sweep(
         spec, cases, seed, batch_size, resolve_tolerance(dtype, atol, rtol), oracle
     )
     sweeping.validate(spec, cases, seed, batch_size)
+    hand = None
+    if impl is not None:
+        from dataclasses import replace
+
+        from gradcheck.userimpl import load_backward
+
+        hand = sweeping.user_hand(load_backward(impl), impl)
+        settings = replace(settings, candidate=f"impl:{impl}")
     load_torch_side()
     if sys.stderr.isatty():
         from rich.progress import Progress
@@ -562,10 +578,10 @@ def sweep(
         with Progress(console=make_console(no_color, stderr=True), transient=True) as bar:
             task = bar.add_task("checking cases", total=cases)
             report = sweeping.run_sweep(
-                settings, progress=lambda done: bar.update(task, completed=done)
+                settings, hand=hand, progress=lambda done: bar.update(task, completed=done)
             )
     else:
-        report = sweeping.run_sweep(settings)
+        report = sweeping.run_sweep(settings, hand=hand)
     from gradcheck import render_sweep
 
     if as_json:

@@ -96,7 +96,8 @@ def to_table(report: SweepReport) -> Table:
     """One row per quantity: max and median error over cases, the worst case, failures."""
     s = report.settings
     table = Table(
-        title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}",
+        title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}"
+        + ("" if s.candidate == "replica" else f" · checking {s.candidate}"),
         caption=caption(report),
         caption_justify="left",
         header_style="bold",

@@ -6,8 +6,9 @@ inputs x ~ U[−1, 1]; targets ~ U[0, 1] (mse, l1, bce_logits) or classes ~ U{0 
 (cross_entropy). Cases are checked a chunk at a time, stacked along a leading case axis:
 the replica broadcasts over it and autograd runs once per chunk (``reference_stack``).
 
-The hand side is a parameter (``HandSide``): the built-in replica by default; a user's
-backward (issue 4, ``--impl``) plugs in there.
+The hand side is a parameter (``HandSide``): the built-in replica by default, or a user's
+backward (``--impl FILE.py:FUNC``, ``user_hand``), which the contract defines per batch and so is
+called once per case.
 """
 
 from __future__ import annotations
@@ -47,6 +48,40 @@ def replica_hand(
     """The built-in hand derivation, over the whole stack at once."""
     fwd, bwd = replica.gradients(spec, params, x, y)
     return HandResult(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
+
+
+def user_hand(fn: Callable[..., object], label: str) -> HandSide:
+    """A user's backward (the ``--impl`` contract: one case per call) as a stacked hand side."""
+    from gradcheck import userimpl
+
+    def hand(
+        spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
+    ) -> HandResult:
+        # The contract takes one case (params without a case axis), so this loops over cases;
+        # each answer is validated (keys, shapes) before it is stacked.
+        answers = [
+            userimpl.call_backward(
+                fn, spec, {k: v[i] for k, v in params.items()}, x[i], y[i], label=label
+            )
+            for i in range(x.shape[0])
+        ]
+        first = answers[0]
+        grads = {name: np.stack([a.grads[name] for a in answers]) for name in first.grads}
+        deltas = {
+            name: np.stack([a.deltas[name] for a in answers])
+            for name in first.deltas
+            if all(name in a.deltas for a in answers)
+        }
+        predictions = [a.prediction for a in answers]
+        losses = [a.loss for a in answers]
+        return HandResult(
+            np.stack(predictions) if all(p is not None for p in predictions) else None,
+            np.stack(losses) if all(v is not None for v in losses) else None,
+            grads,
+            deltas,
+        )
+
+    return hand
 
 
 @dataclass(frozen=True)
@@ -143,6 +178,8 @@ class SweepReport:
                 args += [option, value]
         if s.oracle is not None:
             args += ["--oracle", s.oracle]
+        if s.candidate.startswith("impl:"):
+            args += ["--impl", s.candidate.removeprefix("impl:")]
         return shlex.join(args)
 
     @property

@@ -262,3 +262,30 @@ def test_relu_sweep_with_oracle_leaves_kinks_out_and_passes() -> None:
     doc = json.loads(invoke(*args, "--oracle", "richardson", "--json").stdout)
     assert doc["passed"] is True
     assert doc["oracle_skipped"] > 0  # kinks within the step do occur, and are not compared
+
+
+def test_sweep_checks_a_user_backward_in_every_case() -> None:
+    from tests.conftest import SAMPLES
+
+    good = invoke(
+        "sweep", "--cases", "20", "--impl", f"{SAMPLES}/backward_seed.py:backward", "--json"
+    )
+    assert good.exit_code == 0, good.stderr
+    doc = json.loads(good.stdout)
+    assert doc["settings"]["candidate"].startswith("impl:") and doc["n_passed"] == 20
+    buggy = f"{SAMPLES}/backward_buggy.py:backward"
+    bad = invoke("sweep", "--cases", "20", "--impl", buggy, "--json")
+    assert bad.exit_code == 1
+    doc = json.loads(bad.stdout)
+    failing = {q["name"] for q in doc["quantities"] if q["n_failed_cases"]}
+    assert failing == {"W2"}  # the sample's bug: W2's gradient transposed
+    assert doc["worst_case"]["command"].endswith(f"--impl {buggy}")
+    # The worst case's command reruns it alone, with the same verdict.
+    rerun = invoke(*doc["worst_case"]["command"].split()[1:], "--json")
+    assert rerun.exit_code == 1 and json.loads(rerun.stdout)["failed"] == ["W2"]
+
+
+def test_sweep_impl_bad_input() -> None:
+    assert_usage_error(
+        invoke("sweep", "--cases", "3", "--impl", "nofile.py:f"), "--impl: nofile.py"
+    )
