@@ -72,11 +72,11 @@ def user_hand(fn: Callable[..., object], label: str) -> HandSide:
             for name in first.deltas
             if all(name in a.deltas for a in answers)
         }
-        predictions = [a.prediction for a in answers]
-        losses = [a.loss for a in answers]
+        predictions = [a.prediction for a in answers if a.prediction is not None]
+        losses = [a.loss for a in answers if a.loss is not None]
         return HandResult(
-            np.stack(predictions) if all(p is not None for p in predictions) else None,
-            np.stack(losses) if all(v is not None for v in losses) else None,
+            np.stack(predictions) if len(predictions) == len(answers) else None,
+            np.stack(losses) if len(losses) == len(answers) else None,
             grads,
             deltas,
         )
