@@ -659,8 +659,12 @@ def check_report_files(*, junit: str | None, plot: str | None) -> None:
     from gradcheck.atomic import check_writable
 
     if plot is not None:
+        from pathlib import Path
+
         from gradcheck.plot import require_matplotlib
 
+        if Path(plot).suffix.lower() != ".png":
+            raise GradcheckError(f"--plot: {plot}: expected a .png file name (the figure is a PNG)")
         require_matplotlib()
         check_writable(plot, "--plot")
     if junit is not None:

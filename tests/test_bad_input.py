@@ -100,3 +100,68 @@ def test_valid_extremes_give_an_honest_verdict(
         assert doc["failed"] == failed
     if not passed:
         assert any(w["kind"] == "nonfinite" for w in doc["warnings"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Every other command and option: sweep, explain, schema, the user's backward, the oracle,
+# result files and environment variables.
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["sweep", "--cases", "0"], ["--cases: must be ≥ 1, got 0"]),
+        (["sweep", "--cases", "-5"], ["--cases: must be ≥ 1, got -5"]),
+        (["sweep", "--cases", "abc"], ["'--cases'", "'abc' is not a valid integer"]),
+        (["sweep"], ["Missing option '--cases'"]),
+        (["sweep", "--cases", "10", "--batch-size", "0"], ["--batch-size: must be ≥ 1, got 0"]),
+        (
+            ["sweep", "--cases", "100000000000"],
+            ["--cases: 100,000,000,000 cases need about", "GiB"],
+        ),
+        (
+            ["sweep", "--cases", "5", "--seed", "9223372036854775807"],
+            ["--seed: seeds 9223372036854775807 … 9223372036854775811 go past torch's largest"],
+        ),
+        (
+            ["sweep", "--cases", "5", "--oracle", "complex-step", "--activation", "relu"],
+            ["--oracle complex-step: relu has a kink"],
+        ),
+        (["sweep", "--cases", "5", "--layers", "2,0"], ["--layers: every size must be ≥ 1"]),
+        (["sweep", "--cases", "5", "--atol", "-1"], ["--atol: must be ≥ 0"]),
+        (["sweep", "--cases", "5", "--impl", "nofile.py:f"], ["--impl: nofile.py"]),
+        (["explain", "--x", "1"], ["--x: expected 2 values"]),
+        (["explain", "--x", "0.1", "0.2", "--loss", "cross_entropy"], ["needs at least 2 output"]),
+        (["explain", "--x", "0.1", "0.2", "--quiet", "--json"], ["--quiet: cannot be combined"]),
+        (["explain", "--x", "0.1", "nan"], ["--x: nan is not a finite number"]),
+        (["schema", "extra"], ["Got unexpected extra argument (extra)"]),
+        (["run", *SEED_X, "--oracle", "complex-step", "--activation", "relu"], ["relu has a kink"]),
+        (["run", *SEED_X, "--oracle", "complex-step", "--loss", "l1"], ["l1 has a kink"]),
+        (["run", *SEED_X, "--oracle", "bogus"], ["'--oracle'", "'bogus' is not one of"]),
+        (["run", *SEED_X, "--impl", "a.py:f", "--grads", "g.npz"], ["give only one of --impl"]),
+        (["run", *SEED_X, "--impl", "samples"], ["--impl: samples: expected FILE.py:FUNC"]),
+        (["run", *SEED_X, "--impl", "nofile.py:backward"], ["--impl: nofile.py", "no such file"]),
+        (["run", *SEED_X, "--grads", "/nonexistent.npz"], ["--grads: /nonexistent.npz: no such"]),
+        (["run", *SEED_X, "--junit", "/nonexistent/dir/r.xml"], ["--junit", "no such directory"]),
+        (["run", *SEED_X, "--plot", "/nonexistent/dir/p.png"], ["--plot", "no such directory"]),
+        (["run", *SEED_X, "--junit", "/tmp"], ["--junit: /tmp: is a directory"]),
+        (["run", *SEED_X, "--plot", "errors.txt"], ["--plot: errors.txt: expected a .png"]),
+        (["run", *SEED_X, "--quiet", "--json"], ["--quiet: cannot be combined with --json"]),
+        (["run", *SEED_X, "--detail", "--json"], ["--detail: cannot be combined with --json"]),
+    ],
+)
+def test_bad_input_of_every_command_exits_2(args: list[str], fragments: list[str]) -> None:
+    assert_usage_error(invoke(*args), *fragments)
+
+
+@pytest.mark.parametrize(
+    ("env", "fragments"),
+    [
+        ({"GRADCHECK_DTYPE": "float16"}, ["GRADCHECK_DTYPE", "'float16' is not one of"]),
+        ({"GRADCHECK_ATOL": "-1"}, ["GRADCHECK_ATOL (for --atol): must be a finite number ≥ 0"]),
+        ({"GRADCHECK_RTOL": "nan"}, ["GRADCHECK_RTOL (for --rtol)"]),
+        ({"GRADCHECK_SEED": "x"}, ["GRADCHECK_SEED", "'x' is not a valid integer"]),
+    ],
+)
+def test_bad_environment_defaults_exit_2(env: dict[str, str], fragments: list[str]) -> None:
+    assert_usage_error(invoke("run", *SEED_X, env=env), *fragments)
