@@ -10,18 +10,31 @@ torch is imported only inside commands, so ``gradcheck --help`` stays fast.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gradcheck import __version__
 from gradcheck.errors import GradcheckError, UserCodeError
-from gradcheck.spec import ACTIVATIONS, DTYPES, LOSSES, ORACLE_METHODS, SEED_LAYERS
+from gradcheck.options import (
+    IMPL_HELP,
+    candidate_options,
+    detail_options,
+    input_options,
+    json_option,
+    network_options,
+    no_color_option,
+    oracle_option,
+    output_options,
+    quiet_option,
+    report_file_options,
+    tolerance_options,
+    weight_options,
+)
 
 if TYPE_CHECKING:
     from gradcheck.report import Report
@@ -32,8 +45,6 @@ EXIT_INTERRUPTED = 130
 
 # Options that take a whole row of numbers: `--x 0.974 0.312`.
 VECTOR_OPTIONS = frozenset({"--x", "--target"})
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _is_value(token: str) -> bool:
@@ -139,244 +150,6 @@ def run_guarded(body: Callable[[], Any]) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared options
-
-
-def network_options(f: F) -> F:
-    """``--layers``, ``--activation``, ``--loss``, ``--dtype``: what network is checked."""
-    decorators = [
-        click.option(
-            "--layers",
-            default=",".join(map(str, SEED_LAYERS)),
-            show_default=True,
-            metavar="N0,N1,…,NL",
-            help="Layer sizes, inputs first. The default is the seed's 2→10→10→1 network.",
-        ),
-        click.option(
-            "--activation",
-            type=click.Choice(ACTIVATIONS),
-            default="sigmoid",
-            show_default=True,
-            help="Hidden-layer activation; the output layer is linear, as in the seed.",
-        ),
-        click.option(
-            "--loss",
-            type=click.Choice(LOSSES),
-            default="mse",
-            show_default=True,
-            help="Loss with torch's mean reduction. cross_entropy takes class indices as "
-            "targets; bce_logits takes targets in [0, 1].",
-        ),
-        click.option(
-            "--dtype",
-            type=click.Choice(DTYPES),
-            default="float64",
-            show_default=True,
-            envvar="GRADCHECK_DTYPE",
-            show_envvar=True,
-            help="Precision of both sides. float64 is the sharp check; float32 is the seed's "
-            "setting.",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def input_options(f: F) -> F:
-    """``--x``, ``--target``, ``--data``: the batch."""
-    decorators = [
-        click.option(
-            "--x",
-            "x_rows",
-            multiple=True,
-            metavar="X1 X2 …",
-            help="One input row, as many numbers as the first layer has inputs. Repeat for a "
-            "batch: --x 0.1 0.2 --x 0.3 0.4.",
-        ),
-        click.option(
-            "--target",
-            "target_rows",
-            multiple=True,
-            metavar="Y1 …",
-            help="Target for each --x row: one number per output unit (a class index for "
-            "cross_entropy). Default: 1.0 per output unit, class 0 for cross_entropy.",
-        ),
-        click.option(
-            "--data",
-            metavar="FILE",
-            help="Read the batch from a CSV (first N0 columns inputs, the rest targets; header "
-            "optional) or an .npz with arrays x and y.",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def weight_options(f: F) -> F:
-    """``--seed`` and ``--weights``: where the shared weights come from."""
-    decorators = [
-        click.option(
-            "--seed",
-            type=click.IntRange(0, 2**63 - 1),
-            default=0,
-            show_default=True,
-            envvar="GRADCHECK_SEED",
-            show_envvar=True,
-            help="torch.manual_seed before torch's default initialisation of the weights.",
-        ),
-        click.option(
-            "--weights",
-            metavar="FILE",
-            help="Load weights instead: a .pt state_dict (torch.save(model.state_dict())), read "
-            "with torch's weights-only loader, or an .npz with the same keys (or W1, b1, …).",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def _check_env_tolerance(
-    ctx: click.Context, param: click.Parameter, value: float | None
-) -> float | None:
-    """A tolerance from the environment is validated here, so the error names the variable."""
-    from click.core import ParameterSource
-
-    if (
-        value is not None
-        and ctx.get_parameter_source(param.name or "") is ParameterSource.ENVIRONMENT
-    ):
-        envvar = param.envvar if isinstance(param.envvar, str) else str(param.envvar)
-        if not math.isfinite(value) or value < 0:
-            raise GradcheckError(
-                f"{envvar} (for --{param.name}): must be a finite number ≥ 0, got {value:g}"
-            )
-    return value
-
-
-def tolerance_options(f: F) -> F:
-    """``--atol``, ``--rtol``."""
-    decorators = [
-        click.option(
-            "--atol",
-            type=float,
-            default=None,
-            envvar="GRADCHECK_ATOL",
-            show_envvar=True,
-            callback=_check_env_tolerance,
-            help="Absolute tolerance. Default per dtype: 1e-7 (float64), 1e-5 (float32).",
-        ),
-        click.option(
-            "--rtol",
-            type=float,
-            default=None,
-            envvar="GRADCHECK_RTOL",
-            show_envvar=True,
-            callback=_check_env_tolerance,
-            help="Relative tolerance. Default per dtype: 1e-7 (float64), 1.3e-6 (float32).",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def output_options(f: F) -> F:
-    """``--json``, ``--no-arrays``, ``--no-color``."""
-    decorators = [
-        click.option(
-            "--json",
-            "as_json",
-            is_flag=True,
-            help="Print exactly one JSON document on stdout instead of the table.",
-        ),
-        click.option(
-            "--no-arrays",
-            is_flag=True,
-            help="With --json, leave out the full gradient arrays (errors and indices stay).",
-        ),
-        click.option(
-            "--no-color",
-            is_flag=True,
-            help="No colour or styles (the NO_COLOR environment variable does the same).",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def candidate_options(f: F) -> F:
-    """``--impl``, ``--grads``: check the user's own backward instead of the built-in replica."""
-    decorators = [
-        click.option(
-            "--impl",
-            metavar="FILE.py:FUNC",
-            help="Check your own backward instead of the built-in one: FUNC(params, x, y) -> "
-            "dict of gradients. params: float64 copies of W1, b1, … (W is (out, in)); x: (batch, "
-            "n_in); y: (batch, n_out), or (batch,) int64 classes for cross_entropy. Return "
-            "dL/dW1, dL/db1, … (mean-reduced loss), same keys and shapes; optionally delta1 … "
-            "deltaL (batch, n_l), prediction, loss, compared too.",
-        ),
-        click.option(
-            "--grads",
-            metavar="FILE",
-            help='Check precomputed gradients instead: an .npz or .json {"W1": [[…]], …} '
-            "with the keys --impl returns (W1, … or dense.0.weight, …), computed for the same "
-            "weights (--seed/--weights) and batch.",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def detail_options(f: F) -> F:
-    """``--detail``, ``--plot``: where in each parameter the errors sit."""
-    decorators = [
-        click.option(
-            "--detail",
-            is_flag=True,
-            help="After the table, a heat map per parameter of |Δ| / (atol + rtol·|autograd|), "
-            "element by element, worst element marked (a bounded window for large ones).",
-        ),
-        click.option(
-            "--plot",
-            metavar="FILE.png",
-            help="Write the same heat maps as a PNG figure, one panel per parameter (needs "
-            "matplotlib: pip install 'gradcheck[plot]').",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        f = decorator(f)
-    return f
-
-
-def quiet_option(f: F) -> F:
-    """``--quiet``/``-q``: the exit code is the whole answer."""
-    return click.option(
-        "--quiet",
-        "-q",
-        is_flag=True,
-        help="Print nothing on stdout; the exit code is the result (files from --junit and "
-        "--plot are still written, errors still go to stderr).",
-    )(f)
-
-
-def report_file_options(f: F) -> F:
-    """``--junit``, ``--quiet``: for CI."""
-    f = quiet_option(f)
-    return click.option(
-        "--junit",
-        metavar="FILE.xml",
-        help="Also write a JUnit XML report: one testcase per forward value, parameter and δ, "
-        "failures with their numbers.",
-    )(f)
-
-
-# ---------------------------------------------------------------------------------------------
 # Commands
 
 
@@ -405,13 +178,10 @@ def cli() -> None:
 @weight_options
 @tolerance_options
 @output_options
-@click.option(
-    "--oracle",
-    type=click.Choice(ORACLE_METHODS),
-    default=None,
-    help="Add a third, independent opinion: the loss gradient from forward passes alone in "
+@oracle_option(
+    "Add a third, independent opinion: the loss gradient from forward passes alone in "
     "float64 (central or richardson differences, complex-step, or a few seeded directional "
-    "derivatives for big models), compared with both sides.",
+    "derivatives for big models), compared with both sides."
 )
 @candidate_options
 @detail_options
@@ -513,20 +283,12 @@ def run(
 )
 @network_options
 @tolerance_options
+@oracle_option("Also compare both sides with the numerical oracle in every case.")
 @click.option(
-    "--oracle",
-    type=click.Choice(ORACLE_METHODS),
-    default=None,
-    help="Also compare both sides with the numerical oracle in every case (see 'run --help').",
+    "--impl", metavar="FILE.py:FUNC", help=IMPL_HELP + " Called once per case in a sweep."
 )
-@click.option(
-    "--impl",
-    metavar="FILE.py:FUNC",
-    help="Check your own backward in every case instead of the built-in one (the contract of "
-    "'run --impl'; called once per case).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
-@click.option("--no-color", is_flag=True, help="No colour or styles (NO_COLOR does the same).")
+@json_option("Print the summary as one JSON document.")
+@no_color_option
 def sweep(
     cases: int,
     seed: int,
@@ -698,14 +460,8 @@ def emit_detail(report: Report, *, no_color: bool) -> None:
 @network_options
 @weight_options
 @tolerance_options
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the steps as one JSON document instead."
-)
-@click.option(
-    "--no-color",
-    is_flag=True,
-    help="No colour or styles (the NO_COLOR environment variable does the same).",
-)
+@json_option("Print the steps as one JSON document instead.")
+@no_color_option
 @quiet_option
 def explain(
     x_rows: tuple[str, ...],
