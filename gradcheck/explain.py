@@ -15,11 +15,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck import replica
-from gradcheck.compare import Comparison, resolve_tolerance
+from gradcheck.compare import Comparison
 from gradcheck.functions import ACTIVATION_FUNCTIONS, LOSS_FORMULAS
-from gradcheck.pipeline import HandResult, Problem, evaluate, prepare, resolve_batch
+from gradcheck.pipeline import HandResult, Problem, evaluate, setup
 from gradcheck.report import Report, Settings
-from gradcheck.spec import SEED_LAYERS, NetSpec
+from gradcheck.spec import SEED_LAYERS
 
 #: How each activation is written inside formulas (``a1 = σ(z1)``, ``σ′(z1)``).
 ACTIVATION_SYMBOLS: dict[str, str] = {
@@ -98,18 +98,18 @@ def explain_check(
 
     Raises ``GradcheckError`` on bad input.
     """
-    spec = NetSpec(tuple(int(n) for n in layers), activation, loss, dtype)
-    tolerance = resolve_tolerance(dtype, atol, rtol)
-    x_arr, y_arr = resolve_batch(spec, x, target, data)
-    problem = prepare(spec, x=x_arr, target=y_arr, seed=seed, weights=weights)
-    settings = Settings(
-        spec,
-        x_arr,
-        y_arr,
-        tolerance,
-        seed=None if weights is not None else seed,
-        weights=weights,
+    problem, settings = setup(
+        x,
+        target,
         data=data,
+        layers=layers,
+        activation=activation,
+        loss=loss,
+        dtype=dtype,
+        seed=seed,
+        weights=weights,
+        atol=atol,
+        rtol=rtol,
     )
     return explain(problem, settings)
 

@@ -230,6 +230,43 @@ def check(
     Raises ``GradcheckError`` on bad input.
     """
     one_candidate(backward, impl, grads)
+    problem, settings = setup(
+        x,
+        target,
+        data=data,
+        layers=layers,
+        activation=activation,
+        loss=loss,
+        dtype=dtype,
+        seed=seed,
+        weights=weights,
+        atol=atol,
+        rtol=rtol,
+        oracle=oracle,
+    )
+    user = user_side(problem, backward=backward, impl=impl, grads=grads)
+    if user is None:
+        return evaluate(problem, settings)
+    candidate, hand = user
+    return evaluate(problem, replace(settings, candidate=candidate), hand)
+
+
+def setup(
+    x: Sequence[float] | Sequence[Sequence[float]] | None,
+    target: Sequence[float] | Sequence[Sequence[float]] | None,
+    *,
+    data: str | None,
+    layers: Sequence[int],
+    activation: str,
+    loss: str,
+    dtype: str,
+    seed: int,
+    weights: str | None,
+    atol: float | None,
+    rtol: float | None,
+    oracle: str | None = None,
+) -> tuple[Problem, Settings]:
+    """Validate every argument and build the problem both sides see, and its settings."""
     spec = NetSpec(tuple(int(n) for n in layers), activation, loss, dtype)
     tolerance: Tolerance = resolve_tolerance(dtype, atol, rtol)
     if oracle is not None:
@@ -248,11 +285,7 @@ def check(
         data=data,
         oracle=oracle,
     )
-    user = user_side(problem, backward=backward, impl=impl, grads=grads)
-    if user is None:
-        return evaluate(problem, settings)
-    candidate, hand = user
-    return evaluate(problem, replace(settings, candidate=candidate), hand)
+    return problem, settings
 
 
 def resolve_batch(
