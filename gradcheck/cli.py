@@ -289,6 +289,7 @@ def run(
 )
 @json_option("Print the summary as one JSON document.")
 @no_color_option
+@quiet_option
 def sweep(
     cases: int,
     seed: int,
@@ -303,6 +304,7 @@ def sweep(
     impl: str | None,
     as_json: bool,
     no_color: bool,
+    quiet: bool,
 ) -> int:
     """Check hand vs autograd on many random cases at once; exit 1 if any case fails.
 
@@ -320,6 +322,7 @@ def sweep(
     from gradcheck.compare import resolve_tolerance
     from gradcheck.spec import NetSpec, parse_layers
 
+    check_output_flags(as_json=as_json, quiet=quiet)
     spec = NetSpec(parse_layers(layers), activation, loss, dtype)
     settings = sweeping.SweepSettings(
         spec, cases, seed, batch_size, resolve_tolerance(dtype, atol, rtol), oracle
@@ -346,6 +349,8 @@ def sweep(
         report = sweeping.run_sweep(settings, hand=hand)
     from gradcheck import render_sweep
 
+    if quiet:
+        return report.exit_code
     if as_json:
         click.echo(render_sweep.to_json(report))
     else:
@@ -403,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Issue 7: detail view, plots, JUnit, quiet, explain, schema
+# Output helpers: detail view, plots, JUnit, quiet
 
 
 def check_output_flags(*, as_json: bool, quiet: bool, detail: bool = False) -> None:

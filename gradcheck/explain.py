@@ -72,11 +72,14 @@ def explain(problem: Problem, settings: Settings) -> Explanation:
     """Run the replica once, compare it with autograd, and lay out the derivation."""
     spec = problem.spec
     params = {k: v.copy() for k, v in problem.params.items()}
-    fwd, bwd = replica.gradients(spec, params, problem.x, problem.y)
+    # Overflow is reported as a failed step (NaN/inf never pass), not as a numpy warning.
+    with np.errstate(all="ignore"):
+        fwd, bwd = replica.gradients(spec, params, problem.x, problem.y)
     hand = HandResult(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
     report = evaluate(problem, settings, hand=hand)
     checks = {c.name: c for c in report.comparisons}
-    steps = _forward_steps(problem, fwd, checks) + _backward_steps(problem, fwd, bwd, checks)
+    with np.errstate(all="ignore"):
+        steps = _forward_steps(problem, fwd, checks) + _backward_steps(problem, fwd, bwd, checks)
     return Explanation(report, steps)
 
 

@@ -73,10 +73,11 @@ def values(array: NDArray[np.generic], max_shown: int = MAX_SHOWN) -> str:
     finite = a[np.isfinite(a)]
     if finite.size == 0:
         return f"{a.size} values, none finite"
-    summary = (
-        f"{a.size} values: min {finite.min():.4g}, max {finite.max():.4g}, "
-        f"mean {finite.mean():.4g}, ‖·‖ {np.linalg.norm(finite):.4g}"
-    )
+    with np.errstate(over="ignore"):  # the mean or norm of huge values may overflow: inf
+        summary = (
+            f"{a.size} values: min {finite.min():.4g}, max {finite.max():.4g}, "
+            f"mean {finite.mean():.4g}, ‖·‖ {np.linalg.norm(finite):.4g}"
+        )
     if finite.size < a.size:
         summary += f", {a.size - finite.size} NaN/inf"
     return summary

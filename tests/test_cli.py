@@ -220,3 +220,28 @@ def test_seed_weights_sample_reproduces_the_seed() -> None:
             np.testing.assert_allclose(p["autograd"], seed.GRADS[p["name"]], rtol=rtol, atol=close)
     # In float32 the prediction is the seed's torch value to all printed digits.
     assert doc["forward"]["prediction"]["autograd"][0][0] == pytest.approx(-0.28116578, abs=5e-9)
+
+
+def test_an_internal_error_exits_3_not_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in gradcheck must never read as 'gradient out of tolerance' (1) in someone's CI."""
+    from gradcheck import pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(pipeline, "evaluate", broken)
+    result = invoke("run", *SEED_X)
+    assert result.exit_code == 3 and result.stdout == ""
+    assert "RuntimeError: simulated bug" in result.stderr  # the traceback, for the bug report
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: internal error in gradcheck")
+
+
+def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradcheck import pipeline
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "evaluate", interrupted)
+    result = invoke("run", *SEED_X)
+    assert result.exit_code == 130 and result.stdout == "" and "Interrupted." in result.stderr

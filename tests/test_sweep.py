@@ -289,3 +289,13 @@ def test_sweep_impl_bad_input() -> None:
     assert_usage_error(
         invoke("sweep", "--cases", "3", "--impl", "nofile.py:f"), "--impl: nofile.py"
     )
+
+
+def test_sweep_quiet_prints_nothing_and_keeps_the_exit_code() -> None:
+    from tests.conftest import SAMPLES
+
+    ok = invoke("sweep", "--cases", "5", "--quiet")
+    assert ok.exit_code == 0 and ok.stdout == "" and ok.stderr == ""
+    bad = invoke("sweep", "--cases", "5", "-q", "--impl", f"{SAMPLES}/backward_buggy.py:backward")
+    assert bad.exit_code == 1 and bad.stdout == ""
+    assert_usage_error(invoke("sweep", "--cases", "5", "-q", "--json"), "--quiet: cannot be")
