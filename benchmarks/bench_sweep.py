@@ -11,11 +11,10 @@ machine is shared).
 
 from __future__ import annotations
 
-import shutil
-import statistics
-import subprocess
 import sys
 import time
+
+from walltime import GRADCHECK, compare_to_import_torch
 
 from gradcheck.compare import resolve_tolerance
 from gradcheck.pipeline import check
@@ -46,24 +45,9 @@ def main() -> None:
     print(f"  loop of check(): {LOOP_CASES} cases in {t_loop:.3f} s = {loop_rate:,.0f} cases/s")
     print(f"  sweep throughput / loop throughput = {sweep_rate / loop_rate:.0f}×")
 
-    exe = shutil.which("gradcheck") or str(
-        __import__("pathlib").Path(sys.executable).with_name("gradcheck")
-    )
-    commands = {
-        "python -c 'import torch'": [sys.executable, "-c", "import torch"],
-        f"gradcheck sweep --cases {CASES}": [exe, "sweep", "--cases", str(CASES)],
-    }
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, command in commands.items():
-            start = time.perf_counter()
-            subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
-            times[name].append(time.perf_counter() - start)
-    base = statistics.median(times["python -c 'import torch'"])
-    print(f"\nwall time, median of {repeats} interleaved repeats:")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"  {name:<32} {median:6.3f} s  {median / base:5.2f}× import torch")
+    print()
+    commands = {f"gradcheck sweep --cases {CASES}": [GRADCHECK, "sweep", "--cases", str(CASES)]}
+    compare_to_import_torch(commands, repeats)
 
 
 if __name__ == "__main__":
