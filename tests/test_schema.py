@@ -43,42 +43,20 @@ def test_schema_command_prints_the_shipped_file() -> None:
     assert json.loads(result.stdout) == load_schema()
 
 
+MULTICLASS = ("--x", "0.1", "0.2", "--layers", "2,3,4", "--loss", "cross_entropy", "--target", "3")
+MULTICLASS += ("--activation", "tanh")
+
+
 @pytest.mark.parametrize(
     "args",
     [
         ("run", *SEED_X),
         ("run", *SEED_X, "--no-arrays"),
         ("run", *SEED_X, "--dtype", "float32", "--atol", "0", "--rtol", "0"),  # exit 1
-        (
-            "run",
-            "--x",
-            "0.1",
-            "0.2",
-            "--layers",
-            "2,3,4",
-            "--loss",
-            "cross_entropy",
-            "--target",
-            "3",
-            "--activation",
-            "tanh",
-        ),
+        ("run", *MULTICLASS),
         ("run", "--x", "0.1", "0.2", "--x", "0.3", "0.4", "--loss", "bce_logits"),
         ("explain", *SEED_X),
-        (
-            "explain",
-            "--x",
-            "0.1",
-            "0.2",
-            "--layers",
-            "2,3,4",
-            "--loss",
-            "cross_entropy",
-            "--target",
-            "3",
-            "--activation",
-            "tanh",
-        ),
+        ("explain", *MULTICLASS),
     ],
 )
 def test_documents_validate(args: tuple[str, ...]) -> None:
