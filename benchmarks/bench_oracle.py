@@ -18,8 +18,9 @@ import tracemalloc
 import numpy as np
 import torch
 
-from gradcheck import numeric, reference
-from gradcheck.spec import NetSpec
+from gradcheck.core import numeric
+from gradcheck.core.spec import NetSpec
+from gradcheck.torch_side import reference
 
 X = np.array([[0.974, 0.312]])
 Y = np.array([[1.0]])

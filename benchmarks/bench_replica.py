@@ -17,8 +17,9 @@ import time
 import numpy as np
 import torch
 
-from gradcheck import reference, replica
-from gradcheck.spec import NetSpec
+from gradcheck.core import replica
+from gradcheck.core.spec import NetSpec
+from gradcheck.torch_side import reference
 
 LAYERS = (2, 512, 512, 512, 1)
 BATCH = 4096

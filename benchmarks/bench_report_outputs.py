@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from gradcheck.explain import explain_check
-from gradcheck.junit import to_junit
-from gradcheck.pipeline import check
-from gradcheck.render_detail import render_details
+from gradcheck.checks.explain import explain_check
+from gradcheck.checks.pipeline import check
+from gradcheck.output.detail import render_details
+from gradcheck.output.junit import to_junit
 
 LAYERS = (784, 512, 10)
 X = [0.1] * LAYERS[0]
@@ -49,7 +49,7 @@ rows = [
     ("--junit XML", best_of(lambda: to_junit(report))),
 ]
 try:
-    from gradcheck.plot import to_png
+    from gradcheck.output.plot import to_png
 
     rows.append(("--plot PNG", best_of(lambda: to_png(report), repeat=1)))
 except ImportError:

@@ -3,8 +3,8 @@
 Run: ``python benchmarks/bench_sweep.py [--repeats 5]``.
 
 Throughput is measured in-process (imports excluded): ``run_sweep`` over N cases against
-``gradcheck.pipeline.check`` called once per case (the same work ``gradcheck run`` does, without
-process start-up) over a subset, both in cases per second. The whole command is timed as a
+``gradcheck.check`` called once per case (the same work ``gradcheck run`` does, without process
+start-up) over a subset, both in cases per second. The whole command is timed as a
 subprocess against ``python -c "import torch"``, interleaved, median of the repeats (the
 machine is shared).
 """
@@ -16,10 +16,10 @@ import time
 
 from walltime import GRADCHECK, compare_to_import_torch
 
-from gradcheck.compare import resolve_tolerance
-from gradcheck.pipeline import check
-from gradcheck.spec import NetSpec
-from gradcheck.sweep import SweepSettings, draw_batches, run_sweep
+from gradcheck.checks.pipeline import check
+from gradcheck.checks.sweep import SweepSettings, draw_batches, run_sweep
+from gradcheck.core.compare import resolve_tolerance
+from gradcheck.core.spec import NetSpec
 
 CASES = 10_000
 LOOP_CASES = 300

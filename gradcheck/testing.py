@@ -16,8 +16,8 @@ from typing import Any
 
 from rich.console import Console
 
-from gradcheck.pipeline import check
-from gradcheck.report import Report
+from gradcheck.checks.pipeline import check
+from gradcheck.checks.report import Report
 
 __all__ = ["assert_backward", "report_text"]
 
@@ -31,7 +31,7 @@ def assert_backward(
 ) -> Report:
     """Check ``fn(params, x, y) -> {"W1": dW1, …}`` against torch autograd, or raise.
 
-    ``check_kwargs`` are ``gradcheck.pipeline.check``'s (``layers``, ``activation``, ``loss``,
+    ``check_kwargs`` are ``gradcheck.check``'s (``layers``, ``activation``, ``loss``,
     ``dtype``, ``seed``, ``weights``, ``atol``, ``rtol``). Returns the passing ``Report``.
     Raises ``AssertionError`` whose message is the plain-text table, the diagnosis and the
     verdict (as ``gradcheck run`` prints them, without colour); ``GradcheckError`` on bad
@@ -45,7 +45,7 @@ def assert_backward(
 
 def report_text(report: Report, width: int = 200) -> str:
     """The report as ``gradcheck run`` prints it, in plain text (no colour, no styles)."""
-    from gradcheck.render import render_report
+    from gradcheck.output.table import render_report
 
     buffer = io.StringIO()
     console = Console(

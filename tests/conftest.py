@@ -50,7 +50,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 def _validator() -> Any:
     import jsonschema
 
-    from gradcheck.schema import load_schema
+    from gradcheck.io.schema import load_schema
 
     return jsonschema.Draft202012Validator(load_schema())
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import GradcheckError, Report, check, functions, render
+from gradcheck import GradcheckError, Report, check
+from gradcheck.core import functions
+from gradcheck.output import table as render
 from tests.conftest import assert_valid_document, invoke
 
 
@@ -76,17 +78,17 @@ def test_bad_input_raises_gradcheck_error() -> None:
 def test_public_surface_is_small_and_typed() -> None:
     assert sorted(gradcheck.__all__) == ["GradcheckError", "Report", "__version__", "check"]
     assert (Path(gradcheck.__file__).parent / "py.typed").is_file()
-    assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.pipeline"
+    assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.checks.pipeline"
 
 
 def test_import_is_light_and_check_survives_submodule_imports() -> None:
     # Fresh interpreter: importing the package loads neither numpy nor torch, and importing
-    # the submodules (as gradcheck.explain does) does not shadow the function.
+    # the submodules (as gradcheck.checks.explain does) does not shadow the function.
     code = (
         "import sys\n"
         "import gradcheck\n"
         "light = 'numpy' not in sys.modules and 'torch' not in sys.modules\n"
-        "import gradcheck.pipeline, gradcheck.explain\n"
+        "import gradcheck.checks.pipeline, gradcheck.checks.explain\n"
         "from gradcheck import check\n"
         "print(light, callable(check) and check.__name__ == 'check', 'torch' in sys.modules)\n"
     )

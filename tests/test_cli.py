@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcheck import functions
 from gradcheck.cli import join_vector_options
+from gradcheck.core import functions
 from tests.conftest import SAMPLES, assert_usage_error, invoke, run_json
 
 SEED_X = ("--x", "0.974", "0.312")
@@ -224,7 +224,7 @@ def test_seed_weights_sample_reproduces_the_seed() -> None:
 
 def test_an_internal_error_exits_3_not_1(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug in gradcheck must never read as 'gradient out of tolerance' (1) in someone's CI."""
-    from gradcheck import pipeline
+    from gradcheck.checks import pipeline
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
@@ -237,7 +237,7 @@ def test_an_internal_error_exits_3_not_1(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradcheck import pipeline
+    from gradcheck.checks import pipeline
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck.compare import DEFAULT_TOLERANCES, Tolerance, compare, resolve_tolerance
-from gradcheck.errors import GradcheckError
+from gradcheck.core.compare import DEFAULT_TOLERANCES, Tolerance, compare, resolve_tolerance
+from gradcheck.core.errors import GradcheckError
 
 TOL = Tolerance(atol=1e-7, rtol=1e-7)
 

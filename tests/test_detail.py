@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gradcheck import functions
-from gradcheck.compare import Tolerance, compare
-from gradcheck.detail import BANDS, NONFINITE_CHAR, band, error_map, ratios
-from gradcheck.pipeline import check
-from gradcheck.render_detail import heat_map, render_details
+from gradcheck.checks.pipeline import check
+from gradcheck.core import functions
+from gradcheck.core.compare import Tolerance, compare
+from gradcheck.output.detail import heat_map, render_details
+from gradcheck.output.errormap import BANDS, NONFINITE_CHAR, band, error_map, ratios
 from tests.conftest import assert_usage_error, invoke
 
 SEED_X = ("--x", "0.974", "0.312")
@@ -115,7 +115,7 @@ def test_detail_with_json_is_refused() -> None:
 def test_plot_writes_a_png_with_one_panel_per_parameter(tmp_path: Path) -> None:
     from PIL import Image
 
-    from gradcheck.plot import figure, panels
+    from gradcheck.output.plot import figure, panels
 
     target = tmp_path / "errors.png"
     result = invoke("run", "--x", "0.1", "0.2", "0.3", "--layers", "3,4,5,2", "--plot", str(target))
@@ -135,7 +135,7 @@ def test_plot_writes_a_png_with_one_panel_per_parameter(tmp_path: Path) -> None:
 
 
 def test_plot_panel_count_follows_the_depth() -> None:
-    from gradcheck.plot import figure, panels
+    from gradcheck.output.plot import figure, panels
 
     fig = figure(check([0.5], layers=(1, 3, 3, 3, 1)))
     assert len(panels(fig)) == 8

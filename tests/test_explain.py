@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from gradcheck import functions
-from gradcheck.explain import Explanation, explain_check
-from gradcheck.reference import init_state
-from gradcheck.render_explain import MAX_SHOWN, values
+from gradcheck.checks.explain import Explanation, explain_check
+from gradcheck.core import functions
+from gradcheck.output.explain import MAX_SHOWN, values
+from gradcheck.torch_side.reference import init_state
 from tests.conftest import assert_usage_error, invoke
 
 SEED_X = ("--x", "0.974", "0.312")

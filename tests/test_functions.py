@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from gradcheck.functions import ACTIVATION_FUNCTIONS, LOSS_FUNCTIONS
-from gradcheck.reference import _ACTIVATION_MODULES, _LOSS_MODULES
+from gradcheck.core.functions import ACTIVATION_FUNCTIONS, LOSS_FUNCTIONS
+from gradcheck.torch_side.reference import _ACTIVATION_MODULES, _LOSS_MODULES
 
 # Kinks, zero, ordinary values, saturation (|z| = 50) and extremes (|z| = 1e4).
 Z = np.array([-1e4, -50.0, -20.5, -20.0, -3.0, -1e-8, 0.0, 1e-8, 0.5, 3.0, 20.0, 20.5, 50.0, 1e4])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import pipeline
-from gradcheck.compare import resolve_tolerance
-from gradcheck.health import saturation
-from gradcheck.pipeline import HandResult, check, evaluate, prepare
-from gradcheck.report import Settings
-from gradcheck.spec import NetSpec
+from gradcheck.checks import pipeline
+from gradcheck.checks.health import saturation
+from gradcheck.checks.pipeline import HandResult, check, evaluate, prepare
+from gradcheck.checks.report import Settings
+from gradcheck.core.compare import resolve_tolerance
+from gradcheck.core.spec import NetSpec
 from tests.conftest import invoke, run_json
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcheck import functions
+from gradcheck.core import functions
 from tests.conftest import assert_usage_error, invoke
 
 SEED_X = ("--x", "0.974", "0.312")

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcheck.pipeline import check
-from gradcheck.report import Report
+from gradcheck.checks.pipeline import check
+from gradcheck.checks.report import Report
 
 Params = dict[str, np.ndarray]
 Grads = dict[str, np.ndarray]

@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from gradcheck import functions, numeric, reference
-from gradcheck.compare import resolve_tolerance
-from gradcheck.oracle import SAFETY, oracle_tolerance, run_oracle
-from gradcheck.pipeline import HandResult, prepare, replica_side
-from gradcheck.pipeline import evaluate as evaluate_problem
-from gradcheck.report import Settings
-from gradcheck.spec import NetSpec
+from gradcheck.checks.oracle import SAFETY, oracle_tolerance, run_oracle
+from gradcheck.checks.pipeline import HandResult, prepare, replica_side
+from gradcheck.checks.pipeline import evaluate as evaluate_problem
+from gradcheck.checks.report import Settings
+from gradcheck.core import functions, numeric
+from gradcheck.core.compare import resolve_tolerance
+from gradcheck.core.spec import NetSpec
+from gradcheck.torch_side import reference
 from tests.conftest import assert_usage_error, invoke
 
 SEED_X = ("--x", "0.974", "0.312")

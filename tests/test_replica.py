@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradcheck import reference, replica
-from gradcheck.compare import DEFAULT_TOLERANCES
-from gradcheck.spec import ACTIVATIONS, LOSSES, SEED_LAYERS, NetSpec
+from gradcheck.core import replica
+from gradcheck.core.compare import DEFAULT_TOLERANCES
+from gradcheck.core.spec import ACTIVATIONS, LOSSES, SEED_LAYERS, NetSpec
+from gradcheck.torch_side import reference
 
 
 def make_batch(spec: NetSpec, rng: np.random.Generator, batch: int) -> tuple:

@@ -11,8 +11,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from gradcheck import functions
-from gradcheck.schema import load_schema, schema_text
+from gradcheck.core import functions
+from gradcheck.io.schema import load_schema, schema_text
 from tests.conftest import assert_valid_document, invoke
 
 SEED_X = ("--x", "0.974", "0.312")

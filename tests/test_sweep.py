@@ -8,10 +8,13 @@ import shlex
 import numpy as np
 import pytest
 
-from gradcheck import functions, reference, reference_stack, replica, sweep
-from gradcheck.compare import compare, resolve_tolerance
-from gradcheck.pipeline import HandResult
-from gradcheck.spec import NetSpec
+from gradcheck.checks import sweep
+from gradcheck.checks.pipeline import HandResult
+from gradcheck.core import functions, replica
+from gradcheck.core.compare import compare, resolve_tolerance
+from gradcheck.core.spec import NetSpec
+from gradcheck.torch_side import reference
+from gradcheck.torch_side import stack as reference_stack
 from tests.conftest import assert_usage_error, invoke
 
 SPECS = [

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcheck import replica
-from gradcheck.errors import GradcheckError, UserCodeError
-from gradcheck.pipeline import check
-from gradcheck.reference import init_state
-from gradcheck.spec import NetSpec
+from gradcheck.checks.pipeline import check
+from gradcheck.core import replica
+from gradcheck.core.errors import GradcheckError, UserCodeError
+from gradcheck.core.spec import NetSpec
+from gradcheck.io.usercode import load_backward
 from gradcheck.testing import assert_backward
-from gradcheck.userimpl import load_backward
+from gradcheck.torch_side.reference import init_state
 from tests.conftest import SAMPLES, assert_usage_error, invoke
 from tests.test_mutants import correct, transposed_w2
 

@@ -1,0 +1,496 @@
+"""Where the bug most likely is: from the failed comparisons to findings a person can act on.
+
+Backprop errors flow from the output toward the input (δ_{l−1} is computed from δ_l), so the
+failing layer closest to the output is where to look first. On top of that location, known bug
+shapes are recognised from the numbers. A shape is claimed only when the hand values satisfy
+the shape's formula under the check's own pass rule, ``|hand − formula| ≤ atol +
+rtol·|formula|`` elementwise with the check's atol/rtol; each ``Finding.test`` says which
+formula was tested. Nothing is claimed from shapes or signs alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.core import replica
+from gradcheck.core.compare import Comparison, Tolerance, compare
+from gradcheck.core.functions import ACTIVATION_FUNCTIONS
+from gradcheck.core.spec import NetSpec
+
+Array = NDArray[np.floating]
+
+#: Stable machine-readable ids of ``Finding.kind``.
+KINDS = (
+    "nonfinite",
+    "nonfinite_autograd",
+    "forward_mismatch",
+    "layer",
+    "rounding_level",
+    "sign_flipped",
+    "scale_factor_2",
+    "batch_sum_vs_mean",
+    "scale_factor",
+    "transposed",
+    "bias_from_other_layer",
+    "missing_activation_derivative",
+    "derivative_at_activation",
+    "derivative_formula_at_pre_activation",
+    "wrong_activation_derivative",
+    "weight_not_transposed_in_backprop",
+    "pre_activation_in_weight_gradient",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One statement about where the bug is or what it looks like."""
+
+    kind: str  # one of KINDS
+    layer: int | None  # the layer the bug is placed in (L = the loss gradient's layer)
+    parameter: str | None  # "W2", "b1", "delta2"; None for a whole-network finding
+    message: str  # for people
+    test: str = ""  # the formula and tolerance that established it ("" for the location)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The expected side's internals, from which bug hypotheses are recomputed (float64)."""
+
+    spec: NetSpec
+    params: Mapping[str, Array]  # W1, b1, …
+    zs: tuple[Array, ...]  # z1 … zL, (B, n_l)
+    activations: tuple[Array, ...]  # a0 = x, a1 … a_{L−1}
+    expected_deltas: Mapping[str, Array]  # autograd's δ_l = ∂L/∂z_l, (B, n_l)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.zs[0].shape[0])
+
+
+def make_context(
+    spec: NetSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: NDArray[np.generic],
+    expected_deltas: Mapping[str, Array],
+) -> Context:
+    """Run the (tested) replica forward in float64 to get every z and a."""
+    p64 = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    y64 = np.asarray(y) if np.asarray(y).dtype.kind == "i" else np.asarray(y, dtype=np.float64)
+    fwd = replica.forward(spec, p64, np.asarray(x, dtype=np.float64), y64)
+    deltas = {k: np.asarray(v, dtype=np.float64) for k, v in expected_deltas.items()}
+    return Context(spec, p64, fwd.zs, fwd.activations, deltas)
+
+
+def diagnose(
+    forward: Sequence[Comparison],
+    parameters: Sequence[Comparison],
+    deltas: Sequence[Comparison] = (),
+    context: Context | None = None,
+) -> tuple[Finding, ...]:
+    """Findings for a failed check, most useful first; ``()`` when everything passed.
+
+    Without a ``context`` only the tests that need nothing but the two sides' arrays run
+    (location, NaN/inf, scale factors, transposes, bias from another layer).
+    """
+    grads = list(parameters) + list(deltas)
+    failing = [c for c in grads if not c.passed]
+    findings: list[Finding] = []
+    for c in list(forward) + grads:
+        if c.n_nonfinite:
+            findings.append(_nonfinite(c))
+    for c in forward:
+        if not c.passed and not c.n_nonfinite:
+            findings.append(
+                Finding(
+                    "forward_mismatch",
+                    None,
+                    c.name,
+                    f"your {c.name} differs from autograd's (max abs err {c.max_abs_error:.1e}): "
+                    "the forward pass, the weights or the inputs it used are not the network's",
+                    _rule("autograd", c.tolerance),
+                )
+            )
+    if not failing:
+        return tuple(findings)
+    if all(_rounding_level(c) for c in failing):
+        findings.append(
+            Finding(
+                "rounding_level",
+                None,
+                None,
+                "every difference is at rounding level (within "
+                f"{ROUNDING_ULPS}·eps of each array's largest value): floating-point rounding, "
+                "not a bug; the tolerance is tighter than the dtype can deliver",
+                f"max|hand − autograd| ≤ {ROUNDING_ULPS}·eps(dtype)·max|autograd| per array",
+            )
+        )
+        return tuple(findings)
+    top = max(_layer(c.name) for c in failing)
+    findings.append(_location(top, failing, grads))
+    chain = _chain_scale(top, parameters, failing, context)
+    if chain is not None:
+        findings.append(chain)
+        return tuple(findings)
+    batch = context.batch_size if context is not None else None
+    by_name = {c.name: c for c in parameters}
+    for c in sorted(failing, key=lambda c: -_layer(c.name)):
+        if c.n_nonfinite:
+            continue
+        found = _transposed(c) or _bias_from_other_layer(c, by_name)
+        if found is None:
+            found = _scaled(c, _factors(batch, context))
+        if found is not None:
+            findings.append(found)
+    if context is not None:
+        findings.extend(_layer_hypotheses(top, by_name, {c.name: c for c in deltas}, context))
+    return tuple(findings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Location and NaN/inf
+
+
+def _layer(name: str) -> int:
+    return int(name.lstrip("Wbdelta"))
+
+
+def _location(top: int, failing: Sequence[Comparison], grads: Sequence[Comparison]) -> Finding:
+    names = [c.name for c in failing if _layer(c.name) == top]
+    above = sorted({_layer(c.name) for c in grads if _layer(c.name) > top})
+    if above:
+        passing = f"; layer{'s' if len(above) > 1 else ''} {', '.join(map(str, above))} pass"
+        passing += "es" if len(above) == 1 else ""
+        where = f"how δ{top} is made from δ{top + 1}, and at layer {top}'s gradients"
+    else:
+        passing = ""
+        where = f"the loss gradient δ{top} = ∂L/∂ŷ, and at layer {top}'s gradients"
+    return Finding(
+        "layer",
+        top,
+        None,
+        f"layer {top} is the failing layer closest to the output ({', '.join(names)} "
+        f"fail{'s' if len(names) == 1 else ''}{passing}): errors flow from the output toward the "
+        f"input, so look first at {where}",
+    )
+
+
+#: Differences up to this many machine epsilons of an array's largest value are rounding.
+ROUNDING_ULPS = 64
+
+
+def _rounding_level(c: Comparison) -> bool:
+    ref = np.asarray(c.autograd)
+    if c.n_nonfinite or ref.dtype.kind != "f" or ref.size == 0:
+        return False
+    scale = float(np.max(np.abs(ref)))
+    return c.max_abs_error <= ROUNDING_ULPS * float(np.finfo(ref.dtype).eps) * scale
+
+
+def _nonfinite(c: Comparison) -> Finding:
+    if not np.all(np.isfinite(np.asarray(c.autograd, dtype=np.float64))):
+        return Finding(
+            "nonfinite_autograd",
+            _layer_or_none(c.name),
+            c.name,
+            f"autograd's {c.name} has NaN/inf: the network itself overflows at these weights "
+            "and inputs; not a bug of the backward pass",
+        )
+    bad = int(np.size(c.hand) - np.count_nonzero(np.isfinite(np.asarray(c.hand, np.float64))))
+    return Finding(
+        "nonfinite",
+        _layer_or_none(c.name),
+        c.name,
+        f"{c.name} has {bad} NaN/inf value{'s' if bad != 1 else ''} of {np.size(c.hand)}: a "
+        "failed check (a division by zero, log(0), overflow or uninitialised memory)",
+        "np.isfinite",
+    )
+
+
+def _layer_or_none(name: str) -> int | None:
+    return None if name in ("prediction", "loss") else _layer(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scale factors
+
+
+def _factors(batch: int | None, context: Context | None) -> list[tuple[float, str, str]]:
+    """Candidate constants: (factor, kind, meaning), tried in this order."""
+    up = " (with a batch of 2, also: a sum where the mean belongs)" if batch == 2 else ""
+    down = " (with a batch of 2, also: divided by the batch size once too often)" * (batch == 2)
+    out: list[tuple[float, str, str]] = [
+        (-1.0, "sign_flipped", "sign flipped"),
+        (2.0, "scale_factor_2", f"a factor 2 too many{up}"),
+        (0.5, "scale_factor_2", f"a factor 2 missing (e.g. (ŷ − y) where 2(ŷ − y) belongs){down}"),
+    ]
+    if batch is not None and batch >= 2:
+        n = batch * (context.spec.n_out if context is not None else 1)
+        sizes = {batch: "the batch size"}
+        if context is not None and context.spec.loss in ("mse", "l1", "bce_logits") and n != batch:
+            sizes[n] = "the number of output elements (batch × units)"
+        for size, what in sizes.items():
+            both = " (also a factor 2)" if size == 2 else ""
+            out.append(
+                (
+                    float(size),
+                    "batch_sum_vs_mean",
+                    f"×{size}, {what}: a sum where the mean belongs{both}",
+                )
+            )
+            out.append(
+                (
+                    1.0 / size,
+                    "batch_sum_vs_mean",
+                    f"×1/{size}, {what}: divided by it once too "
+                    f"often (a mean where a sum belongs){both}",
+                )
+            )
+    return out
+
+
+def _fit(c: Comparison) -> float | None:
+    """Least-squares factor ``k`` in ``hand ≈ k·autograd``, if it is finite and not 0 or 1."""
+    r = np.asarray(c.autograd, dtype=np.float64).reshape(-1)
+    h = np.asarray(c.hand, dtype=np.float64).reshape(-1)
+    rr = float(r @ r)
+    # One or two numbers are proportional to anything: too few to establish a scale.
+    if r.size < 3 or rr == 0.0 or not np.all(np.isfinite(h)):
+        return None
+    k = float(h @ r) / rr
+    return k if np.isfinite(k) and k not in (0.0, 1.0) else None
+
+
+def _scale_of(
+    c: Comparison, factors: Iterable[tuple[float, str, str]]
+) -> tuple[float, str, str] | None:
+    """The first candidate factor (or else the fitted one) with ``hand ≈ k·autograd``."""
+    for k, kind, meaning in factors:
+        if _matches(c.hand, k * np.asarray(c.autograd, np.float64), c.tolerance):
+            return k, kind, meaning
+    fitted = _fit(c)
+    if fitted is not None and _matches(
+        c.hand, fitted * np.asarray(c.autograd, np.float64), c.tolerance
+    ):
+        return fitted, "scale_factor", f"a uniform factor ×{fitted:.6g}"
+    return None
+
+
+def _scaled(c: Comparison, factors: list[tuple[float, str, str]]) -> Finding | None:
+    found = _scale_of(c, factors)
+    if found is None:
+        return None
+    k, kind, meaning = found
+    return Finding(
+        kind,
+        _layer(c.name),
+        c.name,
+        f"{c.name} is exactly ×{k:.6g} autograd's: {meaning}",
+        _rule(f"{k:.6g}·autograd", c.tolerance),
+    )
+
+
+def _chain_scale(
+    top: int,
+    parameters: Sequence[Comparison],
+    failing: Sequence[Comparison],
+    context: Context | None,
+) -> Finding | None:
+    """Every gradient of layers 1…top off by one same factor: δ_top is scaled where it is made."""
+    lower = [c for c in parameters if _layer(c.name) <= top]
+    if not lower or any(c.passed for c in lower):
+        return None
+    factors = _factors(context.batch_size if context is not None else None, context)
+    first = _scale_of(failing[0], factors)
+    if first is None:
+        return None
+    k, kind, meaning = first
+    if not all(
+        _matches(c.hand, k * np.asarray(c.autograd, np.float64), c.tolerance) for c in failing
+    ):
+        return None
+    depth = max(_layer(c.name) for c in parameters)
+    tol = failing[0].tolerance
+    if top == depth:
+        what = (
+            f"all gradients (every layer) are ×{k:.6g} autograd's: {meaning}, in the loss "
+            f"gradient δ{top} = ∂L/∂ŷ that every other gradient is built from"
+        )
+    else:
+        what = (
+            f"the gradients of {'layer 1' if top == 1 else f'layers 1…{top}'} are ×{k:.6g} "
+            "autograd's (layers above pass): "
+            f"{meaning}, where δ{top} is computed"
+        )
+    return Finding(kind, top, None, what, _rule(f"{k:.6g}·autograd", tol))
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-parameter shapes
+
+
+def _transposed(c: Comparison) -> Finding | None:
+    r = np.asarray(c.autograd, dtype=np.float64)
+    if r.ndim != 2 or r.shape[0] != r.shape[1] or c.kind != "parameter":
+        return None
+    if not _matches(c.hand, r.T, c.tolerance):
+        return None
+    return Finding(
+        "transposed",
+        _layer(c.name),
+        c.name,
+        f"{c.name} equals the transpose of autograd's {c.name} gradient: the outer product is "
+        f"the wrong way round (dW{_layer(c.name)} = δᵀ·a_prev is (out, in), as torch stores W)",
+        _rule(f"autograd({c.name})ᵀ", c.tolerance),
+    )
+
+
+def _bias_from_other_layer(c: Comparison, by_name: Mapping[str, Comparison]) -> Finding | None:
+    if not c.name.startswith("b") or c.kind != "parameter":
+        return None
+    for other in by_name.values():
+        if other.name == c.name or not other.name.startswith("b") or other.shape != c.shape:
+            continue
+        if _matches(c.hand, np.asarray(other.autograd, np.float64), c.tolerance):
+            k = _layer(other.name)
+            return Finding(
+                "bias_from_other_layer",
+                _layer(c.name),
+                c.name,
+                f"{c.name} equals autograd's gradient of {other.name} (Σ over the batch of δ{k}): "
+                f"the bias gradient of layer {_layer(c.name)} is taken from layer {k}'s δ",
+                _rule(f"autograd({other.name})", c.tolerance),
+            )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Hypotheses recomputed at the top failing layer
+
+
+def _layer_hypotheses(
+    top: int,
+    params: Mapping[str, Comparison],
+    deltas: Mapping[str, Comparison],
+    ctx: Context,
+) -> list[Finding]:
+    """Recompute layer ``top``'s gradients under each classic mistake; keep those that match."""
+    findings: list[Finding] = []
+    w, b = params.get(f"W{top}"), params.get(f"b{top}")
+    if w is None or b is None:
+        return findings
+    tol = w.tolerance
+    a_prev = ctx.activations[top - 1]
+    if top >= 2 and not w.passed and b.passed:
+        # dW_l = δ_lᵀ · a_{l−1}; with z_{l−1} in place of a_{l−1}:
+        wrong = ctx.expected_deltas[f"delta{top}"].T @ ctx.zs[top - 2]
+        if _matches(w.hand, wrong, tol):
+            findings.append(
+                Finding(
+                    "pre_activation_in_weight_gradient",
+                    top,
+                    w.name,
+                    f"{w.name} equals δ{top}ᵀ·z{top - 1}: the pre-activation z{top - 1} is used "
+                    f"where the activation a{top - 1} = f(z{top - 1}) belongs",
+                    _rule(f"δ{top}ᵀ·z{top - 1}", tol),
+                )
+            )
+    if top >= ctx.spec.depth or w.passed or b.passed:
+        return findings
+    for kind, message, delta in _delta_hypotheses(top, ctx):
+        dw, db = delta.T @ a_prev, delta.sum(axis=0)
+        given = deltas.get(f"delta{top}")
+        if (
+            _matches(w.hand, dw, tol)
+            and _matches(b.hand, db, tol)
+            and (given is None or _matches(given.hand, delta, tol))
+        ):
+            findings.append(
+                Finding(
+                    kind,
+                    top,
+                    f"delta{top}",
+                    message,
+                    f"W{top}, b{top} recomputed from that δ{top} (δ{top}ᵀ·a{top - 1}, "
+                    f"Σ_batch δ{top}): " + _rule("recomputed", tol),
+                )
+            )
+    return findings
+
+
+def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
+    """(kind, message, δ_layer as the mistake computes it) from the correct δ_{layer+1}."""
+    name = ctx.spec.activation
+    fn = ACTIVATION_FUNCTIONS[name]
+    z, a = ctx.zs[layer - 1], ctx.activations[layer]
+    w_next = ctx.params[f"W{layer + 1}"]
+    d_next = ctx.expected_deltas[f"delta{layer + 1}"]
+    upstream = d_next @ w_next  # ∂L/∂a_l = δ_{l+1} · W_{l+1}
+    k, n = layer, layer + 1
+    out: list[tuple[str, str, Array]] = [
+        (
+            "missing_activation_derivative",
+            f"δ{k} is missing the activation derivative: it matches δ{n}·W{n} without ⊙ f′(z{k})",
+            upstream,
+        ),
+        (
+            "derivative_at_activation",
+            f"δ{k} takes f′ at the activation a{k} = f(z{k}) instead of the pre-activation z{k} "
+            f"(e.g. sigmoid_gradient(z{k}_act))",
+            upstream * fn.df(a),
+        ),
+    ]
+    by_output: dict[str, Callable[[Array], Array]] = {
+        "sigmoid": lambda v: v * (1.0 - v),
+        "tanh": lambda v: 1.0 - v * v,
+    }
+    if name in by_output:
+        out.append(
+            (
+                "derivative_formula_at_pre_activation",
+                f"δ{k} evaluates f′ written in terms of the output (σ′ = a(1 − a)) at the "
+                f"pre-activation z{k} instead of at a{k}",
+                upstream * by_output[name](z),
+            )
+        )
+    for other, other_fn in ACTIVATION_FUNCTIONS.items():
+        if other not in (name, "identity"):
+            out.append(
+                (
+                    "wrong_activation_derivative",
+                    f"δ{k} uses {other}′ where the network's activation is {name}",
+                    upstream * other_fn.df(z),
+                )
+            )
+    if w_next.shape[0] == w_next.shape[1]:
+        out.append(
+            (
+                "weight_not_transposed_in_backprop",
+                f"δ{k} is propagated with W{n} where W{n}ᵀ belongs (in the seed's column "
+                f"form: np.dot(W{n}, δ{n}) instead of np.dot(W{n}.T, δ{n}))",
+                (d_next @ w_next.T) * fn.df(z),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _matches(hand: NDArray[np.generic], expected: NDArray[np.generic], tol: Tolerance) -> bool:
+    """Whether ``hand`` passes the check's rule against ``expected`` (which must be finite)."""
+    h, e = np.asarray(hand), np.asarray(expected, dtype=np.float64)
+    if h.shape != e.shape or not np.all(np.isfinite(e)):
+        return False
+    return compare("hypothesis", e, h, tol).passed
+
+
+def _rule(formula: str, tol: Tolerance) -> str:
+    return (
+        f"|hand − {formula}| ≤ atol + rtol·|{formula}| elementwise, "
+        f"atol={tol.atol:g}, rtol={tol.rtol:g}"
+    )

@@ -1,0 +1,258 @@
+"""The derivation step by step: every z, a, δ and gradient of the replica, with its formula.
+
+``explain`` walks the forward pass (z_l, a_l, ŷ, L) and the backward pass (δL … δ1 and each
+layer's ∂L/∂W, ∂L/∂b) as the seed wrote them, for the chosen activation and loss. Every value
+that torch autograd also produces (prediction, loss, each δ and each gradient) carries its
+``Comparison`` from the same ``Report`` that ``gradcheck run`` would print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.checks.pipeline import HandResult, Problem, evaluate, setup
+from gradcheck.checks.report import Report, Settings
+from gradcheck.core import replica
+from gradcheck.core.compare import Comparison
+from gradcheck.core.functions import ACTIVATION_FUNCTIONS, LOSS_FORMULAS
+from gradcheck.core.spec import SEED_LAYERS
+
+#: How each activation is written inside formulas (``a1 = σ(z1)``, ``σ′(z1)``).
+ACTIVATION_SYMBOLS: dict[str, str] = {
+    "sigmoid": "σ",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+    "softplus": "softplus",
+    "identity": "id",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the derivation: a formula, the shapes it combines, and its hand value."""
+
+    phase: str  # "forward" | "backward"
+    name: str  # "z1", "a1", "loss", "delta3", "W3", "b3"
+    title: str  # "layer 1 pre-activation"
+    formula: str  # "δ2 = (δ3·W3) ⊙ σ′(z2)"
+    where: str | None  # the definition the formula uses, e.g. "σ′(z) = σ(z)(1−σ(z))"
+    shapes: str  # "δ3 (1×1) · W3 (1×10) ⊙ σ′(z2) (1×10) → 1×10"
+    hand: NDArray[np.generic]
+    check: Comparison | None  # autograd's counterpart and the error, where autograd has one
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.hand))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The derivation's steps and the report of every compared value."""
+
+    report: Report
+    steps: tuple[Step, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.report.passed
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every compared step is within tolerance, 1 otherwise (as ``Report``)."""
+        return self.report.exit_code
+
+
+def explain(problem: Problem, settings: Settings) -> Explanation:
+    """Run the replica once, compare it with autograd, and lay out the derivation."""
+    spec = problem.spec
+    params = {k: v.copy() for k, v in problem.params.items()}
+    # Overflow is reported as a failed step (NaN/inf never pass), not as a numpy warning.
+    with np.errstate(all="ignore"):
+        fwd, bwd = replica.gradients(spec, params, problem.x, problem.y)
+    hand = HandResult(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
+    report = evaluate(problem, settings, hand=hand)
+    checks = {c.name: c for c in report.comparisons}
+    with np.errstate(all="ignore"):
+        steps = _forward_steps(problem, fwd, checks) + _backward_steps(problem, fwd, bwd, checks)
+    return Explanation(report, steps)
+
+
+def explain_check(
+    x: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    target: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    *,
+    data: str | None = None,
+    layers: Sequence[int] = SEED_LAYERS,
+    activation: str = "sigmoid",
+    loss: str = "mse",
+    dtype: str = "float64",
+    seed: int = 0,
+    weights: str | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+) -> Explanation:
+    """``gradcheck explain`` as a function: the arguments of ``check.check``, steps out.
+
+    Raises ``GradcheckError`` on bad input.
+    """
+    problem, settings = setup(
+        x,
+        target,
+        data=data,
+        layers=layers,
+        activation=activation,
+        loss=loss,
+        dtype=dtype,
+        seed=seed,
+        weights=weights,
+        atol=atol,
+        rtol=rtol,
+    )
+    return explain(problem, settings)
+
+
+def _forward_steps(
+    problem: Problem, fwd: replica.Forward, checks: dict[str, Comparison]
+) -> tuple[Step, ...]:
+    spec = problem.spec
+    f = ACTIVATION_SYMBOLS[spec.activation]
+    steps: list[Step] = []
+    for layer in range(1, spec.depth + 1):
+        prev = "x" if layer == 1 else f"a{layer - 1}"
+        a_prev = fwd.activations[layer - 1]
+        w = problem.params[f"W{layer}"]
+        z = fwd.zs[layer - 1]
+        last = layer == spec.depth
+        steps.append(
+            Step(
+                phase="forward",
+                name=f"z{layer}",
+                title=f"layer {layer} pre-activation" + (" = prediction ŷ" if last else ""),
+                formula=("ŷ = " if last else "") + f"z{layer} = {prev}·W{layer}ᵀ + b{layer}",
+                where="the output layer is linear" if last else None,
+                shapes=f"{prev} ({_dims(a_prev)}) · W{layer}ᵀ ({_dims(w.T)}) + b{layer} "
+                f"({_dims(problem.params[f'b{layer}'])}) → {_dims(z)}",
+                hand=z,
+                check=checks["prediction"] if last else None,
+            )
+        )
+        if not last:
+            a = fwd.activations[layer]
+            steps.append(
+                Step(
+                    phase="forward",
+                    name=f"a{layer}",
+                    title=f"layer {layer} activation",
+                    formula=f"a{layer} = {f}(z{layer})",
+                    where=_definition(ACTIVATION_FUNCTIONS[spec.activation].formula),
+                    shapes=f"elementwise on z{layer} ({_dims(z)}) → {_dims(a)}",
+                    hand=a,
+                    check=None,
+                )
+            )
+    loss_formula, _ = LOSS_FORMULAS[spec.loss]
+    steps.append(
+        Step(
+            phase="forward",
+            name="loss",
+            title=f"loss ({spec.loss}, mean reduction)",
+            formula=loss_formula,
+            where=_loss_where(problem),
+            shapes=f"ŷ ({_dims(fwd.prediction)}), y ({_dims(problem.y)}) → scalar",
+            hand=np.asarray(fwd.loss),
+            check=checks["loss"],
+        )
+    )
+    return tuple(steps)
+
+
+def _backward_steps(
+    problem: Problem, fwd: replica.Forward, bwd: replica.Backward, checks: dict[str, Comparison]
+) -> tuple[Step, ...]:
+    spec = problem.spec
+    f = ACTIVATION_SYMBOLS[spec.activation]
+    L = spec.depth
+    _, dloss_formula = LOSS_FORMULAS[spec.loss]
+    steps: list[Step] = []
+    for layer in range(L, 0, -1):
+        delta = bwd.deltas[f"delta{layer}"]
+        if layer == L:
+            # The output layer is linear, so ∂L/∂zL is the loss's own derivative at ŷ.
+            formula = f"δ{L} = ∂L/∂z{L} = " + dloss_formula
+            where = _loss_where(problem)
+            shapes = f"ŷ ({_dims(fwd.prediction)}) → {_dims(delta)}"
+        else:
+            # δl = (δ_{l+1}·W_{l+1}) ⊙ f′(zl): back through the linear map, then the activation.
+            up = bwd.deltas[f"delta{layer + 1}"]
+            w = problem.params[f"W{layer + 1}"]
+            formula = f"δ{layer} = (δ{layer + 1}·W{layer + 1}) ⊙ {f}′(z{layer})"
+            where = ACTIVATION_FUNCTIONS[spec.activation].derivative_formula
+            shapes = (
+                f"δ{layer + 1} ({_dims(up)}) · W{layer + 1} ({_dims(w)}) ⊙ {f}′(z{layer}) "
+                f"({_dims(fwd.zs[layer - 1])}) → {_dims(delta)}"
+            )
+        steps.append(
+            Step(
+                phase="backward",
+                name=f"delta{layer}",
+                title=f"layer {layer} error signal δ{layer} = ∂L/∂z{layer}",
+                formula=formula,
+                where=where,
+                shapes=shapes,
+                hand=delta,
+                check=checks.get(f"delta{layer}"),
+            )
+        )
+        prev = "x" if layer == 1 else f"a{layer - 1}"
+        a_prev = fwd.activations[layer - 1]
+        grad_w = bwd.grads[f"W{layer}"]
+        steps.append(
+            Step(
+                phase="backward",
+                name=f"W{layer}",
+                title=f"gradient of W{layer}",
+                formula=f"∂L/∂W{layer} = δ{layer}ᵀ·{prev}",
+                where="sums the outer products over the batch",
+                shapes=f"δ{layer}ᵀ ({_dims(delta.T)}) · {prev} ({_dims(a_prev)}) → {_dims(grad_w)}",
+                hand=grad_w,
+                check=checks[f"W{layer}"],
+            )
+        )
+        grad_b = bwd.grads[f"b{layer}"]
+        steps.append(
+            Step(
+                phase="backward",
+                name=f"b{layer}",
+                title=f"gradient of b{layer}",
+                formula=f"∂L/∂b{layer} = Σ_batch δ{layer}",
+                where=None,
+                shapes=f"δ{layer} ({_dims(delta)}) summed over rows → {_dims(grad_b)}",
+                hand=grad_b,
+                check=checks[f"b{layer}"],
+            )
+        )
+    return tuple(steps)
+
+
+def _definition(formula: str) -> str | None:
+    """A function's definition, or None when its text only names it (``tanh(z)``)."""
+    return formula if "=" in formula else None
+
+
+def _loss_where(problem: Problem) -> str:
+    """What N (or B) is in the loss's formulas for this batch."""
+    batch, n_out = int(problem.x.shape[0]), problem.spec.n_out
+    if problem.spec.loss == "cross_entropy":
+        return f"B = {batch} (batch size), y = class indices"
+    return f"N = B·n = {batch}·{n_out} = {batch * n_out} (elements of ŷ)"
+
+
+def _dims(values: NDArray[np.generic]) -> str:
+    shape = np.shape(values)
+    return "×".join(map(str, shape)) if shape else "scalar"

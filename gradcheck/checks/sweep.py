@@ -1,0 +1,400 @@
+"""Many random cases at once: hand vs autograd (and the oracle) over a stack of cases.
+
+Case k (k = 0 … N−1) uses torch's default initialisation under seed S + k — the weights
+``gradcheck run --seed S+k`` builds — and a batch drawn from ``numpy.random.default_rng(S)``:
+inputs x ~ U[−1, 1]; targets ~ U[0, 1] (mse, l1, bce_logits) or classes ~ U{0 … n_out−1}
+(cross_entropy). Cases are checked a chunk at a time, stacked along a leading case axis:
+the replica broadcasts over it and autograd runs once per chunk (``reference_stack``).
+
+The hand side is a parameter (``HandSide``): the built-in replica by default, or a user's
+backward (``--impl FILE.py:FUNC``, ``user_hand``), which the contract defines per batch and so is
+called once per case.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.checks.oracle import SAFETY
+from gradcheck.checks.pipeline import HandResult
+from gradcheck.core import replica
+from gradcheck.core.compare import Tolerance
+from gradcheck.core.errors import GradcheckError
+from gradcheck.core.spec import NetSpec
+
+Array = NDArray[np.floating]
+
+#: The hand side for a stack of cases: (spec, params (N, *shape), x (N, B, n_in), y) → results
+#: with the same leading case axis.
+HandSide = Callable[[NetSpec, Mapping[str, Array], Array, NDArray[np.generic]], HandResult]
+
+X_RANGE = (-1.0, 1.0)
+TARGET_RANGE = (0.0, 1.0)
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range as --seed accepts it
+#: Memory allowed for what a sweep keeps for all its cases (inputs and per-case errors).
+MAX_SWEEP_BYTES = 2**30
+CHUNK_BYTES = 64 * 2**20  # working set per chunk of cases
+
+
+def replica_hand(
+    spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
+) -> HandResult:
+    """The built-in hand derivation, over the whole stack at once."""
+    fwd, bwd = replica.gradients(spec, params, x, y)
+    return HandResult(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
+
+
+def user_hand(fn: Callable[..., object], label: str) -> HandSide:
+    """A user's backward (the ``--impl`` contract: one case per call) as a stacked hand side."""
+    from gradcheck.io import usercode as userimpl
+
+    def hand(
+        spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
+    ) -> HandResult:
+        # The contract takes one case (params without a case axis), so this loops over cases;
+        # each answer is validated (keys, shapes) before it is stacked.
+        answers = [
+            userimpl.call_backward(
+                fn, spec, {k: v[i] for k, v in params.items()}, x[i], y[i], label=label
+            )
+            for i in range(x.shape[0])
+        ]
+        first = answers[0]
+        grads = {name: np.stack([a.grads[name] for a in answers]) for name in first.grads}
+        deltas = {
+            name: np.stack([a.deltas[name] for a in answers])
+            for name in first.deltas
+            if all(name in a.deltas for a in answers)
+        }
+        predictions = [a.prediction for a in answers if a.prediction is not None]
+        losses = [a.loss for a in answers if a.loss is not None]
+        return HandResult(
+            np.stack(predictions) if len(predictions) == len(answers) else None,
+            np.stack(losses) if len(losses) == len(answers) else None,
+            grads,
+            deltas,
+        )
+
+    return hand
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    spec: NetSpec
+    cases: int
+    seed: int
+    batch_size: int
+    tolerance: Tolerance
+    oracle: str | None = None
+    candidate: str = "replica"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One checked quantity across all cases: per-case maximum errors."""
+
+    name: str  # "prediction", "loss", "W1", "delta2", …
+    torch_name: str | None
+    kind: str  # "forward" | "parameter" | "delta" | "oracle-autograd" | "oracle-hand"
+    max_abs: Array  # (N,) max |hand − autograd| within each case
+    ratio: Array  # (N,) max |Δ| / (atol + rtol·|ref|) within each case; passes when ≤ 1
+    passed: NDArray[np.bool_]  # (N,)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "oracle-autograd":
+            return f"{self.name}: oracle vs autograd"
+        if self.kind == "oracle-hand":
+            return f"{self.name}: oracle vs hand"
+        return f"{self.name} · {self.torch_name}" if self.torch_name else self.name
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """Every case's verdict and the errors per quantity; the exit code it earns."""
+
+    settings: SweepSettings
+    quantities: tuple[Quantity, ...]
+    x: Array  # (N, B, n_in) float64, as drawn
+    target: NDArray[np.generic]  # (N, B, n_out) or (N, B)
+    oracle_tolerance: Tolerance | None = None  # at |L| ≤ 1; atol grows with max(1, |L|)
+    oracle_skipped: int = 0  # oracle elements not compared: their step straddles a kink
+
+    @property
+    def case_passed(self) -> NDArray[np.bool_]:
+        return np.asarray(np.logical_and.reduce([q.passed for q in self.quantities]), dtype=bool)
+
+    @property
+    def n_passed(self) -> int:
+        return int(np.count_nonzero(self.case_passed))
+
+    @property
+    def passed(self) -> bool:
+        return self.n_passed == self.settings.cases
+
+    @property
+    def worst_case(self) -> int:
+        """Index of the case furthest outside (or least inside) its tolerance."""
+        ratios = np.max(np.stack([q.ratio for q in self.quantities]), axis=0)
+        return int(np.argmax(ratios))
+
+    @property
+    def worst_ratio(self) -> float:
+        return float(max(q.ratio[self.worst_case] for q in self.quantities))
+
+    def seed_of(self, case: int) -> int:
+        return self.settings.seed + case
+
+    @property
+    def failed_seeds(self) -> list[int]:
+        return [self.seed_of(int(i)) for i in np.flatnonzero(~self.case_passed)]
+
+    def command(self, case: int) -> str:
+        """The ``gradcheck run`` command that rechecks case ``case`` alone."""
+        s = self.settings
+        spec = s.spec
+        args = ["gradcheck", "run"]
+        for row in self.x[case]:
+            args += ["--x", *(repr(float(v)) for v in row)]
+        target = np.asarray(self.target[case])
+        for row in target:
+            values = [str(int(row))] if target.ndim == 1 else [repr(float(v)) for v in row]
+            args += ["--target", *values]
+        args += ["--seed", str(self.seed_of(case))]
+        if spec.layers != NetSpec().layers:
+            args += ["--layers", ",".join(map(str, spec.layers))]
+        for option, value, default in (
+            ("--activation", spec.activation, "sigmoid"),
+            ("--loss", spec.loss, "mse"),
+            ("--dtype", spec.dtype, "float64"),
+        ):
+            if value != default:
+                args += [option, value]
+        if s.oracle is not None:
+            args += ["--oracle", s.oracle]
+        if s.candidate.startswith("impl:"):
+            args += ["--impl", s.candidate.removeprefix("impl:")]
+        return shlex.join(args)
+
+    @property
+    def exit_code(self) -> int:
+        """0: every case within tolerance (and agreeing with the oracle); 1: any case is not.
+
+        Bad input (code 2) raises ``GradcheckError`` before any case runs.
+        """
+        return 0 if self.passed else 1
+
+
+def estimate_bytes(spec: NetSpec, cases: int, batch_size: int) -> int:
+    """What a sweep keeps for all its cases: inputs, targets and per-case errors."""
+    n_quantities = 2 + 3 * 2 * spec.depth + spec.depth  # forward, params (+ oracle), deltas
+    per_case = 8 * (batch_size * (spec.n_in + spec.n_out) + 3 * n_quantities) + n_quantities
+    return cases * per_case
+
+
+def validate(spec: NetSpec, cases: int, seed: int, batch_size: int) -> None:
+    """Refuse, before any work, a sweep that cannot run (exit 2)."""
+    if cases < 1:
+        raise GradcheckError(f"--cases: must be ≥ 1, got {cases}")
+    if batch_size < 1:
+        raise GradcheckError(f"--batch-size: must be ≥ 1, got {batch_size}")
+    if seed + cases - 1 > MAX_SEED:
+        raise GradcheckError(
+            f"--seed: seeds {seed} … {seed + cases - 1} go past torch's largest seed {MAX_SEED}"
+        )
+    need = estimate_bytes(spec, cases, batch_size)
+    if need > MAX_SWEEP_BYTES:
+        raise GradcheckError(
+            f"--cases: {cases:,} cases need about {need / 2**30:.1f} GiB for their inputs and "
+            f"per-case results (limit {MAX_SWEEP_BYTES / 2**30:.0f} GiB); split the sweep into "
+            "several runs with different --seed"
+        )
+
+
+def draw_batches(
+    spec: NetSpec, cases: int, seed: int, batch_size: int
+) -> tuple[Array, NDArray[np.generic]]:
+    """Inputs (N, B, n_in) and targets for every case, from ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(*X_RANGE, size=(cases, batch_size, spec.n_in))
+    if spec.loss == "cross_entropy":
+        y: NDArray[np.generic] = rng.integers(0, spec.n_out, size=(cases, batch_size))
+    else:
+        y = rng.uniform(*TARGET_RANGE, size=(cases, batch_size, spec.n_out))
+    return x, y
+
+
+def chunk_size(spec: NetSpec, batch_size: int, oracle: str | None) -> int:
+    """Cases per chunk so that one chunk's arrays stay within ``CHUNK_BYTES``."""
+    per_case = 8 * 12 * (spec.n_parameters + batch_size * sum(spec.layers))
+    if oracle is not None and oracle != "directional":
+        per_case *= 8
+    return max(1, min(4096, CHUNK_BYTES // per_case))
+
+
+def run_sweep(
+    settings: SweepSettings,
+    *,
+    hand: HandSide | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SweepReport:
+    """Check ``settings.cases`` random cases, a chunk at a time; ``progress(n)`` after each chunk.
+
+    Args: the settings, the hand side for a stack of cases (default: ``replica_hand``), and an
+    optional progress callback (cases done so far). Returns a ``SweepReport``. Raises
+    ``GradcheckError`` for settings that cannot run.
+    """
+    from gradcheck.torch_side import stack as reference_stack
+
+    s = settings
+    spec = s.spec
+    hand = replica_hand if hand is None else hand
+    validate(spec, s.cases, s.seed, s.batch_size)
+    if s.oracle is not None:
+        from gradcheck.core.numeric import validate_method
+
+        validate_method(spec, s.oracle)
+    x, y = draw_batches(spec, s.cases, s.seed, s.batch_size)
+    dtype = np.dtype(spec.dtype)
+    names = spec.parameters()
+    step = chunk_size(spec, s.batch_size, s.oracle)
+    parts: dict[tuple[str, str], list[tuple[Array, Array, NDArray[np.bool_]]]] = {}
+    torch_names: dict[str, str | None] = {p.name: p.torch_name for p in names}
+    oracle_tol = None
+    skipped = 0
+    if s.oracle is not None:
+        from gradcheck.checks.oracle import oracle_tolerance
+
+        oracle_tol = oracle_tolerance(s.oracle, spec.dtype, 1.0)
+    for start in range(0, s.cases, step):
+        stop = min(start + step, s.cases)
+        params64 = reference_stack.init_states(spec, range(s.seed + start, s.seed + stop))
+        params = {k: v.astype(dtype) for k, v in params64.items()}
+        xc = x[start:stop].astype(dtype)
+        yc = y[start:stop] if y.dtype.kind == "i" else y[start:stop].astype(dtype)
+        ref = reference_stack.autograd_stack(spec, params, xc, yc)
+        got = hand(spec, params, xc, yc)
+        tol = s.tolerance
+        pairs: list[tuple[str, str, Array, Array, Tolerance | Array]] = []
+        for name, expected, value in (
+            ("prediction", ref.prediction, got.prediction),
+            ("loss", ref.loss, got.loss),
+        ):
+            if expected is not None and value is not None:  # a user backward may return none
+                pairs.append((name, "forward", expected, np.asarray(value), tol))
+        pairs += [(p.name, "parameter", ref.grads[p.name], got.grads[p.name], tol) for p in names]
+        pairs += [
+            (name, "delta", ref.deltas[name], got.deltas[name], tol)
+            for name in ref.deltas
+            if name in got.deltas
+        ]
+        if s.oracle is not None:
+            oracle_pairs, n_skipped = _oracle_pairs(spec, params, xc, yc, s.oracle, ref, got)
+            pairs += oracle_pairs
+            skipped += n_skipped
+        for name, kind, reference_value, candidate, t in pairs:
+            parts.setdefault((name, kind), []).append(
+                per_case_errors(reference_value, np.asarray(candidate), t)
+            )
+        if progress is not None:
+            progress(stop)
+    quantities = tuple(
+        Quantity(
+            name,
+            torch_names.get(name) if kind == "parameter" else None,
+            kind,
+            np.concatenate([c[0] for c in chunks]),
+            np.concatenate([c[1] for c in chunks]),
+            np.concatenate([c[2] for c in chunks]),
+        )
+        for (name, kind), chunks in parts.items()
+    )
+    return SweepReport(s, quantities, x, y, oracle_tol, skipped)
+
+
+def _oracle_pairs(
+    spec: NetSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: NDArray[np.generic],
+    method: str,
+    ref: HandResult,
+    got: HandResult,
+) -> tuple[list[tuple[str, str, Array, Array, Tolerance | Array]], int]:
+    """(name, kind, oracle, side, tolerance) for both sides, atol scaled by each case's loss;
+    and how many oracle elements were left out because their step straddles a kink."""
+    from gradcheck.checks.oracle import oracle_tolerance
+    from gradcheck.core import numeric
+
+    base = oracle_tolerance(method, spec.dtype, 1.0)
+    loss = np.abs(np.asarray(ref.loss, dtype=np.float64))
+    # oracle_tolerance's atol is SAFETY·err·max(1, |L|) (+ float32's atol): per case here.
+    err = SAFETY * numeric.METHOD_ERROR[method]
+    atol = err * np.maximum(1.0, loss) + (base.atol - err)
+    tol = np.stack([atol, np.full_like(atol, base.rtol)], axis=-1)  # (N, 2): atol, rtol
+    sides = {"autograd": ref.grads, "hand": got.grads}
+    if method == "directional":
+        d = numeric.directional(spec, params, x, y)
+        return [
+            ("vᵀ∇L", f"oracle-{side}", d.derivatives, d.project(grads), tol)
+            for side, grads in sides.items()
+        ], 0
+    oracle, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
+    # Elements whose step straddles a kink are left out (the side is compared with itself).
+    pairs: list[tuple[str, str, Array, Array, Tolerance | Array]] = [
+        (
+            p.name,
+            f"oracle-{side}",
+            oracle[p.name],
+            np.where(kinks[p.name], oracle[p.name], np.asarray(grads[p.name])),
+            tol,
+        )
+        for side, grads in sides.items()
+        for p in spec.parameters()
+    ]
+    return pairs, sum(int(np.count_nonzero(k)) for k in kinks.values())
+
+
+def per_case_errors(
+    reference_value: NDArray[np.generic], candidate: NDArray[np.generic], tol: Tolerance | Array
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """Per case (leading axis): max |Δ|, max |Δ|/(atol + rtol·|ref|), and whether all pass.
+
+    The rule of ``compare.compare``, reduced over every axis but the first; NaN/inf fails.
+    ``tol`` is one ``Tolerance`` or per-case (N, 2) rows of (atol, rtol).
+    """
+    ref = np.asarray(reference_value, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
+    if ref.shape != cand.shape:
+        raise GradcheckError(f"hand side: shape {cand.shape} does not match autograd's {ref.shape}")
+    n = ref.shape[0]
+    ref, cand = ref.reshape(n, -1), cand.reshape(n, -1)
+    if isinstance(tol, Tolerance):
+        atol: float | Array = tol.atol
+        rtol: float | Array = tol.rtol
+    else:
+        atol, rtol = tol[:, :1], tol[:, 1:]
+    finite = np.isfinite(ref) & np.isfinite(cand)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        diff = np.abs(cand - ref)
+        bound = atol + rtol * np.abs(ref)
+        ok = finite & (diff <= bound)
+        ratio = np.where(diff == 0, 0.0, diff / bound)
+    ratio = np.where(finite, ratio, np.inf)
+    diff = np.where(finite, diff, np.inf)
+    empty = ref.shape[1] == 0
+    max_abs = np.zeros(n) if empty else diff.max(axis=1)
+    max_ratio = np.zeros(n) if empty else ratio.max(axis=1)
+    return np.asarray(max_abs), np.asarray(max_ratio), np.asarray(ok.all(axis=1), dtype=bool)
+
+
+def median(values: Array) -> float:
+    """Median of finite values (inf if none are finite)."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else math.inf

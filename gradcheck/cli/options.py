@@ -1,0 +1,223 @@
+"""Options shared by the commands, declared once: what network, which batch, which weights."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from gradcheck.core.errors import GradcheckError
+from gradcheck.core.spec import ACTIVATIONS, DTYPES, LOSSES, ORACLE_METHODS, SEED_LAYERS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def option_group(*options: Callable[[Any], Any]) -> Callable[[F], F]:
+    """Several click options as one decorator, listed in the order ``--help`` shows them."""
+
+    def apply(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
+network_options = option_group(
+    click.option(
+        "--layers",
+        default=",".join(map(str, SEED_LAYERS)),
+        show_default=True,
+        metavar="N0,N1,…,NL",
+        help="Layer sizes, inputs first. The default is the seed's 2→10→10→1 network.",
+    ),
+    click.option(
+        "--activation",
+        type=click.Choice(ACTIVATIONS),
+        default="sigmoid",
+        show_default=True,
+        help="Hidden-layer activation; the output layer is linear, as in the seed.",
+    ),
+    click.option(
+        "--loss",
+        type=click.Choice(LOSSES),
+        default="mse",
+        show_default=True,
+        help="Loss with torch's mean reduction. cross_entropy takes class indices as "
+        "targets; bce_logits takes targets in [0, 1].",
+    ),
+    click.option(
+        "--dtype",
+        type=click.Choice(DTYPES),
+        default="float64",
+        show_default=True,
+        envvar="GRADCHECK_DTYPE",
+        show_envvar=True,
+        help="Precision of both sides. float64 is the sharp check; float32 is the seed's setting.",
+    ),
+)
+
+input_options = option_group(
+    click.option(
+        "--x",
+        "x_rows",
+        multiple=True,
+        metavar="X1 X2 …",
+        help="One input row, as many numbers as the first layer has inputs. Repeat for a "
+        "batch: --x 0.1 0.2 --x 0.3 0.4.",
+    ),
+    click.option(
+        "--target",
+        "target_rows",
+        multiple=True,
+        metavar="Y1 …",
+        help="Target for each --x row: one number per output unit (a class index for "
+        "cross_entropy). Default: 1.0 per output unit, class 0 for cross_entropy.",
+    ),
+    click.option(
+        "--data",
+        metavar="FILE",
+        help="Read the batch from a CSV (first N0 columns inputs, the rest targets; header "
+        "optional) or an .npz with arrays x and y.",
+    ),
+)
+
+weight_options = option_group(
+    click.option(
+        "--seed",
+        type=click.IntRange(0, 2**63 - 1),
+        default=0,
+        show_default=True,
+        envvar="GRADCHECK_SEED",
+        show_envvar=True,
+        help="torch.manual_seed before torch's default initialisation of the weights.",
+    ),
+    click.option(
+        "--weights",
+        metavar="FILE",
+        help="Load weights instead: a .pt state_dict (torch.save(model.state_dict())), read "
+        "with torch's weights-only loader, or an .npz with the same keys (or W1, b1, …).",
+    ),
+)
+
+
+def _check_env_tolerance(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    """A tolerance from the environment is validated here, so the error names the variable."""
+    from click.core import ParameterSource
+
+    if (
+        value is not None
+        and ctx.get_parameter_source(param.name or "") is ParameterSource.ENVIRONMENT
+    ):
+        envvar = param.envvar if isinstance(param.envvar, str) else str(param.envvar)
+        if not math.isfinite(value) or value < 0:
+            raise GradcheckError(
+                f"{envvar} (for --{param.name}): must be a finite number ≥ 0, got {value:g}"
+            )
+    return value
+
+
+tolerance_options = option_group(
+    click.option(
+        "--atol",
+        type=float,
+        default=None,
+        envvar="GRADCHECK_ATOL",
+        show_envvar=True,
+        callback=_check_env_tolerance,
+        help="Absolute tolerance. Default per dtype: 1e-7 (float64), 1e-5 (float32).",
+    ),
+    click.option(
+        "--rtol",
+        type=float,
+        default=None,
+        envvar="GRADCHECK_RTOL",
+        show_envvar=True,
+        callback=_check_env_tolerance,
+        help="Relative tolerance. Default per dtype: 1e-7 (float64), 1.3e-6 (float32).",
+    ),
+)
+
+
+def json_option(help: str) -> Callable[[F], F]:
+    """``--json``: exactly one JSON document on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+no_color_option = click.option(
+    "--no-color",
+    is_flag=True,
+    help="No colour or styles (the NO_COLOR environment variable does the same).",
+)
+
+output_options = option_group(
+    json_option("Print exactly one JSON document on stdout instead of the table."),
+    click.option(
+        "--no-arrays",
+        is_flag=True,
+        help="With --json, leave out the full gradient arrays (errors and indices stay).",
+    ),
+    no_color_option,
+)
+
+
+def oracle_option(help: str) -> Callable[[F], F]:
+    """``--oracle METHOD``: the numerical oracle as a third opinion."""
+    return click.option("--oracle", type=click.Choice(ORACLE_METHODS), default=None, help=help)
+
+
+IMPL_HELP = (
+    "Check your own backward instead of the built-in one: FUNC(params, x, y) -> dict of "
+    "gradients. params: float64 copies of W1, b1, … (W is (out, in)); x: (batch, n_in); y: "
+    "(batch, n_out), or (batch,) int64 classes for cross_entropy. Return dL/dW1, dL/db1, … "
+    "(mean-reduced loss), same keys and shapes; optionally delta1 … deltaL (batch, n_l), "
+    "prediction, loss, compared too."
+)
+
+candidate_options = option_group(
+    click.option("--impl", metavar="FILE.py:FUNC", help=IMPL_HELP),
+    click.option(
+        "--grads",
+        metavar="FILE",
+        help='Check precomputed gradients instead: an .npz or .json {"W1": [[…]], …} '
+        "with the keys --impl returns (W1, … or dense.0.weight, …), computed for the same "
+        "weights (--seed/--weights) and batch.",
+    ),
+)
+
+detail_options = option_group(
+    click.option(
+        "--detail",
+        is_flag=True,
+        help="After the table, a heat map per parameter of |Δ| / (atol + rtol·|autograd|), "
+        "element by element, worst element marked (a bounded window for large ones).",
+    ),
+    click.option(
+        "--plot",
+        metavar="FILE.png",
+        help="Write the same heat maps as a PNG figure, one panel per parameter (needs "
+        "matplotlib: pip install 'gradcheck[plot]').",
+    ),
+)
+
+quiet_option = click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Print nothing on stdout; the exit code is the result (files from --junit and "
+    "--plot are still written, errors still go to stderr).",
+)
+
+report_file_options = option_group(
+    click.option(
+        "--junit",
+        metavar="FILE.xml",
+        help="Also write a JUnit XML report: one testcase per forward value, parameter and δ, "
+        "failures with their numbers.",
+    ),
+    quiet_option,
+)

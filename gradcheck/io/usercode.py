@@ -1,0 +1,289 @@
+"""The user's own backward pass: load ``FILE.py:FUNC`` by path, call it, validate what it returns.
+
+Contract (also in the README and ``gradcheck run --help``)::
+
+    def backward(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray)
+            -> dict[str, np.ndarray]
+
+``params`` holds float64 copies of ``W1, b1, …`` (weights ``(out, in)`` as torch stores them),
+``x`` is ``(batch, n_in)`` float64, ``y`` is ``(batch, n_out)`` float64, or ``(batch,)`` int64
+class indices for ``cross_entropy``. It returns the gradient of the loss in force (mean
+reduction) for every parameter, keyed ``W1, b1, …`` (or torch's ``dense.0.weight, …``), and may
+add ``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l) and ``prediction``/``loss``, compared too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.core.errors import GradcheckError, UserCodeError
+from gradcheck.core.spec import NetSpec
+from gradcheck.io.files import first_line, readable_file
+
+Array = NDArray[np.float64]
+Backward = Callable[..., Any]
+
+OPTION = "--impl"
+FORWARD_KEYS = ("prediction", "loss")
+
+_module_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What a user-side backward answered, validated: float64 arrays under hand names."""
+
+    grads: dict[str, Array]  # W1, b1, … in spec order
+    deltas: dict[str, Array]  # delta1 … where given
+    prediction: Array | None  # (B, n_out) where given
+    loss: Array | None  # () where given
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def parse_target(text: str) -> tuple[str, str]:
+    """``"path/to/file.py:backward"`` → ``("path/to/file.py", "backward")``."""
+    path, sep, name = text.rpartition(":")
+    if not sep or not path:
+        raise GradcheckError(
+            f"{OPTION}: {text}: expected FILE.py:FUNC (e.g. samples/backward_seed.py:backward)"
+        )
+    if not name:
+        raise GradcheckError(f"{OPTION}: {text}: missing the function name after ':'")
+    if not name.isidentifier():
+        raise GradcheckError(f"{OPTION}: {text}: {name!r} is not a Python function name")
+    return path, name
+
+
+def load_backward(text: str) -> Backward:
+    """Import ``FILE.py`` under a unique module name and return its function ``FUNC``.
+
+    The file's folder is on ``sys.path`` only while it is imported (so it can import its
+    neighbours, as ``python FILE.py`` would); ``sys.path`` and ``sys.modules`` are restored.
+    """
+    path, name = parse_target(text)
+    file = readable_file(path, OPTION)
+    if file.suffix != ".py":
+        raise GradcheckError(f"{OPTION}: {path}: not a .py file (expected FILE.py:FUNC)")
+    module_name = f"_gradcheck_user_{next(_module_ids)}_{file.stem}"
+    import_spec = importlib.util.spec_from_file_location(module_name, file)
+    if import_spec is None or import_spec.loader is None:
+        raise GradcheckError(f"{OPTION}: {path}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(import_spec)
+    folder = str(file.resolve().parent)
+    saved_path = list(sys.path)
+    sys.path.insert(0, folder)
+    sys.modules[module_name] = module  # dataclasses and pickling look the module up here
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
+            import_spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        raise UserCodeError(
+            f"{OPTION}: {path}: importing it raised {_describe(exc)}", user_traceback(exc, file)
+        ) from None
+    finally:
+        sys.path[:] = saved_path
+        sys.modules.pop(module_name, None)
+    if not hasattr(module, name):
+        defined = sorted(
+            k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+        )
+        hint = f" (it defines: {', '.join(defined)})" if defined else ""
+        raise GradcheckError(f"{OPTION}: {path}: no function {name!r}{hint}")
+    fn = getattr(module, name)
+    if not callable(fn):
+        raise GradcheckError(f"{OPTION}: {path}: {name!r} is a {type(fn).__name__}, not a function")
+    return fn  # type: ignore[no-any-return]
+
+
+def user_traceback(exc: BaseException, file: Path | None) -> str:
+    """The exception's traceback from the first frame in the user's file on (theirs to read)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    target = str(file.resolve()) if file is not None else None
+    starts = [i for i, f in enumerate(frames) if target and _same_file(f.filename, target)]
+    if not starts:  # not raised in that file: drop gradcheck's and importlib's frames only
+        starts = [i for i, f in enumerate(frames) if not _ours(f.filename)]
+    frames = traceback.StackSummary.from_list(frames[starts[0] :] if starts else [])
+    body = "".join(traceback.format_exception_only(type(exc), exc))
+    if not frames:
+        return body  # a SyntaxError shows its own file, line and caret
+    return "Traceback (most recent call last):\n" + "".join(frames.format()) + body
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent)  # the gradcheck package
+
+
+def _ours(filename: str) -> bool:
+    return filename.startswith("<frozen ") or filename.startswith(_PACKAGE)
+
+
+def _same_file(filename: str, target: str) -> bool:
+    try:
+        return str(Path(filename).resolve()) == target
+    except OSError:
+        return False
+
+
+def _describe(exc: BaseException) -> str:
+    text = first_line(exc)
+    return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
+
+
+def _source_file(fn: Backward) -> Path | None:
+    code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
+    return Path(code.co_filename) if code is not None else None
+
+
+def describe_function(fn: Backward) -> str:
+    """A stable label for a Python callable: ``module.qualname``."""
+    module = getattr(fn, "__module__", None) or "?"
+    if module.startswith("_gradcheck_user_"):
+        module = module.split("_", 4)[-1]
+    return f"{module}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Calling and validating
+
+
+def call_backward(
+    fn: Backward,
+    spec: NetSpec,
+    params: Mapping[str, NDArray[np.floating]],
+    x: NDArray[np.floating],
+    y: NDArray[np.generic],
+    *,
+    option: str = OPTION,
+    label: str | None = None,
+) -> Candidate:
+    """Call ``fn(params, x, y)`` on float64 copies and validate its answer.
+
+    The copies are the function's to keep: whatever it does to them in place cannot reach
+    the arrays autograd is compared against.
+    """
+    params64 = {p.name: np.array(params[p.name], dtype=np.float64) for p in spec.parameters()}
+    x64 = np.array(x, dtype=np.float64)
+    y_copy = np.array(y, dtype=np.int64 if spec.loss == "cross_entropy" else np.float64)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not break --json
+            result = fn(params64, x64, y_copy)
+    except (Exception, SystemExit) as exc:
+        label = label or describe_function(fn)
+        raise UserCodeError(
+            f"{option}: {label} raised {_describe(exc)}", user_traceback(exc, _source_file(fn))
+        ) from None
+    return validate(result, spec, batch=int(x64.shape[0]), option=option, what="the result")
+
+
+def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: str) -> Candidate:
+    """Check keys, types and shapes of a gradient mapping; NaN/inf pass (they fail the check).
+
+    Keys are hand names (``W1``, ``b1``, …) or torch's (``dense.0.weight``, …), plus optional
+    ``delta1 … deltaL``, ``prediction`` and ``loss``.
+    """
+    if not isinstance(result, Mapping):
+        raise GradcheckError(
+            f"{option}: {what} is a {type(result).__name__}, expected a dict of gradients "
+            "{'W1': array, 'b1': array, …}"
+        )
+    params = spec.parameters()
+    by_torch = {p.torch_name: p.name for p in params}
+    expected = {p.name: p.shape for p in params}
+    optional: dict[str, tuple[int, ...]] = {
+        f"delta{layer}": (batch, spec.layers[layer]) for layer in range(1, spec.depth + 1)
+    }
+    optional["prediction"] = (batch, spec.n_out)
+    optional["loss"] = ()
+    values: dict[str, object] = {}
+    for key, value in result.items():
+        name = by_torch.get(key, key) if isinstance(key, str) else key
+        if name not in expected and name not in optional:
+            allowed = f"W1, b1, …, {params[-1].name}, delta1 … delta{spec.depth}, prediction, loss"
+            raise GradcheckError(
+                f"{option}: {what} has an unexpected key {key!r} (allowed: {allowed})"
+            )
+        if name in values:
+            raise GradcheckError(f"{option}: {what} gives {name} twice (as {name} and {key})")
+        values[name] = value
+    missing = [p.name for p in params if p.name not in values]
+    if missing:
+        raise GradcheckError(
+            f"{option}: {what} is missing {', '.join(missing)} (every parameter's gradient is "
+            "needed)"
+        )
+    arrays = {
+        name: _array(name, value, {**expected, **optional}[name], option, what, spec)
+        for name, value in values.items()
+    }
+    return Candidate(
+        grads={p.name: arrays[p.name] for p in params},
+        deltas={k: arrays[k] for k in optional if k.startswith("delta") and k in arrays},
+        prediction=arrays.get("prediction"),
+        loss=arrays.get("loss"),
+    )
+
+
+def _array(
+    name: str, value: object, shape: tuple[int, ...], option: str, what: str, spec: NetSpec
+) -> Array:
+    if name == "loss" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = np.float64(value)
+    if not isinstance(value, (np.ndarray, np.generic)):
+        kind = type(value).__name__
+        hint = " (convert with .detach().numpy())" if kind == "Tensor" else ""
+        raise GradcheckError(
+            f"{option}: {name} in {what} is a {kind}, expected a numpy array of "
+            f"shape {_shape(shape)}{hint}"
+        )
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise GradcheckError(
+            f"{option}: {name} in {what} has dtype {arr.dtype}, expected real numbers (float64)"
+        )
+    if name == "loss" and arr.size == 1:
+        arr = arr.reshape(())
+    if arr.shape != shape:
+        hint = ""
+        if len(shape) == 2 and arr.shape == shape[::-1] and name.startswith("W"):
+            hint = " (transposed? weights are (out, in), as torch stores them)"
+        elif name.startswith("W"):
+            hint = f" (weights are (out, in), as torch stores them; --layers {_layers(spec)})"
+        elif name.startswith(("delta", "prediction")):
+            hint = " (batch, units)"
+        raise GradcheckError(
+            f"{option}: {name} in {what} has shape {_shape(arr.shape)}, expected "
+            f"{_shape(shape)}{hint}"
+        )
+    return arr.astype(np.float64)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _layers(spec: NetSpec) -> str:
+    return ",".join(map(str, spec.layers))
+
+
+__all__ = [
+    "Candidate",
+    "call_backward",
+    "describe_function",
+    "load_backward",
+    "parse_target",
+    "user_traceback",
+    "validate",
+]

@@ -1,0 +1,143 @@
+"""Renderers for ``gradcheck explain``: the steps as a JSON document, or as plain rich text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.console import Group
+from rich.text import Text
+
+from gradcheck import __version__
+from gradcheck.checks.explain import Explanation, Step
+from gradcheck.core.compare import RULE
+from gradcheck.output import table as render
+
+#: Arrays with at most this many elements are printed in full; larger ones are summarised.
+MAX_SHOWN = 10
+
+
+def step_to_dict(index: int, step: Step) -> dict[str, Any]:
+    """One step of the JSON document; ``check`` is a run record without the arrays."""
+    c = step.check
+    return {
+        "index": index,
+        "phase": step.phase,
+        "name": step.name,
+        "title": step.title,
+        "formula": step.formula,
+        "where": step.where,
+        "shapes": step.shapes,
+        "shape": list(step.shape),
+        "hand": render.array(step.hand),
+        "autograd": render.array(c.autograd) if c is not None else None,
+        "check": render.comparison_to_dict(c, arrays=False) if c is not None else None,
+    }
+
+
+def to_dict(explanation: Explanation) -> dict[str, Any]:
+    """The ``explain --json`` document (``"document": "explain"``, see ``schema.json``)."""
+    report = explanation.report
+    return {
+        "document": "explain",
+        "schema_version": render.SCHEMA_VERSION,
+        "gradcheck_version": __version__,
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "settings": render.to_dict(report, arrays=False)["settings"],
+        "steps": [step_to_dict(i, s) for i, s in enumerate(explanation.steps, start=1)],
+        "failed": list(report.failed),
+        "warnings": render.warnings_to_list(report),
+    }
+
+
+def to_json(explanation: Explanation) -> str:
+    """Exactly one JSON document; same explanation ⇒ same bytes."""
+    return render.dumps(to_dict(explanation))
+
+
+# ---------------------------------------------------------------------------------------------
+# People
+
+
+def values(array: NDArray[np.generic], max_shown: int = MAX_SHOWN) -> str:
+    """Every value of a small array, or a one-line summary of a large one."""
+    a = np.asarray(array, dtype=np.float64)
+    if a.ndim == 0:
+        return f"{float(a):.7g}"
+    if a.size <= max_shown:
+        if a.ndim >= 2 and a.shape[0] > 1:
+            rows = a.reshape(a.shape[0], -1)
+            return "[" + ", ".join(values(row, max_shown) for row in rows) + "]"
+        return "[" + ", ".join(f"{v:.7g}" for v in a.reshape(-1)) + "]"
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        return f"{a.size} values, none finite"
+    with np.errstate(over="ignore"):  # the mean or norm of huge values may overflow: inf
+        summary = (
+            f"{a.size} values: min {finite.min():.4g}, max {finite.max():.4g}, "
+            f"mean {finite.mean():.4g}, ‖·‖ {np.linalg.norm(finite):.4g}"
+        )
+    if finite.size < a.size:
+        summary += f", {a.size - finite.size} NaN/inf"
+    return summary
+
+
+def _err(value: float) -> str:
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def _step_lines(index: int, step: Step) -> list[Text]:
+    head = Text(f"{index:>3}. ")
+    head.append(step.formula, style="bold")
+    head.append(f"   {step.title}", style="dim")
+    lines = [head]
+    if step.where:
+        lines.append(Text(f"       where {step.where}", style="dim"))
+    lines.append(Text(f"       shapes   {step.shapes}"))
+    lines.append(Text(f"       hand     {values(step.hand)}"))
+    c = step.check
+    if c is not None:
+        lines.append(Text(f"       autograd {values(c.autograd)}"))
+        verdict = Text("       error    ")
+        verdict.append(
+            f"max abs {_err(c.max_abs_error)}, max rel {_err(c.max_rel_error)}, "
+            f"{c.error_ratio:.2g}× the tolerance"
+            + (f" at {list(c.worst_index)}" if c.worst_index else "")
+            + " "
+        )
+        verdict.append(
+            "✓ within" if c.passed else "✗ OUT OF TOLERANCE",
+            style="green" if c.passed else "bold red",
+        )
+        lines.append(verdict)
+    return lines
+
+
+def render_explanation(explanation: Explanation) -> Group:
+    """Header, the forward pass, the backward pass and the verdict; plain text, no boxes."""
+    report = explanation.report
+    s = report.settings
+    source = f"weights {s.weights}" if s.weights else f"seed {s.seed}"
+    parts: list[Any] = [
+        Text(
+            f"gradcheck explain · {s.spec.describe()} · batch {s.batch_size} · "
+            f"{s.spec.dtype} · {source}",
+            style="bold",
+        ),
+        Text(f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"),
+    ]
+    phase = None
+    for i, step in enumerate(explanation.steps, start=1):
+        if step.phase != phase:
+            phase = step.phase
+            title = "Forward pass" if phase == "forward" else "Backward pass (chain rule)"
+            parts.append(Text(""))
+            parts.append(Text(title, style="bold underline"))
+        parts.extend(_step_lines(i, step))
+    for warning in report.warnings:
+        parts.append(Text(f"warning: {warning}", style="yellow"))
+    parts.append(Text(""))
+    parts.append(render.verdict(report))
+    return Group(*parts)

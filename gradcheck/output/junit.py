@@ -1,0 +1,83 @@
+"""A ``Report`` as JUnit XML: one testcase per forward value, parameter and δ.
+
+The layout is the common denominator that CI systems parse (Jenkins, GitLab, GitHub
+actions that publish test results, pytest's own ``--junitxml``): ``<testsuites>`` with one
+``<testsuite>``, a ``<testcase>`` per comparison, and a ``<failure>`` carrying the numbers.
+No timestamps or timings, so the same check gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from gradcheck.checks.report import Report
+from gradcheck.core.compare import RULE_ASCII, Comparison
+
+_CLASSNAMES = {
+    "forward": "gradcheck.forward",
+    "parameter": "gradcheck.parameters",
+    "delta": "gradcheck.deltas",
+}
+
+
+def failure_message(c: Comparison) -> str:
+    """One line with every number needed to judge the failure."""
+    tol = c.tolerance
+    where = f" at {list(c.worst_index)}" if c.worst_index else ""
+    ref = float(np.asarray(c.autograd, dtype=np.float64)[c.worst_index])
+    cand = float(np.asarray(c.hand, dtype=np.float64)[c.worst_index])
+    message = (
+        f"{c.name}: max_abs_error={c.max_abs_error:.6g} > tolerance "
+        f"(atol={tol.atol:g}, rtol={tol.rtol:g}; {c.error_ratio:.3g}x){where}: "
+        f"autograd={ref!r} hand={cand!r}; {c.n_failed} of {c.autograd.size} elements out"
+    )
+    if c.n_nonfinite:
+        message += f", {c.n_nonfinite} NaN/inf"
+    return message
+
+
+def _testcase(c: Comparison) -> ET.Element:
+    name = c.name if c.torch_name is None else f"{c.name} ({c.torch_name})"
+    case = ET.Element("testcase", classname=_CLASSNAMES.get(c.kind, "gradcheck"), name=name)
+    if not c.passed:
+        message = failure_message(c)
+        failure = ET.SubElement(case, "failure", message=message, type="OutOfTolerance")
+        failure.text = (
+            f"{message}\nrule: {RULE_ASCII}\nmax_rel_error={c.max_rel_error:.6g} "
+            f"shape={list(c.shape)}"
+        )
+    return case
+
+
+def to_junit(report: Report) -> bytes:
+    """The JUnit XML document (UTF-8, with an XML declaration)."""
+    s = report.settings
+    cases = report.comparisons
+    counts = {
+        "tests": str(len(cases)),
+        "failures": str(sum(not c.passed for c in cases)),
+        "errors": "0",
+        "skipped": "0",
+    }
+    root = ET.Element("testsuites", {"name": "gradcheck", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"gradcheck {s.spec.describe()}", **counts})
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (
+        ("layers", ",".join(map(str, s.spec.layers))),
+        ("activation", s.spec.activation),
+        ("loss", s.spec.loss),
+        ("dtype", s.spec.dtype),
+        ("weights", s.weights or f"seed {s.seed}"),
+        ("candidate", s.candidate),
+        ("atol", repr(s.tolerance.atol)),
+        ("rtol", repr(s.tolerance.rtol)),
+        ("rule", RULE_ASCII),
+    ):
+        ET.SubElement(properties, "property", name=key, value=value)
+    for c in cases:
+        suite.append(_testcase(c))
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"

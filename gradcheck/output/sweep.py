@@ -1,0 +1,187 @@
+"""Renderers for a sweep: the summary as a JSON document or as rich renderables. Pure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from gradcheck import __version__
+from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
+from gradcheck.core.compare import RULE, RULE_ASCII
+from gradcheck.output.table import array, dumps, number
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(report: SweepReport) -> dict[str, Any]:
+    """The sweep's JSON document: settings, pass rate, per-quantity errors, the worst case."""
+    s = report.settings
+    spec = s.spec
+    worst = report.worst_case
+    settings: dict[str, Any] = {
+        "cases": s.cases,
+        "seed": s.seed,
+        "seeds": [s.seed, s.seed + s.cases - 1],
+        "batch_size": s.batch_size,
+        "candidate": s.candidate,
+        "dtype": spec.dtype,
+        "layers": list(spec.layers),
+        "activation": spec.activation,
+        "loss": spec.loss,
+        "x_range": list(X_RANGE),
+        "target_range": (
+            [0, spec.n_out - 1] if spec.loss == "cross_entropy" else list(TARGET_RANGE)
+        ),
+        "atol": s.tolerance.atol,
+        "rtol": s.tolerance.rtol,
+        "rule": RULE_ASCII,
+        "oracle": s.oracle,
+    }
+    if report.oracle_tolerance is not None:
+        settings["oracle_atol"] = report.oracle_tolerance.atol
+        settings["oracle_rtol"] = report.oracle_tolerance.rtol
+    return {
+        "document": "sweep",
+        "schema_version": SCHEMA_VERSION,
+        "gradcheck_version": __version__,
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "settings": settings,
+        "n_cases": s.cases,
+        "n_passed": report.n_passed,
+        "pass_rate": report.n_passed / s.cases,
+        "quantities": [
+            {
+                "name": q.name,
+                **({"torch_name": q.torch_name} if q.torch_name else {}),
+                "kind": q.kind,
+                "max_abs_error": number(float(np.max(q.max_abs))),
+                "median_abs_error": number(median(q.max_abs)),
+                "worst_case_seed": report.seed_of(int(np.argmax(q.ratio))),
+                "max_error_ratio": number(float(np.max(q.ratio))),
+                "n_failed_cases": int(np.count_nonzero(~q.passed)),
+            }
+            for q in report.quantities
+        ],
+        "worst_case": {
+            "seed": report.seed_of(worst),
+            "error_ratio": number(report.worst_ratio),
+            "passed": bool(report.case_passed[worst]),
+            "x": array(report.x[worst]),
+            "target": array(np.asarray(report.target[worst])),
+            "command": report.command(worst),
+        },
+        "failed_seeds": report.failed_seeds,
+        "oracle_skipped": report.oracle_skipped,
+    }
+
+
+def to_json(report: SweepReport) -> str:
+    """Exactly one JSON document; same arguments ⇒ same bytes."""
+    return dumps(to_dict(report))
+
+
+def _err(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def to_table(report: SweepReport) -> Table:
+    """One row per quantity: max and median error over cases, the worst case, failures."""
+    s = report.settings
+    table = Table(
+        title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}"
+        + ("" if s.candidate == "replica" else f" · checking {s.candidate}"),
+        caption=caption(report),
+        caption_justify="left",
+        header_style="bold",
+    )
+    table.add_column("quantity", no_wrap=True)
+    for name in ("max abs err", "median abs err", "worst seed", "failed cases"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("ok", justify="center", no_wrap=True)
+    kinds = [q.kind for q in report.quantities]
+    for i, q in enumerate(report.quantities):
+        failed = int(np.count_nonzero(~q.passed))
+        table.add_row(
+            q.label,
+            _err(float(np.max(q.max_abs))),
+            _err(median(q.max_abs)),
+            str(report.seed_of(int(np.argmax(q.ratio)))),
+            str(failed),
+            Text("✓", style="green") if failed == 0 else Text("✗", style="bold red"),
+            end_section=i + 1 < len(kinds) and kinds[i + 1] != q.kind,
+        )
+    return table
+
+
+def caption(report: SweepReport) -> Text:
+    s = report.settings
+    target = (
+        f"classes 0…{s.spec.n_out - 1}"
+        if s.spec.loss == "cross_entropy"
+        else f"U[{TARGET_RANGE[0]:g}, {TARGET_RANGE[1]:g}]"
+    )
+    text = Text(
+        f"{s.spec.dtype} · seeds {s.seed}…{s.seed + s.cases - 1} · "
+        f"x ~ U[{X_RANGE[0]:g}, {X_RANGE[1]:g}] · target {target}\n"
+        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"
+    )
+    if report.oracle_tolerance is not None:
+        t = report.oracle_tolerance
+        text.append(
+            f"\noracle ({s.oracle}, float64): |side − oracle| ≤ atol·max(1, |L|) + "
+            f"rtol·|oracle|, atol={t.atol:.2g}, rtol={t.rtol:.2g}"
+        )
+        if report.oracle_skipped:
+            text.append(
+                f"\noracle: {report.oracle_skipped:,} element(s) not compared (the step moves a "
+                "pre-activation across a kink)"
+            )
+    return text
+
+
+def verdict(report: SweepReport) -> Group:
+    """Pass rate, and the command that reruns the worst case alone."""
+    s = report.settings
+    worst = report.worst_case
+    rate = 100.0 * report.n_passed / s.cases
+    style = "bold green" if report.passed else "bold red"
+    word = "PASSED" if report.passed else "FAILED"
+    lines = [
+        Text(
+            f"{word}: {report.n_passed:,} of {s.cases:,} cases within tolerance ({rate:.2f}%)",
+            style=style,
+        ),
+    ]
+    failed = report.failed_seeds
+    if failed:
+        shown = ", ".join(map(str, failed[:10])) + (", …" if len(failed) > 10 else "")
+        lines.append(Text(f"failing seeds: {shown}", style="red"))
+    lines.append(
+        Text(
+            f"worst case: seed {report.seed_of(worst)} (error ratio {report.worst_ratio:.2g}); "
+            "rerun it alone with:"
+        )
+    )
+    return Group(*lines)
+
+
+def render_report(report: SweepReport) -> Group:
+    """The summary table and the verdict, as printed by ``gradcheck sweep``.
+
+    The rerun command follows it (``rerun_line``), printed unwrapped so it stays
+    copy-pasteable.
+    """
+    return Group(to_table(report), verdict(report))
+
+
+def rerun_line(report: SweepReport) -> Text:
+    """The ``gradcheck run`` command for the worst case, indented."""
+    return Text(f"  {report.command(report.worst_case)}")

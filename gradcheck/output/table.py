@@ -1,0 +1,289 @@
+"""Renderers: pure functions of a ``Report`` — a JSON document, or rich renderables for people."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from gradcheck import __version__
+from gradcheck.checks.diagnose import Finding
+from gradcheck.checks.report import Report
+from gradcheck.core.compare import RULE, RULE_ASCII, Comparison
+
+SCHEMA_VERSION = 1
+
+# JSON has no NaN or infinity; they are written as these strings (documented in the README).
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def number(value: float) -> float | str:
+    """A float for JSON: itself when finite (shortest round-trip repr), else a string."""
+    if math.isfinite(value):
+        return float(value)
+    return _NONFINITE[str(float(value))]
+
+
+def array(values: NDArray[np.generic]) -> Any:
+    """A full-precision nested list (a bare number for 0-d arrays)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    arr = arr.astype(np.float64)
+    if np.all(np.isfinite(arr)):
+        return arr.tolist()
+    flat = [number(v) for v in arr.reshape(-1).tolist()]
+    if arr.ndim == 0:
+        return flat[0]
+    return np.array(flat, dtype=object).reshape(arr.shape).tolist()
+
+
+def comparison_to_dict(c: Comparison, *, arrays: bool = True) -> dict[str, Any]:
+    """One comparison record of the JSON document."""
+    record: dict[str, Any] = {"name": c.name}
+    if c.torch_name is not None:
+        record["torch_name"] = c.torch_name
+    record["shape"] = list(c.shape)
+    if arrays or not c.shape:
+        record["autograd"] = array(c.autograd)
+        record["hand"] = array(c.hand)
+    record.update(
+        max_abs_error=number(c.max_abs_error),
+        max_rel_error=number(c.max_rel_error),
+        worst_index=list(c.worst_index),
+        error_ratio=number(c.error_ratio),
+        n_failed=c.n_failed,
+        n_nonfinite=c.n_nonfinite,
+        passed=c.passed,
+    )
+    return record
+
+
+def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
+    """The JSON document as a dict (schema version 1, documented in the README)."""
+    s = report.settings
+    spec = s.spec
+    doc = {
+        "document": "run",
+        "schema_version": SCHEMA_VERSION,
+        "gradcheck_version": __version__,
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "settings": {
+            "x": array(s.x),
+            "target": array(s.target),
+            "seed": s.seed,
+            "weights": s.weights,
+            "data": s.data,
+            "candidate": s.candidate,
+            "dtype": spec.dtype,
+            "layers": list(spec.layers),
+            "activation": spec.activation,
+            "loss": spec.loss,
+            "batch_size": s.batch_size,
+            "atol": s.tolerance.atol,
+            "rtol": s.tolerance.rtol,
+            "rule": RULE_ASCII,
+        },
+        "forward": {c.name: comparison_to_dict(c, arrays=arrays) for c in report.forward},
+        "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
+        "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
+        "failed": list(report.failed),
+        "warnings": warnings_to_list(report),
+        "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
+    }
+    if report.oracle is not None:
+        from gradcheck.output import oracle as render_oracle
+
+        render_oracle.add_to_dict(doc, report.oracle, arrays=arrays)
+    return doc
+
+
+def warnings_to_list(report: Report) -> list[dict[str, Any]]:
+    """The report's warnings as JSON objects (kind, layer, message)."""
+    return [{"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings]
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """One diagnosis entry of the JSON document."""
+    return {
+        "kind": finding.kind,
+        "layer": finding.layer,
+        "parameter": finding.parameter,
+        "message": finding.message,
+        "test": finding.test,
+    }
+
+
+def to_json(report: Report, *, arrays: bool = True) -> str:
+    """Exactly one JSON document; same report ⇒ same bytes."""
+    return dumps(to_dict(report, arrays=arrays))
+
+
+def dumps(doc: Any, indent: int = 0) -> str:
+    """JSON with objects indented and arrays of numbers kept on one line, for people and diffs."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(doc, dict) and doc:
+        items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in doc.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(doc, list) and any(isinstance(v, dict) for v in doc):
+        items = [f"{inner}{dumps(v, indent + 1)}" for v in doc]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(doc, allow_nan=False, separators=(", ", ": "))
+
+
+# ---------------------------------------------------------------------------------------------
+# People
+
+
+def _sci(value: float, digits: int = 6) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value + 0.0:.{digits}e}"  # + 0.0 turns -0.0 into 0.0
+
+
+def _err(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def _at(values: NDArray[np.generic], index: tuple[int, ...]) -> float:
+    return float(np.asarray(values, dtype=np.float64)[index])
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    if not shape:
+        return "scalar"
+    return "×".join(map(str, shape))
+
+
+def _index(index: tuple[int, ...]) -> str:
+    return "[" + ",".join(map(str, index)) + "]" if index else "–"
+
+
+def to_table(report: Report) -> Table:
+    """One row per forward value, parameter gradient and δ; the caption states the rule."""
+    s = report.settings
+    candidate = "hand" if s.candidate == "replica" else "yours"
+    table = Table(
+        title=f"gradcheck: autograd vs {'hand-derived' if candidate == 'hand' else s.candidate}"
+        f" · {s.spec.describe()} · batch {s.batch_size}",
+        caption=caption(report),
+        caption_justify="left",
+        header_style="bold",
+    )
+    table.add_column("quantity", no_wrap=True)
+    table.add_column("shape", no_wrap=True)
+    table.add_column(Text("autograd[worst]"), justify="right", no_wrap=True)
+    table.add_column(Text(f"{candidate}[worst]"), justify="right", no_wrap=True)
+    table.add_column("max abs err", justify="right", no_wrap=True)
+    table.add_column("max rel err", justify="right", no_wrap=True)
+    table.add_column("worst", justify="right", no_wrap=True)
+    table.add_column("ok", justify="center", no_wrap=True)
+    if report.oracle is not None:
+        from gradcheck.output import oracle as render_oracle
+
+        for name in render_oracle.column_names(report.oracle):
+            table.add_column(Text(name), justify="right", no_wrap=True)
+    sections = [report.forward, report.parameters, report.deltas]
+    for section in sections:
+        if not section:
+            continue
+        for i, c in enumerate(section):
+            cells = (
+                _label(c),
+                _shape(c.shape),
+                _sci(_at(c.autograd, c.worst_index)),
+                _sci(_at(c.hand, c.worst_index)),
+                _err(c.max_abs_error),
+                _err(c.max_rel_error),
+                _index(c.worst_index),
+            )
+            table.add_row(
+                *(Text(cell) for cell in cells),
+                Text("✓", style="green") if c.passed else Text("✗", style="bold red"),
+                *(render_oracle.cells(report.oracle, c) if report.oracle is not None else ()),
+                end_section=i == len(section) - 1,
+            )
+    return table
+
+
+def _label(c: Comparison) -> str:
+    if c.kind == "delta":
+        layer = c.name.removeprefix("delta")
+        return f"δ{layer} = ∂L/∂z{layer}"
+    return c.label
+
+
+def caption(report: Report) -> Text:
+    s = report.settings
+    source = f"weights {s.weights}" if s.weights else f"seed {s.seed}"
+    target = np.asarray(s.target)
+    shown = ", ".join(f"{v:g}" for v in target.reshape(-1)[:4]) + (", …" if target.size > 4 else "")
+    batch = f"data {s.data} ({s.batch_size} rows)" if s.data else f"target [{shown}]"
+    text = Text(
+        f"{s.spec.dtype} · {source} · {batch}\n"
+        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"
+    )
+    if report.oracle is not None:
+        from gradcheck.output import oracle as render_oracle
+
+        text.append("\n" + render_oracle.caption_line(report.oracle))
+    return text
+
+
+def verdict(report: Report) -> Text:
+    """One line: PASSED with the count, or FAILED naming what is out of tolerance."""
+    n = len(report.comparisons)
+    if report.oracle is not None:
+        n += len(report.oracle.vs_autograd) + len(report.oracle.vs_hand)
+    if report.passed:
+        return Text(f"PASSED: all {n} checks within tolerance", style="bold green")
+    failed = report.failed
+    nonfinite = [c.name for c in report.comparisons if c.n_nonfinite]
+    line = Text(
+        f"FAILED: {len(failed)} of {n} out of tolerance: {', '.join(failed)}", style="bold red"
+    )
+    if nonfinite:
+        line.append(f" (NaN/inf in {', '.join(nonfinite)})", style="red")
+    return line
+
+
+def render_report(report: Report) -> Group:
+    """The table, the warnings and the verdict, as printed by ``gradcheck run``."""
+    parts: list[Any] = [to_table(report)]
+    if report.oracle is not None and report.oracle.method == "directional":
+        from gradcheck.output import oracle as render_oracle
+
+        parts.append(render_oracle.directions_table(report.oracle))
+    for warning in report.warnings:
+        parts.append(Text(f"warning: {warning.message}", style="yellow"))
+    parts.extend(diagnosis_lines(report))
+    parts.append(verdict(report))
+    if report.oracle is not None:
+        from gradcheck.output import oracle as render_oracle
+
+        parts.append(render_oracle.verdict(report.oracle))
+    return Group(*parts)
+
+
+def diagnosis_lines(report: Report) -> list[Any]:
+    """``diagnosis:`` and one bullet per finding (wrapped under itself), with its test."""
+    if not report.diagnosis:
+        return []
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for finding in report.diagnosis:
+        cell = Text(finding.message)
+        if finding.test:
+            cell.append(f"\ntest: {finding.test}", style="dim")
+        grid.add_row(Text("  •"), cell)
+    return [Text("diagnosis:", style="bold"), grid]
