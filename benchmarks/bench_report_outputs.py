@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from rich.console import Console
 
+from gradcheck.api import check
 from gradcheck.checks.explain import explain_check
-from gradcheck.checks.pipeline import check
 from gradcheck.output.detail import render_details
 from gradcheck.output.junit import to_junit
 

@@ -16,10 +16,10 @@ import time
 
 from walltime import GRADCHECK, compare_to_import_torch
 
-from gradcheck.checks.pipeline import check
+from gradcheck.api import check
 from gradcheck.checks.sweep import SweepSettings, draw_batches, run_sweep
-from gradcheck.core.compare import resolve_tolerance
 from gradcheck.core.spec import NetSpec
+from gradcheck.core.tolerance import resolve_tolerance
 
 CASES = 10_000
 LOOP_CASES = 300

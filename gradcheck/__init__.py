@@ -1,6 +1,6 @@
 """gradcheck: check hand-derived backpropagation against torch autograd.
 
-``from gradcheck import check`` is the Python API (``gradcheck.checks.pipeline.check``). Names are
+``from gradcheck import check`` is the Python API (``gradcheck.api``). Names are
 resolved lazily, so importing the package (and ``gradcheck --help``) loads neither numpy nor
 torch; torch is imported only when a check runs.
 """
@@ -14,13 +14,12 @@ __version__ = "0.1.0"
 __all__ = ["GradcheckError", "Report", "__version__", "check"]
 
 if TYPE_CHECKING:
-    from gradcheck.checks.pipeline import check
-    from gradcheck.checks.report import Report
+    from gradcheck.api import Report, check
     from gradcheck.core.errors import GradcheckError
 
 _LAZY = {
-    "check": "gradcheck.checks.pipeline",
-    "Report": "gradcheck.checks.report",
+    "check": "gradcheck.api",
+    "Report": "gradcheck.api",
     "GradcheckError": "gradcheck.core.errors",
 }
 

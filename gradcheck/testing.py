@@ -16,8 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from gradcheck.checks.pipeline import check
-from gradcheck.checks.report import Report
+from gradcheck.api import Report, check
 
 __all__ = ["assert_backward", "report_text"]
 

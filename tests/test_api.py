@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 import gradcheck
 from gradcheck import GradcheckError, Report, check
 from gradcheck.core import functions
-from gradcheck.output import table as render
+from gradcheck.output import documents
 from tests.conftest import assert_valid_document, invoke
 
 
@@ -26,13 +27,13 @@ def test_check_mirrors_run_and_returns_a_report() -> None:
     w2 = report.parameters[2]
     assert w2.shape == (10, 10) and w2.passed and w2.max_abs_error < 1e-15
     doc = report.to_dict()
-    assert doc == render.to_dict(report)
+    assert doc == documents.to_dict(report)
     assert_valid_document(doc)
     # The same document as the CLI's, number for number.
     cli_doc = json.loads(
         invoke("run", "--x", "0.974", "0.312", "--target", "0.5", "--seed", "3", "--json").stdout
     )
-    assert json.loads(render.dumps(doc)) == cli_doc
+    assert json.loads(documents.dumps(doc)) == cli_doc
     assert "autograd" not in report.to_dict(arrays=False)["parameters"][0]
 
 
@@ -60,8 +61,8 @@ def test_check_keywords_cover_the_options() -> None:
 
 
 def test_failing_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     report = check(x=[0.974, 0.312])
     assert report.passed is False and report.exit_code == 1
     assert report.failed == ("W1", "b1", "W2", "b2", "delta1", "delta2")
@@ -69,16 +70,22 @@ def test_failing_report(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_input_raises_gradcheck_error() -> None:
-    with pytest.raises(GradcheckError, match=r"^--x: expected 2 values \(the first layer"):
+    # Errors name the API argument; the same error read by the CLI names the option.
+    with pytest.raises(GradcheckError, match=r"^x: expected 2 values \(the first layer") as x_err:
         check(x=[0.1])
-    with pytest.raises(GradcheckError, match=r"^--loss: unknown 'hinge'"):
+    assert x_err.value.field == "x" and x_err.value.cli_message.startswith("--x: expected 2")
+    with pytest.raises(GradcheckError, match=r"^loss: unknown 'hinge'"):
         check(x=[0.1, 0.2], loss="hinge")
+    with pytest.raises(GradcheckError, match=r"^data: give either data or x/target, not both"):
+        check(x=[0.1, 0.2], data="samples/seed_data.csv")
+    result = invoke("run", "--x", "0.1")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --x: expected 2 values")
 
 
 def test_public_surface_is_small_and_typed() -> None:
     assert sorted(gradcheck.__all__) == ["GradcheckError", "Report", "__version__", "check"]
     assert (Path(gradcheck.__file__).parent / "py.typed").is_file()
-    assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.checks.pipeline"
+    assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.api"
 
 
 def test_import_is_light_and_check_survives_submodule_imports() -> None:

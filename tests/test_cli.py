@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -113,8 +114,8 @@ def test_broken_sigma_prime_exits_1_and_names_the_failing_parameters(
 ) -> None:
     # The classic bug: δ2 = δ3·W3 without ⊙ σ′(z2). Only parameters below the output layer
     # see σ′, so W3 and b3 must still pass.
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     result = invoke("run", *SEED_X)
     assert result.exit_code == 1
     assert "FAILED: 6 of 11 out of tolerance: W1, b1, W2, b2, delta1, delta2" in result.stdout

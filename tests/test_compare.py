@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck.core.compare import DEFAULT_TOLERANCES, Tolerance, compare, resolve_tolerance
+from gradcheck.core.compare import compare
 from gradcheck.core.errors import GradcheckError
+from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Tolerance, resolve_tolerance
 
 TOL = Tolerance(atol=1e-7, rtol=1e-7)
 
@@ -116,5 +117,9 @@ def test_default_tolerances_are_torch_assert_close_defaults() -> None:
     ],
 )
 def test_bad_tolerances_are_refused(atol: float, rtol: float, message: str) -> None:
-    with pytest.raises(GradcheckError, match=message):
+    with pytest.raises(GradcheckError) as caught:
         Tolerance(atol, rtol)
+    # The command line reads the option, the API the argument name.
+    assert caught.value.cli_message.startswith(message)
+    assert str(caught.value).startswith(message.removeprefix("--"))
+    assert caught.value.field == message.removeprefix("--").split(":")[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -45,8 +46,8 @@ def test_quiet_prints_nothing_and_keeps_the_exit_code(monkeypatch: pytest.Monkey
     ok = invoke("run", *SEED_X, "--quiet")
     assert (ok.exit_code, ok.stdout, ok.stderr) == (0, "", "")
     assert invoke("run", *SEED_X, "-q").stdout == ""
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     failed = invoke("run", *SEED_X, "--quiet")
     assert (failed.exit_code, failed.stdout, failed.stderr) == (1, "", "")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 from pathlib import Path
@@ -10,9 +11,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gradcheck.checks.pipeline import check
+from gradcheck.api import check
 from gradcheck.core import functions
-from gradcheck.core.compare import Tolerance, compare
+from gradcheck.core.compare import compare
+from gradcheck.core.tolerance import Tolerance
 from gradcheck.output.detail import heat_map, render_details
 from gradcheck.output.errormap import BANDS, NONFINITE_CHAR, band, error_map, ratios
 from tests.conftest import assert_usage_error, invoke
@@ -97,8 +99,8 @@ def test_render_details_fit_the_width_and_have_a_legend() -> None:
 
 
 def test_cli_detail_shows_where_the_broken_backward_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     result = invoke("run", *SEED_X, "--detail", env={"NO_COLOR": "1", "FORCE_COLOR": "1"})
     assert result.exit_code == 1
     out = result.stdout

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from gradcheck.api import check
 from gradcheck.checks.diagnose import KINDS, Finding, diagnose, make_context
-from gradcheck.checks.pipeline import check
 from gradcheck.core import replica
-from gradcheck.core.compare import Comparison, Tolerance, compare
+from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.spec import NetSpec
-from gradcheck.output.table import render_report, to_dict
+from gradcheck.core.tolerance import Tolerance
+from gradcheck.output.documents import to_dict
+from gradcheck.output.table import render_report
 
 Setup = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
 TOL = Tolerance(atol=1e-7, rtol=1e-7)

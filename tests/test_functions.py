@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from gradcheck.core.functions import ACTIVATION_FUNCTIONS, LOSS_FUNCTIONS
-from gradcheck.torch_side.reference import _ACTIVATION_MODULES, _LOSS_MODULES
+from gradcheck.core.functions import ACTIVATIONS, LOSSES
+from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES
 
 # Kinks, zero, ordinary values, saturation (|z| = 50) and extremes (|z| = 1e4).
 Z = np.array([-1e4, -50.0, -20.5, -20.0, -3.0, -1e-8, 0.0, 1e-8, 0.5, 3.0, 20.0, 20.5, 50.0, 1e4])
@@ -17,15 +17,15 @@ Z = np.array([-1e4, -50.0, -20.5, -20.0, -3.0, -1e-8, 0.0, 1e-8, 0.5, 3.0, 20.0,
 
 def torch_activation(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = torch.tensor(z, dtype=torch.float64, requires_grad=True)
-    out = _ACTIVATION_MODULES[name]()(t)
+    out = TORCH_ACTIVATIONS[name].module()(t)
     out.sum().backward()
     assert t.grad is not None
     return out.detach().numpy(), t.grad.numpy()
 
 
-@pytest.mark.parametrize("name", sorted(ACTIVATION_FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation_and_derivative_match_torch(name: str) -> None:
-    act = ACTIVATION_FUNCTIONS[name]
+    act = ACTIVATIONS[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow or invalid-value warnings at |z| = 1e4
         value, slope = act.f(Z), act.df(Z)
@@ -43,28 +43,28 @@ def test_activation_and_derivative_match_torch(name: str) -> None:
 )
 def test_derivative_at_the_kink_follows_torch(name: str, expected: float) -> None:
     zero = np.zeros(1)
-    assert ACTIVATION_FUNCTIONS[name].df(zero)[0] == expected
+    assert ACTIVATIONS[name].df(zero)[0] == expected
     assert torch_activation(name, zero)[1][0] == expected
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
 def test_saturated_derivative_is_tiny_not_nan(name: str) -> None:
-    slope = ACTIVATION_FUNCTIONS[name].df(np.array([-50.0, 50.0]))
+    slope = ACTIVATIONS[name].df(np.array([-50.0, 50.0]))
     assert np.all(slope >= 0) and np.all(slope < 1e-20)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(ACTIVATION_FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation_keeps_dtype(name: str, dtype: type) -> None:
     z = Z.astype(dtype)
-    act = ACTIVATION_FUNCTIONS[name]
+    act = ACTIVATIONS[name]
     assert act.f(z).dtype == dtype and act.df(z).dtype == dtype
 
 
 def torch_loss(name: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     p = torch.tensor(pred, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(target, dtype=torch.long if name == "cross_entropy" else torch.float64)
-    loss = _LOSS_MODULES[name]()(p, t)
+    loss = TORCH_LOSSES[name].module()(p, t)
     loss.backward()
     assert p.grad is not None
     return float(loss.detach()), p.grad.numpy()
@@ -83,7 +83,7 @@ def loss_case(name: str, rng: np.random.Generator, batch: int, units: int) -> tu
     ("name", "shape"),
     [
         (name, shape)
-        for name in sorted(LOSS_FUNCTIONS)
+        for name in sorted(LOSSES)
         for shape in [(1, 1), (1, 3), (7, 1), (16, 5)]
         if not (name == "cross_entropy" and shape[1] == 1)  # needs two or more classes
     ],
@@ -92,7 +92,7 @@ def test_loss_and_gradient_match_torch(
     name: str, shape: tuple[int, int], rng: np.random.Generator
 ) -> None:
     pred, target = loss_case(name, rng, *shape)
-    loss, grad = LOSS_FUNCTIONS[name](pred, target)
+    loss, grad = LOSSES[name].f(pred, target)
     expected_loss, expected_grad = torch_loss(name, pred, target)
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-14)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-13, atol=1e-17)
@@ -104,7 +104,7 @@ def test_losses_are_stable_for_huge_logits(name: str) -> None:
     target = np.array([0, 0]) if name == "cross_entropy" else np.array([[0.0, 1.0], [1.0, 0.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        loss, grad = LOSS_FUNCTIONS[name](pred, target)
+        loss, grad = LOSSES[name].f(pred, target)
     expected_loss, expected_grad = torch_loss(name, pred, target)
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-14)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-14)
@@ -112,5 +112,5 @@ def test_losses_are_stable_for_huge_logits(name: str) -> None:
 
 def test_l1_gradient_is_zero_where_prediction_equals_target() -> None:
     pred = np.array([[0.5, 1.0]])
-    _, grad = LOSS_FUNCTIONS["l1"](pred, np.array([[0.5, 0.0]]))
+    _, grad = LOSSES["l1"].f(pred, np.array([[0.5, 0.0]]))
     assert grad[0, 0] == 0.0 and grad[0, 1] == 0.5

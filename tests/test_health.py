@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gradcheck.api import check
 from gradcheck.checks import pipeline
 from gradcheck.checks.health import saturation
-from gradcheck.checks.pipeline import HandResult, check, evaluate, prepare
+from gradcheck.checks.pipeline import evaluate
+from gradcheck.checks.problem import prepare
 from gradcheck.checks.report import Settings
-from gradcheck.core.compare import resolve_tolerance
+from gradcheck.core.answer import Answer
 from gradcheck.core.spec import NetSpec
+from gradcheck.core.tolerance import resolve_tolerance
 from tests.conftest import invoke, run_json
 
 
@@ -63,7 +66,7 @@ def test_nonfinite_hand_gradient_is_a_failure_never_a_pass(bad: float) -> None:
     grads["W2"] = grads["W2"].copy()
     grads["W2"][3, 4] = bad
     settings = Settings(spec, x, y, resolve_tolerance("float64"))
-    report = evaluate(problem, settings, HandResult(honest.prediction, honest.loss, grads, {}))
+    report = evaluate(problem, settings, Answer(honest.prediction, honest.loss, grads, {}))
     assert report.exit_code == 1 and report.failed == ("W2",)
     (w2,) = [c for c in report.parameters if c.name == "W2"]
     assert w2.n_nonfinite == 1 and w2.worst_index == (3, 4)

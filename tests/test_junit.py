@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -58,8 +59,8 @@ def test_passing_check_writes_one_testcase_per_quantity(tmp_path: Path) -> None:
 
 
 def test_failing_check_carries_the_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     report = tmp_path / "report.xml"
     result = invoke("run", *SEED_X, "--junit", str(report), "--quiet")
     assert result.exit_code == 1 and result.stdout == ""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcheck.checks.pipeline import check
+from gradcheck.api import check
 from gradcheck.checks.report import Report
 
 Params = dict[str, np.ndarray]

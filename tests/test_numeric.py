@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from gradcheck.checks.oracle import SAFETY, oracle_tolerance, run_oracle
-from gradcheck.checks.pipeline import HandResult, prepare, replica_side
 from gradcheck.checks.pipeline import evaluate as evaluate_problem
+from gradcheck.checks.pipeline import replica_side
+from gradcheck.checks.problem import prepare
 from gradcheck.checks.report import Settings
 from gradcheck.core import functions, numeric
-from gradcheck.core.compare import resolve_tolerance
+from gradcheck.core.answer import Answer
 from gradcheck.core.spec import NetSpec
+from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.torch_side import reference
 from tests.conftest import assert_usage_error, invoke
 
@@ -135,17 +138,15 @@ def test_leading_case_axis_broadcasts_like_the_replica() -> None:
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus", "identity"])
 def test_complex_activations_equal_the_real_ones_on_real_input(name: str) -> None:
     z = np.linspace(-40, 40, 801)
-    real = functions.ACTIVATION_FUNCTIONS[name].f(z)
-    complex_ = numeric._COMPLEX_ACTIVATIONS[name](z.astype(complex))
+    real = functions.ACTIVATIONS[name].f(z)
+    complex_ = functions.ACTIVATIONS[name].complex_f(z.astype(complex))
     # (complex log1p is log(1 + w): its real part loses digits below ~1e-16; only the
     # imaginary part, which carries the derivative, matters to the complex step)
     np.testing.assert_allclose(complex_.real, real, rtol=1e-15, atol=2e-16)
     # and their complex step is the derivative (to rounding: 1 − tanh² itself cancels)
     h = 1e-20
-    step = numeric._COMPLEX_ACTIVATIONS[name](z + 1j * h).imag / h
-    np.testing.assert_allclose(
-        step, functions.ACTIVATION_FUNCTIONS[name].df(z), rtol=1e-13, atol=1e-15
-    )
+    step = functions.ACTIVATIONS[name].complex_f(z + 1j * h).imag / h
+    np.testing.assert_allclose(step, functions.ACTIVATIONS[name].df(z), rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce_logits", "cross_entropy"])
@@ -155,9 +156,9 @@ def test_complex_losses_equal_the_real_ones_on_real_input(loss: str) -> None:
     target = (
         rng.integers(0, 3, (2, 4)) if loss == "cross_entropy" else rng.uniform(0, 1, pred.shape)
     )
-    real, _ = functions.LOSS_FUNCTIONS[loss](pred, target)
+    real, _ = functions.LOSSES[loss].f(pred, target)
     np.testing.assert_allclose(
-        numeric._COMPLEX_LOSSES[loss](pred.astype(complex), target).real, real, rtol=1e-14
+        functions.LOSSES[loss].complex_f(pred.astype(complex), target).real, real, rtol=1e-14
     )
 
 
@@ -232,8 +233,8 @@ def test_mutant_sigma_prime_is_caught_and_blamed_on_the_hand_side(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The classic bug: δ2 = δ3·W3 without ⊙ σ′(z2). The oracle uses only σ itself.
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     result = invoke("run", *SEED_X, "--oracle", "central")
     assert result.exit_code == 1
     assert "ORACLE: hand-derived is wrong: W1, b1, W2, b2 disagree(s) with the central" in (
@@ -258,7 +259,7 @@ def test_a_wrong_hand_result_is_caught_through_evaluate() -> None:
     grads = dict(good.grads)
     grads["W2"] = grads["W2"] * (1 + 1e-6)  # far below a glance, far above the oracle's error
     report = evaluate_problem(
-        problem, settings, hand=HandResult(good.prediction, good.loss, grads, good.deltas)
+        problem, settings, hand=Answer(good.prediction, good.loss, grads, good.deltas)
     )
     assert report.exit_code == 1
     assert report.oracle is not None and report.oracle.disagreeing == ("hand",)

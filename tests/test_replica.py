@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradcheck.core import replica
-from gradcheck.core.compare import DEFAULT_TOLERANCES
-from gradcheck.core.spec import ACTIVATIONS, LOSSES, SEED_LAYERS, NetSpec
+from gradcheck.core.answer import Answer
+from gradcheck.core.functions import ACTIVATIONS, LOSSES
+from gradcheck.core.spec import SEED_LAYERS, NetSpec
+from gradcheck.core.tolerance import DEFAULT_TOLERANCES
 from gradcheck.torch_side import reference
 
 
@@ -34,7 +36,7 @@ def both_sides(spec: NetSpec, seed: int, x: np.ndarray, y: np.ndarray) -> tuple:
     return ref, fwd, bwd
 
 
-def max_error(ref: reference.AutogradResult, fwd: replica.Forward, bwd: replica.Backward) -> float:
+def max_error(ref: Answer, fwd: replica.Forward, bwd: replica.Backward) -> float:
     errors = [np.max(np.abs(ref.grads[k] - bwd.grads[k])) for k in bwd.grads]
     errors += [np.max(np.abs(ref.deltas[k] - bwd.deltas[k])) for k in bwd.deltas]
     errors += [np.max(np.abs(ref.prediction - fwd.prediction)), abs(ref.loss - fwd.loss)]
@@ -52,8 +54,8 @@ def test_seed_network_delta_chain_equals_autograd_to_1e_12(seed: int) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", tuple(LOSSES))
+@pytest.mark.parametrize("activation", tuple(ACTIVATIONS))
 def test_every_activation_and_loss(activation: str, loss: str, dtype: str) -> None:
     spec = NetSpec((3, 8, 6, 4), activation, loss, dtype)
     x, y = make_batch(spec, np.random.default_rng(7), 5)
@@ -114,8 +116,8 @@ def test_leading_axes_broadcast_like_separate_cases(rng: np.random.Generator) ->
 @given(
     depth=st.integers(1, 5),
     widths=st.lists(st.integers(1, 32), min_size=6, max_size=6),
-    activation=st.sampled_from(ACTIVATIONS),
-    loss=st.sampled_from(LOSSES),
+    activation=st.sampled_from(tuple(ACTIVATIONS)),
+    loss=st.sampled_from(tuple(LOSSES)),
     batch=st.integers(1, 64),
     dtype=st.sampled_from(["float64", "float32"]),
     seed=st.integers(0, 2**31 - 1),

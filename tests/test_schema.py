@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,10 @@ def test_documents_validate(args: tuple[str, ...]) -> None:
 
 
 def test_nonfinite_values_validate_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(
-        df=lambda z: np.full_like(z, np.nan)
+    broken = dataclasses.replace(
+        functions.ACTIVATIONS["sigmoid"], df=lambda z: np.full_like(z, np.nan)
     )
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     for command in ("run", "explain"):
         doc = _doc(command, *SEED_X)
         assert doc["exit_code"] == 1

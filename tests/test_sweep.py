@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 
@@ -9,10 +10,11 @@ import numpy as np
 import pytest
 
 from gradcheck.checks import sweep
-from gradcheck.checks.pipeline import HandResult
 from gradcheck.core import functions, replica
-from gradcheck.core.compare import compare, resolve_tolerance
+from gradcheck.core.answer import Answer
+from gradcheck.core.compare import compare
 from gradcheck.core.spec import NetSpec
+from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.torch_side import reference
 from gradcheck.torch_side import stack as reference_stack
 from tests.conftest import assert_usage_error, invoke
@@ -84,7 +86,7 @@ def test_per_case_errors_follow_compares_rule() -> None:
     cand = ref + rng.normal(scale=1e-7, size=ref.shape)
     cand[2, 1, 1] = np.nan
     tol = resolve_tolerance("float64")
-    max_abs, ratio, passed = sweep.per_case_errors(ref, cand, tol)
+    max_abs, ratio, passed = sweep.per_case_errors(ref, cand, tol.atol, tol.rtol)
     for i in range(6):
         c = compare("W", ref[i], cand[i], tol)
         assert passed[i] == c.passed
@@ -112,12 +114,12 @@ def test_progress_is_reported_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None
 def _break_one_case(index: int):
     correct = sweep.replica_hand
 
-    def hand(spec, params, x, y) -> HandResult:
+    def hand(spec, params, x, y) -> Answer:
         good = correct(spec, params, x, y)
         grads = {k: v.copy() for k, v in good.grads.items()}
         case = index  # absolute index; chunks start at 0 here (one chunk)
         grads["W2"][case, 3, 4] += 1e-3
-        return HandResult(good.prediction, good.loss, grads, good.deltas)
+        return Answer(good.prediction, good.loss, grads, good.deltas)
 
     return hand
 
@@ -198,9 +200,9 @@ def test_a_data_dependent_bug_fails_in_sweep_and_its_worst_seed_fails_in_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # σ′ wrong only where |z| > 1.5: a bug that a single check at one point can miss.
-    good = functions.ACTIVATION_FUNCTIONS["sigmoid"]
-    broken = good._replace(df=lambda z: np.where(np.abs(z) > 1.5, 0.0, good.df(z)))
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    good = functions.ACTIVATIONS["sigmoid"]
+    broken = dataclasses.replace(good, df=lambda z: np.where(np.abs(z) > 1.5, 0.0, good.df(z)))
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     assert invoke("run", "--x", "0.974", "0.312").exit_code == 0  # the seed point passes
     result = invoke("sweep", "--cases", "300", "--json")
     doc = json.loads(result.stdout)
@@ -218,8 +220,8 @@ def test_a_data_dependent_bug_fails_in_sweep_and_its_worst_seed_fails_in_run(
 
 
 def test_sweep_with_oracle_blames_the_hand_side(monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = functions.ACTIVATION_FUNCTIONS["sigmoid"]._replace(df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATION_FUNCTIONS, "sigmoid", broken)
+    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
+    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
     report = sweep.run_sweep(_settings(20, oracle="central"))
     assert report.exit_code == 1
     by_kind: dict[str, bool] = {}

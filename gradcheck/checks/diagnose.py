@@ -10,16 +10,17 @@ formula was tested. Nothing is claimed from shapes or signs alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core import replica
-from gradcheck.core.compare import Comparison, Tolerance, compare
-from gradcheck.core.functions import ACTIVATION_FUNCTIONS
+from gradcheck.core.compare import Comparison, compare
+from gradcheck.core.functions import ACTIVATIONS
 from gradcheck.core.spec import NetSpec
+from gradcheck.core.tolerance import Tolerance
 
 Array = NDArray[np.floating]
 
@@ -184,7 +185,7 @@ ROUNDING_ULPS = 64
 
 
 def _rounding_level(c: Comparison) -> bool:
-    ref = np.asarray(c.autograd)
+    ref = np.asarray(c.reference)
     if c.n_nonfinite or ref.dtype.kind != "f" or ref.size == 0:
         return False
     scale = float(np.max(np.abs(ref)))
@@ -192,7 +193,7 @@ def _rounding_level(c: Comparison) -> bool:
 
 
 def _nonfinite(c: Comparison) -> Finding:
-    if not np.all(np.isfinite(np.asarray(c.autograd, dtype=np.float64))):
+    if not np.all(np.isfinite(np.asarray(c.reference, dtype=np.float64))):
         return Finding(
             "nonfinite_autograd",
             _layer_or_none(c.name),
@@ -200,12 +201,14 @@ def _nonfinite(c: Comparison) -> Finding:
             f"autograd's {c.name} has NaN/inf: the network itself overflows at these weights "
             "and inputs; not a bug of the backward pass",
         )
-    bad = int(np.size(c.hand) - np.count_nonzero(np.isfinite(np.asarray(c.hand, np.float64))))
+    bad = int(
+        np.size(c.candidate) - np.count_nonzero(np.isfinite(np.asarray(c.candidate, np.float64)))
+    )
     return Finding(
         "nonfinite",
         _layer_or_none(c.name),
         c.name,
-        f"{c.name} has {bad} NaN/inf value{'s' if bad != 1 else ''} of {np.size(c.hand)}: a "
+        f"{c.name} has {bad} NaN/inf value{'s' if bad != 1 else ''} of {np.size(c.candidate)}: a "
         "failed check (a division by zero, log(0), overflow or uninitialised memory)",
         "np.isfinite",
     )
@@ -231,7 +234,8 @@ def _factors(batch: int | None, context: Context | None) -> list[tuple[float, st
     if batch is not None and batch >= 2:
         n = batch * (context.spec.n_out if context is not None else 1)
         sizes = {batch: "the batch size"}
-        if context is not None and context.spec.loss in ("mse", "l1", "bce_logits") and n != batch:
+        over_elements = context is not None and context.spec.loss_record.mean_over == "elements"
+        if over_elements and n != batch:
             sizes[n] = "the number of output elements (batch × units)"
         for size, what in sizes.items():
             both = " (also a factor 2)" if size == 2 else ""
@@ -255,8 +259,8 @@ def _factors(batch: int | None, context: Context | None) -> list[tuple[float, st
 
 def _fit(c: Comparison) -> float | None:
     """Least-squares factor ``k`` in ``hand ≈ k·autograd``, if it is finite and not 0 or 1."""
-    r = np.asarray(c.autograd, dtype=np.float64).reshape(-1)
-    h = np.asarray(c.hand, dtype=np.float64).reshape(-1)
+    r = np.asarray(c.reference, dtype=np.float64).reshape(-1)
+    h = np.asarray(c.candidate, dtype=np.float64).reshape(-1)
     rr = float(r @ r)
     # One or two numbers are proportional to anything: too few to establish a scale.
     if r.size < 3 or rr == 0.0 or not np.all(np.isfinite(h)):
@@ -270,11 +274,11 @@ def _scale_of(
 ) -> tuple[float, str, str] | None:
     """The first candidate factor (or else the fitted one) with ``hand ≈ k·autograd``."""
     for k, kind, meaning in factors:
-        if _matches(c.hand, k * np.asarray(c.autograd, np.float64), c.tolerance):
+        if _matches(c.candidate, k * np.asarray(c.reference, np.float64), c.tolerance):
             return k, kind, meaning
     fitted = _fit(c)
     if fitted is not None and _matches(
-        c.hand, fitted * np.asarray(c.autograd, np.float64), c.tolerance
+        c.candidate, fitted * np.asarray(c.reference, np.float64), c.tolerance
     ):
         return fitted, "scale_factor", f"a uniform factor ×{fitted:.6g}"
     return None
@@ -310,7 +314,7 @@ def _chain_scale(
         return None
     k, kind, meaning = first
     if not all(
-        _matches(c.hand, k * np.asarray(c.autograd, np.float64), c.tolerance) for c in failing
+        _matches(c.candidate, k * np.asarray(c.reference, np.float64), c.tolerance) for c in failing
     ):
         return None
     depth = max(_layer(c.name) for c in parameters)
@@ -334,10 +338,10 @@ def _chain_scale(
 
 
 def _transposed(c: Comparison) -> Finding | None:
-    r = np.asarray(c.autograd, dtype=np.float64)
+    r = np.asarray(c.reference, dtype=np.float64)
     if r.ndim != 2 or r.shape[0] != r.shape[1] or c.kind != "parameter":
         return None
-    if not _matches(c.hand, r.T, c.tolerance):
+    if not _matches(c.candidate, r.T, c.tolerance):
         return None
     return Finding(
         "transposed",
@@ -355,7 +359,7 @@ def _bias_from_other_layer(c: Comparison, by_name: Mapping[str, Comparison]) -> 
     for other in by_name.values():
         if other.name == c.name or not other.name.startswith("b") or other.shape != c.shape:
             continue
-        if _matches(c.hand, np.asarray(other.autograd, np.float64), c.tolerance):
+        if _matches(c.candidate, np.asarray(other.reference, np.float64), c.tolerance):
             k = _layer(other.name)
             return Finding(
                 "bias_from_other_layer",
@@ -388,7 +392,7 @@ def _layer_hypotheses(
     if top >= 2 and not w.passed and b.passed:
         # dW_l = δ_lᵀ · a_{l−1}; with z_{l−1} in place of a_{l−1}:
         wrong = ctx.expected_deltas[f"delta{top}"].T @ ctx.zs[top - 2]
-        if _matches(w.hand, wrong, tol):
+        if _matches(w.candidate, wrong, tol):
             findings.append(
                 Finding(
                     "pre_activation_in_weight_gradient",
@@ -405,9 +409,9 @@ def _layer_hypotheses(
         dw, db = delta.T @ a_prev, delta.sum(axis=0)
         given = deltas.get(f"delta{top}")
         if (
-            _matches(w.hand, dw, tol)
-            and _matches(b.hand, db, tol)
-            and (given is None or _matches(given.hand, delta, tol))
+            _matches(w.candidate, dw, tol)
+            and _matches(b.candidate, db, tol)
+            and (given is None or _matches(given.candidate, delta, tol))
         ):
             findings.append(
                 Finding(
@@ -424,8 +428,8 @@ def _layer_hypotheses(
 
 def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
     """(kind, message, δ_layer as the mistake computes it) from the correct δ_{layer+1}."""
-    name = ctx.spec.activation
-    fn = ACTIVATION_FUNCTIONS[name]
+    fn = ctx.spec.activation_record
+    name = fn.name
     z, a = ctx.zs[layer - 1], ctx.activations[layer]
     w_next = ctx.params[f"W{layer + 1}"]
     d_next = ctx.expected_deltas[f"delta{layer + 1}"]
@@ -444,26 +448,24 @@ def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
             upstream * fn.df(a),
         ),
     ]
-    by_output: dict[str, Callable[[Array], Array]] = {
-        "sigmoid": lambda v: v * (1.0 - v),
-        "tanh": lambda v: 1.0 - v * v,
-    }
-    if name in by_output:
+    if fn.df_from_output is not None:
         out.append(
             (
                 "derivative_formula_at_pre_activation",
                 f"δ{k} evaluates f′ written in terms of the output (σ′ = a(1 − a)) at the "
                 f"pre-activation z{k} instead of at a{k}",
-                upstream * by_output[name](z),
+                upstream * fn.df_from_output(z),
             )
         )
-    for other, other_fn in ACTIVATION_FUNCTIONS.items():
-        if other not in (name, "identity"):
+    for other, other_fn in ACTIVATIONS.items():
+        other_df = other_fn.df(z)
+        # A derivative that is 1 everywhere here is the missing-derivative hypothesis again.
+        if other != name and not np.all(other_df == 1.0):
             out.append(
                 (
                     "wrong_activation_derivative",
                     f"δ{k} uses {other}′ where the network's activation is {name}",
-                    upstream * other_fn.df(z),
+                    upstream * other_df,
                 )
             )
     if w_next.shape[0] == w_next.shape[1]:

@@ -8,29 +8,18 @@ that torch autograd also produces (prediction, loss, each δ and each gradient) 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.checks.pipeline import HandResult, Problem, evaluate, setup
+from gradcheck.checks.pipeline import evaluate
+from gradcheck.checks.problem import Problem, Request, Rows, setup
 from gradcheck.checks.report import Report, Settings
 from gradcheck.core import replica
+from gradcheck.core.answer import Answer
 from gradcheck.core.compare import Comparison
-from gradcheck.core.functions import ACTIVATION_FUNCTIONS, LOSS_FORMULAS
-from gradcheck.core.spec import SEED_LAYERS
-
-#: How each activation is written inside formulas (``a1 = σ(z1)``, ``σ′(z1)``).
-ACTIVATION_SYMBOLS: dict[str, str] = {
-    "sigmoid": "σ",
-    "tanh": "tanh",
-    "relu": "relu",
-    "leaky_relu": "leaky_relu",
-    "elu": "elu",
-    "softplus": "softplus",
-    "identity": "id",
-}
 
 
 @dataclass(frozen=True)
@@ -75,7 +64,7 @@ def explain(problem: Problem, settings: Settings) -> Explanation:
     # Overflow is reported as a failed step (NaN/inf never pass), not as a numpy warning.
     with np.errstate(all="ignore"):
         fwd, bwd = replica.gradients(spec, params, problem.x, problem.y)
-    hand = HandResult(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
+    hand = Answer(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
     report = evaluate(problem, settings, hand=hand)
     checks = {c.name: c for c in report.comparisons}
     with np.errstate(all="ignore"):
@@ -83,45 +72,19 @@ def explain(problem: Problem, settings: Settings) -> Explanation:
     return Explanation(report, steps)
 
 
-def explain_check(
-    x: Sequence[float] | Sequence[Sequence[float]] | None = None,
-    target: Sequence[float] | Sequence[Sequence[float]] | None = None,
-    *,
-    data: str | None = None,
-    layers: Sequence[int] = SEED_LAYERS,
-    activation: str = "sigmoid",
-    loss: str = "mse",
-    dtype: str = "float64",
-    seed: int = 0,
-    weights: str | None = None,
-    atol: float | None = None,
-    rtol: float | None = None,
-) -> Explanation:
-    """``gradcheck explain`` as a function: the arguments of ``check.check``, steps out.
+def explain_check(x: Rows | None = None, target: Rows | None = None, **options: Any) -> Explanation:
+    """``gradcheck explain`` as a function: ``check``'s arguments (a ``Request``), steps out.
 
     Raises ``GradcheckError`` on bad input.
     """
-    problem, settings = setup(
-        x,
-        target,
-        data=data,
-        layers=layers,
-        activation=activation,
-        loss=loss,
-        dtype=dtype,
-        seed=seed,
-        weights=weights,
-        atol=atol,
-        rtol=rtol,
-    )
-    return explain(problem, settings)
+    return explain(*setup(Request(x, target, **options)))
 
 
 def _forward_steps(
     problem: Problem, fwd: replica.Forward, checks: dict[str, Comparison]
 ) -> tuple[Step, ...]:
     spec = problem.spec
-    f = ACTIVATION_SYMBOLS[spec.activation]
+    f = spec.activation_record.symbol
     steps: list[Step] = []
     for layer in range(1, spec.depth + 1):
         prev = "x" if layer == 1 else f"a{layer - 1}"
@@ -150,13 +113,13 @@ def _forward_steps(
                     name=f"a{layer}",
                     title=f"layer {layer} activation",
                     formula=f"a{layer} = {f}(z{layer})",
-                    where=_definition(ACTIVATION_FUNCTIONS[spec.activation].formula),
+                    where=_definition(spec.activation_record.formula),
                     shapes=f"elementwise on z{layer} ({_dims(z)}) → {_dims(a)}",
                     hand=a,
                     check=None,
                 )
             )
-    loss_formula, _ = LOSS_FORMULAS[spec.loss]
+    loss_formula = spec.loss_record.formula
     steps.append(
         Step(
             phase="forward",
@@ -176,9 +139,9 @@ def _backward_steps(
     problem: Problem, fwd: replica.Forward, bwd: replica.Backward, checks: dict[str, Comparison]
 ) -> tuple[Step, ...]:
     spec = problem.spec
-    f = ACTIVATION_SYMBOLS[spec.activation]
+    f = spec.activation_record.symbol
     L = spec.depth
-    _, dloss_formula = LOSS_FORMULAS[spec.loss]
+    dloss_formula = spec.loss_record.derivative_formula
     steps: list[Step] = []
     for layer in range(L, 0, -1):
         delta = bwd.deltas[f"delta{layer}"]
@@ -192,7 +155,7 @@ def _backward_steps(
             up = bwd.deltas[f"delta{layer + 1}"]
             w = problem.params[f"W{layer + 1}"]
             formula = f"δ{layer} = (δ{layer + 1}·W{layer + 1}) ⊙ {f}′(z{layer})"
-            where = ACTIVATION_FUNCTIONS[spec.activation].derivative_formula
+            where = spec.activation_record.derivative_formula
             shapes = (
                 f"δ{layer + 1} ({_dims(up)}) · W{layer + 1} ({_dims(w)}) ⊙ {f}′(z{layer}) "
                 f"({_dims(fwd.zs[layer - 1])}) → {_dims(delta)}"
@@ -248,7 +211,7 @@ def _definition(formula: str) -> str | None:
 def _loss_where(problem: Problem) -> str:
     """What N (or B) is in the loss's formulas for this batch."""
     batch, n_out = int(problem.x.shape[0]), problem.spec.n_out
-    if problem.spec.loss == "cross_entropy":
+    if problem.spec.loss_record.mean_over == "batch":
         return f"B = {batch} (batch size), y = class indices"
     return f"N = B·n = {batch}·{n_out} = {batch * n_out} (elements of ŷ)"
 

@@ -13,18 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.core.functions import ACTIVATION_FUNCTIONS
 from gradcheck.core.spec import NetSpec
 
 Array = NDArray[np.floating]
-
-_SYMBOL = {
-    "sigmoid": "σ′",
-    "tanh": "tanh′",
-    "softplus": "softplus′",
-    "relu": "relu′",
-    "elu": "elu′",
-}
 
 
 @dataclass(frozen=True)
@@ -38,9 +29,10 @@ class Notice:
 
 def saturation(spec: NetSpec, zs: tuple[Array, ...]) -> list[Notice]:
     """Hidden units whose activation derivative is below the dtype's eps for every sample."""
-    if spec.activation not in _SYMBOL:
-        return []  # identity and leaky_relu never have a vanishing derivative
-    df = ACTIVATION_FUNCTIONS[spec.activation].df
+    act = spec.activation_record
+    if act.stuck is None:
+        return []  # f′ never vanishes (identity, leaky_relu)
+    df = act.df
     eps = float(np.finfo(np.dtype(spec.dtype)).eps)
     notices = []
     for layer, z in enumerate(zs[:-1], start=1):  # the output layer is linear
@@ -49,14 +41,13 @@ def saturation(spec: NetSpec, zs: tuple[Array, ...]) -> list[Notice]:
         stuck = np.all(flat, axis=0)
         count = int(np.count_nonzero(stuck))
         if count:
-            what = "dead" if spec.activation == "relu" else "saturated"
             units = ", ".join(str(i) for i in np.flatnonzero(stuck)[:8])
             more = ", …" if count > 8 else ""
             notices.append(
                 Notice(
                     "saturated",
-                    f"layer {layer}: {count} of {z.shape[-1]} units {what} for every sample "
-                    f"({_SYMBOL[spec.activation]}(z{layer}) < {eps:.1e} at units {units}{more}); "
+                    f"layer {layer}: {count} of {z.shape[-1]} units {act.stuck} for every sample "
+                    f"({act.symbol}′(z{layer}) < {eps:.1e} at units {units}{more}); "
                     "gradients through them are ~0 on both sides, so the check says little there",
                     layer,
                 )

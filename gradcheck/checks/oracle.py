@@ -20,8 +20,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core import numeric
-from gradcheck.core.compare import DEFAULT_TOLERANCES, Comparison, Tolerance, compare
+from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.spec import NetSpec
+from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Tolerance
 
 Array = NDArray[np.floating]
 
@@ -35,12 +36,65 @@ SIDES = ("autograd", "hand")
 
 def oracle_tolerance(method: str, dtype: str, loss: float) -> Tolerance:
     """The bound for |side − oracle|: the method's error with a safety factor, plus float32's."""
+    atol, rtol = oracle_bounds(method, dtype, np.asarray(loss, dtype=np.float64))
+    return Tolerance(atol=float(atol), rtol=rtol)
+
+
+def oracle_bounds(method: str, dtype: str, loss: Array) -> tuple[Array, float]:
+    """``oracle_tolerance``'s (atol, rtol) for one loss or a case axis of losses (a sweep)."""
     err = SAFETY * numeric.METHOD_ERROR[method]
-    atol, rtol = err * max(1.0, abs(loss)), err
+    atol, rtol = err * np.maximum(1.0, np.abs(np.asarray(loss, dtype=np.float64))), err
     if dtype == "float32":
-        atol += DEFAULT_TOLERANCES["float32"].atol
+        atol = atol + DEFAULT_TOLERANCES["float32"].atol
         rtol += DEFAULT_TOLERANCES["float32"].rtol
-    return Tolerance(atol=atol, rtol=rtol)
+    return atol, rtol
+
+
+@dataclass(frozen=True)
+class OracleNumbers:
+    """The oracle's numbers and how a side's gradients are put against them.
+
+    Full methods: one reference per parameter (``W1, b1, …``) and a mask of the elements whose
+    step straddles a kink. ``directional``: one reference ``vᵀ∇L`` of shape (…, K).
+    """
+
+    method: str
+    references: dict[str, Array]
+    kinks: dict[str, NDArray[np.bool_]]
+    directional: numeric.Directional | None = None
+
+    def candidates(self, grads: Mapping[str, NDArray[np.floating]]) -> dict[str, Array]:
+        """A side's gradients, shaped like ``references``.
+
+        Elements across a kink are left out: there the candidate is set to the oracle's own
+        value, so the comparison cannot fail on them.
+        """
+        if self.directional is not None:
+            return {DIRECTIONAL_NAME: self.directional.project(grads)}
+        return {
+            name: np.where(self.kinks[name], ref, np.asarray(grads[name], dtype=np.float64))
+            for name, ref in self.references.items()
+        }
+
+    @property
+    def skipped(self) -> tuple[tuple[str, int], ...]:
+        """(name, elements not compared) for every parameter with any."""
+        counts = ((name, int(np.count_nonzero(mask))) for name, mask in self.kinks.items())
+        return tuple((name, n) for name, n in counts if n)
+
+
+DIRECTIONAL_NAME = "vᵀ∇L"
+
+
+def oracle_numbers(
+    spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic], method: str
+) -> OracleNumbers:
+    """Compute the oracle by ``method`` (arrays may carry a leading case axis)."""
+    if method == "directional":
+        d = numeric.directional(spec, params, x, y)
+        return OracleNumbers(method, {DIRECTIONAL_NAME: d.derivatives}, {}, d)
+    grads, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
+    return OracleNumbers(method, grads, kinks)
 
 
 @dataclass(frozen=True)
@@ -130,37 +184,20 @@ def run_oracle(
     vₖᵀg for each seeded direction (names ``v1 … vK``).
     """
     tol = oracle_tolerance(method, spec.dtype, loss)
-    if method == "directional":
-        d = numeric.directional(spec, params, x, y)
-        refs = {f"v{k + 1}": d.derivatives[..., k] for k in range(d.derivatives.shape[-1])}
-        sides = [d.project(autograd), d.project(hand)]
+    numbers = oracle_numbers(spec, params, x, y, method)
+    torch_names = {p.name: p.torch_name for p in spec.parameters()}
+
+    def against(grads: Mapping[str, NDArray[np.floating]]) -> tuple[Comparison, ...]:
         pairs = [
-            tuple(
-                compare(name, ref, side[..., k], tol, kind="oracle")
-                for k, (name, ref) in enumerate(refs.items())
-            )
-            for side in sides
+            (name, numbers.references[name], candidate)
+            for name, candidate in numbers.candidates(grads).items()
         ]
-        return OracleCheck(method, tol, pairs[0], pairs[1])
-    grads, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
-    names = spec.parameters()
-    pairs = []
-    for side in (autograd, hand):
-        pairs.append(
-            tuple(
-                compare(
-                    p.name,
-                    grads[p.name],
-                    # Elements across a kink are left out: the side is compared with itself.
-                    np.where(kinks[p.name], grads[p.name], np.asarray(side[p.name])),
-                    tol,
-                    kind="oracle",
-                    torch_name=p.torch_name,
-                )
-                for p in names
-            )
+        if numbers.directional is not None:  # one comparison per direction: v1 … vK
+            ((_, ref, cand),) = pairs
+            pairs = [(f"v{k + 1}", ref[..., k], cand[..., k]) for k in range(ref.shape[-1])]
+        return tuple(
+            compare(name, ref, cand, tol, kind="oracle", torch_name=torch_names.get(name))
+            for name, ref, cand in pairs
         )
-    skipped = tuple(
-        (p.name, int(np.count_nonzero(kinks[p.name]))) for p in names if np.any(kinks[p.name])
-    )
-    return OracleCheck(method, tol, pairs[0], pairs[1], skipped)
+
+    return OracleCheck(method, tol, against(autograd), against(hand), numbers.skipped)

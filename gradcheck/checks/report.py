@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,13 +10,9 @@ from numpy.typing import NDArray
 from gradcheck.checks.diagnose import Finding
 from gradcheck.checks.health import Notice
 from gradcheck.checks.oracle import OracleCheck
-from gradcheck.core.compare import Comparison, Tolerance
+from gradcheck.core.compare import Comparison
 from gradcheck.core.spec import NetSpec
-
-EXIT_PASSED = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3
+from gradcheck.core.tolerance import Tolerance
 
 
 @dataclass(frozen=True)
@@ -78,10 +73,4 @@ class Report:
         ``GradcheckError`` before any number is compared. Code 3 is reserved for an internal
         error of gradcheck itself.
         """
-        return EXIT_PASSED if self.passed else EXIT_FAILED
-
-    def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
-        """The ``run --json`` document as a dict (see ``render.to_dict`` and ``schema.json``)."""
-        from gradcheck.output.table import to_dict
-
-        return to_dict(self, arrays=arrays)
+        return 0 if self.passed else 1

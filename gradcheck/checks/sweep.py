@@ -4,7 +4,7 @@ Case k (k = 0 … N−1) uses torch's default initialisation under seed S + k �
 ``gradcheck run --seed S+k`` builds — and a batch drawn from ``numpy.random.default_rng(S)``:
 inputs x ~ U[−1, 1]; targets ~ U[0, 1] (mse, l1, bce_logits) or classes ~ U{0 … n_out−1}
 (cross_entropy). Cases are checked a chunk at a time, stacked along a leading case axis:
-the replica broadcasts over it and autograd runs once per chunk (``reference_stack``).
+the replica broadcasts over it and autograd runs once per chunk (``torch_side.stack``).
 
 The hand side is a parameter (``HandSide``): the built-in replica by default, or a user's
 backward (``--impl FILE.py:FUNC``, ``user_hand``), which the contract defines per batch and so is
@@ -21,18 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.checks.oracle import SAFETY
-from gradcheck.checks.pipeline import HandResult
+from gradcheck.checks.oracle import oracle_bounds, oracle_numbers, oracle_tolerance
 from gradcheck.core import replica
-from gradcheck.core.compare import Tolerance
+from gradcheck.core.answer import Answer
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.spec import NetSpec
+from gradcheck.core.tolerance import Tolerance, elementwise
 
 Array = NDArray[np.floating]
 
 #: The hand side for a stack of cases: (spec, params (N, *shape), x (N, B, n_in), y) → results
 #: with the same leading case axis.
-HandSide = Callable[[NetSpec, Mapping[str, Array], Array, NDArray[np.generic]], HandResult]
+HandSide = Callable[[NetSpec, Mapping[str, Array], Array, NDArray[np.generic]], Answer]
 
 X_RANGE = (-1.0, 1.0)
 TARGET_RANGE = (0.0, 1.0)
@@ -44,10 +44,9 @@ CHUNK_BYTES = 64 * 2**20  # working set per chunk of cases
 
 def replica_hand(
     spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
-) -> HandResult:
+) -> Answer:
     """The built-in hand derivation, over the whole stack at once."""
-    fwd, bwd = replica.gradients(spec, params, x, y)
-    return HandResult(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)
+    return replica.answer(spec, params, x, y)
 
 
 def user_hand(fn: Callable[..., object], label: str) -> HandSide:
@@ -56,7 +55,7 @@ def user_hand(fn: Callable[..., object], label: str) -> HandSide:
 
     def hand(
         spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
-    ) -> HandResult:
+    ) -> Answer:
         # The contract takes one case (params without a case axis), so this loops over cases;
         # each answer is validated (keys, shapes) before it is stacked.
         answers = [
@@ -74,7 +73,7 @@ def user_hand(fn: Callable[..., object], label: str) -> HandSide:
         }
         predictions = [a.prediction for a in answers if a.prediction is not None]
         losses = [a.loss for a in answers if a.loss is not None]
-        return HandResult(
+        return Answer(
             np.stack(predictions) if len(predictions) == len(answers) else None,
             np.stack(losses) if len(losses) == len(answers) else None,
             grads,
@@ -169,10 +168,11 @@ class SweepReport:
         args += ["--seed", str(self.seed_of(case))]
         if spec.layers != NetSpec().layers:
             args += ["--layers", ",".join(map(str, spec.layers))]
+        seed_net = NetSpec()
         for option, value, default in (
-            ("--activation", spec.activation, "sigmoid"),
-            ("--loss", spec.loss, "mse"),
-            ("--dtype", spec.dtype, "float64"),
+            ("--activation", spec.activation, seed_net.activation),
+            ("--loss", spec.loss, seed_net.loss),
+            ("--dtype", spec.dtype, seed_net.dtype),
         ):
             if value != default:
                 args += [option, value]
@@ -223,7 +223,7 @@ def draw_batches(
     """Inputs (N, B, n_in) and targets for every case, from ``default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(*X_RANGE, size=(cases, batch_size, spec.n_in))
-    if spec.loss == "cross_entropy":
+    if spec.loss_record.takes_classes:
         y: NDArray[np.generic] = rng.integers(0, spec.n_out, size=(cases, batch_size))
     else:
         y = rng.uniform(*TARGET_RANGE, size=(cases, batch_size, spec.n_out))
@@ -250,7 +250,7 @@ def run_sweep(
     optional progress callback (cases done so far). Returns a ``SweepReport``. Raises
     ``GradcheckError`` for settings that cannot run.
     """
-    from gradcheck.torch_side import stack as reference_stack
+    from gradcheck.torch_side import stack
 
     s = settings
     spec = s.spec
@@ -266,22 +266,17 @@ def run_sweep(
     step = chunk_size(spec, s.batch_size, s.oracle)
     parts: dict[tuple[str, str], list[tuple[Array, Array, NDArray[np.bool_]]]] = {}
     torch_names: dict[str, str | None] = {p.name: p.torch_name for p in names}
-    oracle_tol = None
     skipped = 0
-    if s.oracle is not None:
-        from gradcheck.checks.oracle import oracle_tolerance
-
-        oracle_tol = oracle_tolerance(s.oracle, spec.dtype, 1.0)
     for start in range(0, s.cases, step):
         stop = min(start + step, s.cases)
-        params64 = reference_stack.init_states(spec, range(s.seed + start, s.seed + stop))
+        params64 = stack.init_states(spec, range(s.seed + start, s.seed + stop))
         params = {k: v.astype(dtype) for k, v in params64.items()}
         xc = x[start:stop].astype(dtype)
         yc = y[start:stop] if y.dtype.kind == "i" else y[start:stop].astype(dtype)
-        ref = reference_stack.autograd_stack(spec, params, xc, yc)
+        ref = stack.autograd_stack(spec, params, xc, yc)
         got = hand(spec, params, xc, yc)
-        tol = s.tolerance
-        pairs: list[tuple[str, str, Array, Array, Tolerance | Array]] = []
+        tol = (s.tolerance.atol, s.tolerance.rtol)
+        pairs: list[tuple[str, str, Array, Array, tuple[float | Array, float]]] = []
         for name, expected, value in (
             ("prediction", ref.prediction, got.prediction),
             ("loss", ref.loss, got.loss),
@@ -295,12 +290,18 @@ def run_sweep(
             if name in got.deltas
         ]
         if s.oracle is not None:
-            oracle_pairs, n_skipped = _oracle_pairs(spec, params, xc, yc, s.oracle, ref, got)
-            pairs += oracle_pairs
-            skipped += n_skipped
-        for name, kind, reference_value, candidate, t in pairs:
+            numbers = oracle_numbers(spec, params, xc, yc, s.oracle)
+            # atol grows with each case's loss: one bound per case, broadcast over its elements
+            atol, rtol = oracle_bounds(s.oracle, spec.dtype, np.asarray(ref.loss))
+            per_case = (atol[:, None], rtol)
+            for side, answer in (("autograd", ref), ("hand", got)):
+                for name, candidate in numbers.candidates(answer.grads).items():
+                    reference_value = numbers.references[name]
+                    pairs.append((name, f"oracle-{side}", reference_value, candidate, per_case))
+            skipped += sum(n for _, n in numbers.skipped)
+        for name, kind, reference_value, candidate, (atol_, rtol_) in pairs:
             parts.setdefault((name, kind), []).append(
-                per_case_errors(reference_value, np.asarray(candidate), t)
+                per_case_errors(reference_value, np.asarray(candidate), atol_, rtol_)
             )
         if progress is not None:
             progress(stop)
@@ -315,83 +316,30 @@ def run_sweep(
         )
         for (name, kind), chunks in parts.items()
     )
+    oracle_tol = None if s.oracle is None else oracle_tolerance(s.oracle, spec.dtype, 1.0)
     return SweepReport(s, quantities, x, y, oracle_tol, skipped)
 
 
-def _oracle_pairs(
-    spec: NetSpec,
-    params: Mapping[str, Array],
-    x: Array,
-    y: NDArray[np.generic],
-    method: str,
-    ref: HandResult,
-    got: HandResult,
-) -> tuple[list[tuple[str, str, Array, Array, Tolerance | Array]], int]:
-    """(name, kind, oracle, side, tolerance) for both sides, atol scaled by each case's loss;
-    and how many oracle elements were left out because their step straddles a kink."""
-    from gradcheck.checks.oracle import oracle_tolerance
-    from gradcheck.core import numeric
-
-    base = oracle_tolerance(method, spec.dtype, 1.0)
-    loss = np.abs(np.asarray(ref.loss, dtype=np.float64))
-    # oracle_tolerance's atol is SAFETY·err·max(1, |L|) (+ float32's atol): per case here.
-    err = SAFETY * numeric.METHOD_ERROR[method]
-    atol = err * np.maximum(1.0, loss) + (base.atol - err)
-    tol = np.stack([atol, np.full_like(atol, base.rtol)], axis=-1)  # (N, 2): atol, rtol
-    sides = {"autograd": ref.grads, "hand": got.grads}
-    if method == "directional":
-        d = numeric.directional(spec, params, x, y)
-        return [
-            ("vᵀ∇L", f"oracle-{side}", d.derivatives, d.project(grads), tol)
-            for side, grads in sides.items()
-        ], 0
-    oracle, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
-    # Elements whose step straddles a kink are left out (the side is compared with itself).
-    pairs: list[tuple[str, str, Array, Array, Tolerance | Array]] = [
-        (
-            p.name,
-            f"oracle-{side}",
-            oracle[p.name],
-            np.where(kinks[p.name], oracle[p.name], np.asarray(grads[p.name])),
-            tol,
-        )
-        for side, grads in sides.items()
-        for p in spec.parameters()
-    ]
-    return pairs, sum(int(np.count_nonzero(k)) for k in kinks.values())
-
-
 def per_case_errors(
-    reference_value: NDArray[np.generic], candidate: NDArray[np.generic], tol: Tolerance | Array
+    reference_value: NDArray[np.generic],
+    candidate: NDArray[np.generic],
+    atol: float | Array,
+    rtol: float | Array,
 ) -> tuple[Array, Array, NDArray[np.bool_]]:
     """Per case (leading axis): max |Δ|, max |Δ|/(atol + rtol·|ref|), and whether all pass.
 
-    The rule of ``compare.compare``, reduced over every axis but the first; NaN/inf fails.
-    ``tol`` is one ``Tolerance`` or per-case (N, 2) rows of (atol, rtol).
+    The one pass rule (``tolerance.elementwise``), reduced over every axis but the first;
+    ``atol``/``rtol`` are numbers or per-case columns (N, 1).
     """
     ref = np.asarray(reference_value, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     if ref.shape != cand.shape:
         raise GradcheckError(f"hand side: shape {cand.shape} does not match autograd's {ref.shape}")
     n = ref.shape[0]
-    ref, cand = ref.reshape(n, -1), cand.reshape(n, -1)
-    if isinstance(tol, Tolerance):
-        atol: float | Array = tol.atol
-        rtol: float | Array = tol.rtol
-    else:
-        atol, rtol = tol[:, :1], tol[:, 1:]
-    finite = np.isfinite(ref) & np.isfinite(cand)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        diff = np.abs(cand - ref)
-        bound = atol + rtol * np.abs(ref)
-        ok = finite & (diff <= bound)
-        ratio = np.where(diff == 0, 0.0, diff / bound)
-    ratio = np.where(finite, ratio, np.inf)
-    diff = np.where(finite, diff, np.inf)
-    empty = ref.shape[1] == 0
-    max_abs = np.zeros(n) if empty else diff.max(axis=1)
-    max_ratio = np.zeros(n) if empty else ratio.max(axis=1)
-    return np.asarray(max_abs), np.asarray(max_ratio), np.asarray(ok.all(axis=1), dtype=bool)
+    e = elementwise(ref.reshape(n, -1), cand.reshape(n, -1), atol, rtol)
+    if e.diff.shape[1] == 0:
+        return np.zeros(n), np.zeros(n), np.ones(n, dtype=bool)
+    return e.diff.max(axis=1), e.ratio.max(axis=1), np.asarray(e.ok.all(axis=1), dtype=bool)
 
 
 def median(values: Array) -> float:

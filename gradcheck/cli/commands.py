@@ -1,24 +1,27 @@
-"""The command line: parse, build settings, delegate to the core, print, exit.
-
-Only this module writes to the terminal. stdout carries the result (a table, or exactly one
-JSON document with ``--json``); every message for people goes to stderr. Exit codes:
-0 all checks within tolerance, 1 something out of tolerance, 2 bad usage or bad input,
-3 an internal error of gradcheck.
+"""The commands: parse, build a request, delegate to the checks, print, exit.
 
 torch is imported only inside commands, so ``gradcheck --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from gradcheck import __version__
+from gradcheck.cli.console import (
+    check_output_flags,
+    check_report_files,
+    emit,
+    emit_detail,
+    load_torch_side,
+    make_console,
+    write_report_files,
+)
+from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options
 from gradcheck.cli.options import (
     IMPL_HELP,
     candidate_options,
@@ -34,123 +37,26 @@ from gradcheck.cli.options import (
     tolerance_options,
     weight_options,
 )
-from gradcheck.core.errors import GradcheckError, UserCodeError
 
-if TYPE_CHECKING:
-    from gradcheck.checks.report import Report
+if TYPE_CHECKING:  # importing it at run time would load numpy at --help time
+    from gradcheck.checks.problem import Request
 
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3
-EXIT_INTERRUPTED = 130
-
-# Options that take a whole row of numbers: `--x 0.974 0.312`.
-VECTOR_OPTIONS = frozenset({"--x", "--target"})
+__all__ = ["cli", "join_vector_options", "main"]
 
 
-def _is_value(token: str) -> bool:
-    """Whether a token after a vector option is one of its values (``-0.5`` is, ``--seed`` not)."""
-    if token == "--" or not token.startswith("-"):
-        return token != "--"
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
+def request_from(options: dict[str, Any]) -> Request:
+    """The ``Request`` that the shared options (input, network, weights, tolerance) describe."""
+    from dataclasses import fields
 
+    from gradcheck.checks.problem import Request
+    from gradcheck.core.spec import parse_layers
+    from gradcheck.io.inputs import parse_floats
 
-def join_vector_options(args: Sequence[str]) -> list[str]:
-    """``--x 0.974 0.312`` → ``--x "0.974 0.312"``, so click sees one value per occurrence."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        token = args[i]
-        out.append(token)
-        i += 1
-        if token in VECTOR_OPTIONS:
-            values = []
-            while i < len(args) and _is_value(args[i]):
-                values.append(args[i])
-                i += 1
-            if values:
-                out.append(" ".join(values))
-    return out
-
-
-class VectorCommand(click.Command):
-    """A command whose ``--x``/``--target`` take as many numbers as follow them."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, join_vector_options(args))
-
-
-class GradcheckGroup(click.Group):
-    """Turns every error into one line on stderr and the documented exit code."""
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        code = run_guarded(
-            lambda: super(GradcheckGroup, self).main(
-                args, prog_name, complete_var, standalone_mode=False, **extra
-            )
-        )
-        sys.exit(code)
-
-
-def one_line(text: str) -> str:
-    """The message on a single line: control characters from user input are escaped."""
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
-
-
-def run_guarded(body: Callable[[], Any]) -> int:
-    """Run a click entry point; map every outcome to an exit code and one stderr line."""
-    try:
-        rv = body()
-        return rv if isinstance(rv, int) else 0
-    except click.exceptions.NoArgsIsHelpError as exc:
-        exc.show()
-        return exc.exit_code
-    except click.ClickException as exc:
-        hint = ""
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"Error: {one_line(exc.format_message())}{hint}", err=True)
-        return exc.exit_code
-    except UserCodeError as exc:
-        click.echo(exc.traceback_text.rstrip(), err=True)
-        click.echo(f"Error: {one_line(str(exc))}", err=True)
-        return EXIT_USAGE
-    except GradcheckError as exc:
-        click.echo(f"Error: {one_line(str(exc))}", err=True)
-        return EXIT_USAGE
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("Interrupted.", err=True)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (`gradcheck run … | head`); nothing more to say to it.
-        sys.stdout = open(os.devnull, "w")
-        return 0
-    except Exception:
-        click.echo(traceback.format_exc().rstrip(), err=True)
-        click.echo(
-            "Error: internal error in gradcheck (this is a bug; please report it with the "
-            "traceback above)",
-            err=True,
-        )
-        return EXIT_INTERNAL
-
-
-# ---------------------------------------------------------------------------------------------
-# Commands
+    x = [parse_floats(row, "--x") for row in options.pop("x_rows", ())]
+    target = [parse_floats(row, "--target") for row in options.pop("target_rows", ())]
+    given = {f.name: options[f.name] for f in fields(Request) if f.name in options}
+    given["layers"] = parse_layers(given["layers"])
+    return Request(x or None, target or None, **{k: v for k, v in given.items() if k != "x"})
 
 
 @click.group(cls=GradcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -187,27 +93,17 @@ def cli() -> None:
 @detail_options
 @report_file_options
 def run(
-    x_rows: tuple[str, ...],
-    target_rows: tuple[str, ...],
-    data: str | None,
-    layers: str,
-    activation: str,
-    loss: str,
-    dtype: str,
-    seed: int,
-    weights: str | None,
-    atol: float | None,
-    rtol: float | None,
+    *,
     as_json: bool,
     no_arrays: bool,
     no_color: bool,
-    oracle: str | None,
     impl: str | None,
     grads: str | None,
     detail: bool = False,
     plot: str | None = None,
     junit: str | None = None,
     quiet: bool = False,
+    **options: Any,
 ) -> int:
     """Compare autograd with the hand-derived backward pass, parameter by parameter.
 
@@ -226,29 +122,13 @@ def run(
       gradcheck run --x 0.974 0.312 --detail --plot errors.png --junit report.xml
       gradcheck run --x 0.974 0.312 --oracle richardson
     """
-    from gradcheck.checks.pipeline import check
-    from gradcheck.core.spec import parse_layers
-    from gradcheck.io.inputs import parse_floats
+    from gradcheck.checks.pipeline import run_check
 
     check_output_flags(as_json=as_json, quiet=quiet, detail=detail)
     check_report_files(junit=junit, plot=plot)
+    request = request_from(options)
     load_torch_side()
-    report = check(
-        [parse_floats(row, "--x") for row in x_rows] or None,
-        [parse_floats(row, "--target") for row in target_rows] or None,
-        data=data,
-        layers=parse_layers(layers),
-        activation=activation,
-        loss=loss,
-        dtype=dtype,
-        seed=seed,
-        weights=weights,
-        atol=atol,
-        rtol=rtol,
-        impl=impl,
-        grads=grads,
-        oracle=oracle,
-    )
+    report = run_check(request, impl=impl, grads=grads)
     write_report_files(report, junit=junit, plot=plot)
     if quiet:
         return report.exit_code
@@ -319,8 +199,8 @@ def sweep(
       gradcheck sweep --cases 200 --impl samples/backward_seed.py:backward
     """
     from gradcheck.checks import sweep as sweeping
-    from gradcheck.core.compare import resolve_tolerance
     from gradcheck.core.spec import NetSpec, parse_layers
+    from gradcheck.core.tolerance import resolve_tolerance
 
     check_output_flags(as_json=as_json, quiet=quiet)
     spec = NetSpec(parse_layers(layers), activation, loss, dtype)
@@ -347,117 +227,19 @@ def sweep(
             )
     else:
         report = sweeping.run_sweep(settings, hand=hand)
-    from gradcheck.output import sweep as render_sweep
-
     if quiet:
         return report.exit_code
     if as_json:
-        click.echo(render_sweep.to_json(report))
+        from gradcheck.output.documents import sweep_to_json
+
+        click.echo(sweep_to_json(report))
     else:
+        from gradcheck.output import sweep as render_sweep
+
         console = make_console(no_color)
         console.print(render_sweep.render_report(report))
         console.print(render_sweep.rerun_line(report), soft_wrap=True)
     return report.exit_code
-
-
-def load_torch_side() -> None:
-    """Import the torch side now, then freeze what the import allocated for the cyclic GC.
-
-    Importing torch leaves hundreds of thousands of long-lived objects; without the freeze
-    every later full collection rescans them (~0.1 s each, measured: the table of
-    ``gradcheck run`` took 0.19 s instead of 0.03 s). They live until exit anyway.
-    """
-    import gc
-
-    import gradcheck.torch_side.reference  # noqa: F401  (imports torch)
-
-    gc.freeze()
-
-
-def emit(report: Report, *, as_json: bool, arrays: bool, no_color: bool) -> None:
-    """Write the finished result to stdout in one go."""
-    from gradcheck.output import table as render
-
-    if as_json:
-        click.echo(render.to_json(report, arrays=arrays))
-        return
-    console = make_console(no_color)
-    console.print(render.render_report(report))
-
-
-def make_console(no_color: bool, stderr: bool = False) -> Any:
-    """A rich console: colour only on a terminal and without NO_COLOR; wide enough when piped."""
-    from rich.console import Console
-
-    file = sys.stderr if stderr else sys.stdout
-    plain = no_color or bool(os.environ.get("NO_COLOR"))
-    width = None if file.isatty() or os.environ.get("COLUMNS") else 160
-    return Console(
-        file=file,
-        color_system=None if plain else "auto",
-        no_color=plain,
-        width=width,
-        highlight=False,
-        soft_wrap=False,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="gradcheck")
-
-
-# ---------------------------------------------------------------------------------------------
-# Output helpers: detail view, plots, JUnit, quiet
-
-
-def check_output_flags(*, as_json: bool, quiet: bool, detail: bool = False) -> None:
-    """Refuse output flags that contradict each other."""
-    if quiet and as_json:
-        raise GradcheckError("--quiet: cannot be combined with --json (it prints nothing)")
-    if detail and as_json:
-        raise GradcheckError(
-            "--detail: cannot be combined with --json (the document already has every element)"
-        )
-
-
-def check_report_files(*, junit: str | None, plot: str | None) -> None:
-    """Fail before any computation if a requested file cannot be written."""
-    from gradcheck.io.atomic import check_writable
-
-    if plot is not None:
-        from pathlib import Path
-
-        from gradcheck.output.plot import require_matplotlib
-
-        if Path(plot).suffix.lower() != ".png":
-            raise GradcheckError(f"--plot: {plot}: expected a .png file name (the figure is a PNG)")
-        require_matplotlib()
-        check_writable(plot, "--plot")
-    if junit is not None:
-        check_writable(junit, "--junit")
-
-
-def write_report_files(report: Report, *, junit: str | None, plot: str | None) -> None:
-    """Write the requested report files (before stdout, so a failure leaves stdout empty)."""
-    from gradcheck.io.atomic import write_atomic
-
-    if junit is not None:
-        from gradcheck.output.junit import to_junit
-
-        write_atomic(junit, to_junit(report), "--junit")
-    if plot is not None:
-        from gradcheck.output.plot import to_png
-
-        write_atomic(plot, to_png(report), "--plot")
-
-
-def emit_detail(report: Report, *, no_color: bool) -> None:
-    """The per-element heat maps, sized to the console."""
-    from gradcheck.output.detail import render_details
-
-    console = make_console(no_color)
-    console.print(render_details(report, width=console.width))
 
 
 @cli.command(cls=VectorCommand)
@@ -468,22 +250,7 @@ def emit_detail(report: Report, *, no_color: bool) -> None:
 @json_option("Print the steps as one JSON document instead.")
 @no_color_option
 @quiet_option
-def explain(
-    x_rows: tuple[str, ...],
-    target_rows: tuple[str, ...],
-    data: str | None,
-    layers: str,
-    activation: str,
-    loss: str,
-    dtype: str,
-    seed: int,
-    weights: str | None,
-    atol: float | None,
-    rtol: float | None,
-    as_json: bool,
-    no_color: bool,
-    quiet: bool,
-) -> int:
+def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> int:
     """Walk the derivation step by step: every z, a, δ and gradient, with its formula.
 
     The forward pass (z_l = a_{l−1}·W_lᵀ + b_l, a_l = f(z_l), the loss), then the backward
@@ -497,31 +264,21 @@ def explain(
       gradcheck explain --x 0.974 0.312
       gradcheck explain --x 0.974 0.312 --activation tanh --layers 2,4,3 --loss cross_entropy
     """
-    from gradcheck.checks.explain import explain_check
-    from gradcheck.core.spec import parse_layers
-    from gradcheck.io.inputs import parse_floats
-    from gradcheck.output import explain as render_explain
+    from gradcheck.checks.explain import explain as explain_problem
+    from gradcheck.checks.problem import setup
 
     check_output_flags(as_json=as_json, quiet=quiet)
-    explanation = explain_check(
-        [parse_floats(row, "--x") for row in x_rows] or None,
-        [parse_floats(row, "--target") for row in target_rows] or None,
-        data=data,
-        layers=parse_layers(layers),
-        activation=activation,
-        loss=loss,
-        dtype=dtype,
-        seed=seed,
-        weights=weights,
-        atol=atol,
-        rtol=rtol,
-    )
+    explanation = explain_problem(*setup(request_from(options)))
     if quiet:
         return explanation.exit_code
     if as_json:
-        click.echo(render_explain.to_json(explanation))
+        from gradcheck.output.documents import explain_to_json
+
+        click.echo(explain_to_json(explanation))
     else:
-        make_console(no_color).print(render_explain.render_explanation(explanation))
+        from gradcheck.output.explain import render_explanation
+
+        make_console(no_color).print(render_explanation(explanation))
     return explanation.exit_code
 
 
@@ -531,3 +288,8 @@ def schema() -> None:
     from gradcheck.io.schema import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="gradcheck")

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 import click
 
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.spec import ACTIVATIONS, DTYPES, LOSSES, ORACLE_METHODS, SEED_LAYERS
+from gradcheck.core.functions import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, LOSSES
+from gradcheck.core.spec import DTYPES, ORACLE_METHODS, SEED_LAYERS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,15 +36,15 @@ network_options = option_group(
     ),
     click.option(
         "--activation",
-        type=click.Choice(ACTIVATIONS),
-        default="sigmoid",
+        type=click.Choice(tuple(ACTIVATIONS)),
+        default=DEFAULT_ACTIVATION,
         show_default=True,
         help="Hidden-layer activation; the output layer is linear, as in the seed.",
     ),
     click.option(
         "--loss",
-        type=click.Choice(LOSSES),
-        default="mse",
+        type=click.Choice(tuple(LOSSES)),
+        default=DEFAULT_LOSS,
         show_default=True,
         help="Loss with torch's mean reduction. cross_entropy takes class indices as "
         "targets; bce_logits takes targets in [0, 1].",

@@ -1,7 +1,7 @@
 """The independent numerical oracle: the loss gradient from forward passes alone, in float64.
 
 Neither autograd nor the hand derivation is consulted; only the forward functions
-(``functions.py``, or their complex-valid twins below) are. Four methods:
+(the records in ``functions.py``, or their complex-valid twins) are. Four methods:
 
 - ``central``: (L(θ+h) − L(θ−h)) / 2h with h = ε^(1/3)·max(1, |θ|) per parameter. Truncation
   error h²|L‴|/6 and rounding ε|L|/h are both ≈ ε^(2/3) ≈ 4e-11 (times the loss's scale).
@@ -10,7 +10,7 @@ Neither autograd nor the hand derivation is consulted; only the forward function
   are ≈ ε^(4/5) ≈ 3e-13.
 - ``complex-step``: Im L(θ + ih)/h with h = 1e-20: no subtraction, so no cancellation; the
   truncation error h²|L‴|/6 ≈ 1e-40 is far below rounding, leaving ≈ ε. Valid only when
-  every function is analytic (``NetSpec.analytic``): relu, leaky_relu, elu and l1 are refused.
+  every function is analytic (``NetSpec.analytic``): functions with a kink are refused.
 - ``directional``: a few seeded random unit directions v over all parameters at once; vᵀ∇L
   by Richardson-extrapolated central differences of L(θ + t·v). Cheap for any model size
   (4 directions × 4 steps = 16 forward passes) but checks projections, not every element.
@@ -37,13 +37,7 @@ from numpy.typing import NDArray
 
 from gradcheck.core import replica
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.functions import ACTIVATION_FUNCTIONS, LOSS_FUNCTIONS, SOFTPLUS_THRESHOLD
-from gradcheck.core.spec import (
-    NON_ANALYTIC_ACTIVATIONS,
-    NON_ANALYTIC_LOSSES,
-    ORACLE_METHODS,
-    NetSpec,
-)
+from gradcheck.core.spec import ORACLE_METHODS, NetSpec
 
 Array = NDArray[np.floating]
 AnyArray = NDArray[Any]  # real or complex
@@ -75,75 +69,22 @@ def validate_method(spec: NetSpec, method: str) -> None:
             f"--oracle: unknown {method!r}; choose from {', '.join(ORACLE_METHODS)}"
         )
     if method == "complex-step" and not spec.analytic:
-        kinked = spec.activation if spec.activation in NON_ANALYTIC_ACTIVATIONS else spec.loss
+        kinked = spec.loss if spec.activation_record.analytic else spec.activation
         raise GradcheckError(
             f"--oracle complex-step: {kinked} has a kink, so it is not analytic and the complex "
             "step is not valid; use --oracle central or richardson"
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# Complex-valid forward functions. functions.py's stable real forms use |z| and max(z, 0),
-# which are not analytic; these pick, by the sign of Re z, between algebraically identical
-# analytic expressions whose exponentials cannot overflow.
-
-
-def _sigmoid_c(z: AnyArray) -> AnyArray:
-    pos = z.real >= 0
-    e = np.exp(np.where(pos, -z, z))  # |e| ≤ 1
-    return np.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _softplus_c(z: AnyArray) -> AnyArray:
-    pos = z.real > 0
-    smooth = np.where(pos, z, 0.0) + np.log1p(np.exp(np.where(pos, -z, z)))
-    return np.where(z.real > SOFTPLUS_THRESHOLD, z, smooth)
-
-
-_COMPLEX_ACTIVATIONS: dict[str, Callable[[AnyArray], AnyArray]] = {
-    "sigmoid": _sigmoid_c,
-    "tanh": np.tanh,
-    "softplus": _softplus_c,
-    "identity": lambda z: z,
-}
-
-
-def _mse_c(pred: AnyArray, target: AnyArray) -> AnyArray:
-    diff = pred - target
-    return np.asarray(np.mean(diff * diff, axis=(-2, -1)))  # diff², not |diff|²: analytic
-
-
-def _bce_logits_c(pred: AnyArray, target: AnyArray) -> AnyArray:
-    pos = pred.real > 0
-    per_element = (
-        np.where(pos, pred, 0.0) - pred * target + np.log1p(np.exp(np.where(pos, -pred, pred)))
-    )
-    return np.asarray(np.mean(per_element, axis=(-2, -1)))
-
-
-def _cross_entropy_c(pred: AnyArray, target: AnyArray) -> AnyArray:
-    # Shifting by a real constant keeps logsumexp analytic.
-    shifted = pred - np.max(pred.real, axis=-1, keepdims=True)
-    log_softmax = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-    picked = np.take_along_axis(log_softmax, np.asarray(target)[..., None], axis=-1)[..., 0]
-    return np.asarray(-np.mean(picked, axis=-1))
-
-
-_COMPLEX_LOSSES: dict[str, Callable[[AnyArray, AnyArray], AnyArray]] = {
-    "mse": _mse_c,
-    "bce_logits": _bce_logits_c,
-    "cross_entropy": _cross_entropy_c,
-}
-
-
 def _functions(
     spec: NetSpec, complex_step: bool
 ) -> tuple[Callable[[AnyArray], AnyArray], Callable[[AnyArray, AnyArray], AnyArray]]:
+    act, loss = spec.activation_record, spec.loss_record
     if complex_step:
-        return _COMPLEX_ACTIVATIONS[spec.activation], _COMPLEX_LOSSES[spec.loss]
-    real_act = ACTIVATION_FUNCTIONS[spec.activation].f
-    real_loss = LOSS_FUNCTIONS[spec.loss]
-    return (lambda z: real_act(z)), (lambda p, t: real_loss(p, t)[0])
+        # validate_method refused complex-step for any network with a kink
+        assert act.complex_f is not None and loss.complex_f is not None
+        return act.complex_f, loss.complex_f
+    return act.f, (lambda p, t: loss.f(p, t)[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +121,7 @@ def full_gradient_with_kinks(
 ) -> tuple[dict[str, Array], dict[str, NDArray[np.bool_]]]:
     """``full_gradient`` and, per parameter, where its step straddles a kink.
 
-    With relu, leaky_relu or elu (or the l1 loss), a step that moves any recomputed
+    With an activation or loss that has a kink at 0, a step that moves any recomputed
     pre-activation (or ŷ − y) across 0 measures a difference across the kink, not the
     derivative: those elements are flagged True and should not be compared.
     """
@@ -275,10 +216,11 @@ def _perturbed_loss(
     """Loss after adding d[k] (…, K, B) to unit units[k] of z_l, for every k: (…, K).
 
     Also whether perturbation k moved any recomputed pre-activation across a kink at 0
-    (relu-like activations) or ŷ − y across 0 (l1): (…, K), all False for analytic networks.
+    (activations with a kink) or ŷ − y across 0 (a loss with a kink): (…, K), all False for
+    analytic networks.
     """
     act, loss_fn = _functions(spec, np.iscomplexobj(d))
-    kinked_act = spec.activation in NON_ANALYTIC_ACTIVATIONS
+    kinked_act = not spec.activation_record.analytic
     z_l = fwd.zs[layer - 1]  # (…, B, n_l)
     crossed = np.zeros(d.shape[:-1], dtype=bool)  # (…, K)
     if layer == spec.depth:
@@ -303,7 +245,7 @@ def _perturbed_loss(
         pred = z
     target = np.asarray(y)
     target = target[..., None, :] if target.dtype.kind == "i" else target[..., None, :, :]
-    if spec.loss in NON_ANALYTIC_LOSSES:
+    if not spec.loss_record.analytic:
         base_pred = fwd.zs[-1][..., None, :, :]
         crossed |= np.any((pred.real > target) != (base_pred > target), axis=(-2, -1))
     shape = pred.shape[:-1] if target.dtype.kind == "i" else pred.shape

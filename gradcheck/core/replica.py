@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.core.functions import ACTIVATION_FUNCTIONS, LOSS_FUNCTIONS
+from gradcheck.core.answer import Answer
 from gradcheck.core.spec import NetSpec
 
 Array = NDArray[np.floating]
@@ -50,7 +50,7 @@ def forward(
     spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
 ) -> Forward:
     """Run the network and the loss, keeping every z and a for the backward pass."""
-    act = ACTIVATION_FUNCTIONS[spec.activation].f
+    act = spec.activation_record.f
     a = x
     zs: list[Array] = []
     activations: list[Array] = [x]
@@ -62,13 +62,13 @@ def forward(
         if layer < spec.depth:
             a = act(z)
             activations.append(a)
-    loss, dloss = LOSS_FUNCTIONS[spec.loss](zs[-1], y)
+    loss, dloss = spec.loss_record.f(zs[-1], y)
     return Forward(tuple(zs), tuple(activations), loss, dloss)
 
 
 def backward(spec: NetSpec, params: Mapping[str, Array], fwd: Forward) -> Backward:
     """Backpropagate by hand, from δL = ∂L/∂zL at the output down to δ1."""
-    act_prime = ACTIVATION_FUNCTIONS[spec.activation].df
+    act_prime = spec.activation_record.df
     grads: dict[str, Array] = {}
     deltas: dict[str, Array] = {}
     # The output layer is linear, so δL = ∂L/∂zL = ∂L/∂ŷ (the seed's δ3 = 2ŷ − 2y).
@@ -97,3 +97,9 @@ def gradients(
     """Forward then backward: the replica's full answer for one set of weights and data."""
     fwd = forward(spec, params, x, y)
     return fwd, backward(spec, params, fwd)
+
+
+def answer(spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]) -> Answer:
+    """The replica's answer in the vocabulary every side shares."""
+    fwd, bwd = gradients(spec, params, x, y)
+    return Answer(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas)

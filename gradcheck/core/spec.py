@@ -6,25 +6,19 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from gradcheck.core.errors import GradcheckError
+from gradcheck.core.functions import (
+    ACTIVATIONS,
+    DEFAULT_ACTIVATION,
+    DEFAULT_LOSS,
+    LOSSES,
+    Activation,
+    Loss,
+)
 
 #: The seed's network: ``Linear(2, 10), Sigmoid, Linear(10, 10), Sigmoid, Linear(10, 1)``.
 SEED_LAYERS: tuple[int, ...] = (2, 10, 10, 1)
 
-ACTIVATIONS: tuple[str, ...] = (
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "elu",
-    "softplus",
-    "identity",
-)
-LOSSES: tuple[str, ...] = ("mse", "l1", "bce_logits", "cross_entropy")
 DTYPES: tuple[str, ...] = ("float64", "float32")
-
-#: Activations with a kink, where a complex step or a Taylor argument is not valid.
-NON_ANALYTIC_ACTIVATIONS = frozenset({"relu", "leaky_relu", "elu"})
-NON_ANALYTIC_LOSSES = frozenset({"l1"})
 
 #: Methods of the numerical oracle (``numeric.py``): ``gradcheck run --oracle METHOD``.
 ORACLE_METHODS: tuple[str, ...] = ("central", "richardson", "complex-step", "directional")
@@ -42,8 +36,8 @@ class NetSpec:
     """A fully connected network ``n0 → n1 → … → nL`` with a linear output layer."""
 
     layers: tuple[int, ...] = SEED_LAYERS
-    activation: str = "sigmoid"
-    loss: str = "mse"
+    activation: str = DEFAULT_ACTIVATION
+    loss: str = DEFAULT_LOSS
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
@@ -63,10 +57,10 @@ class NetSpec:
             raise GradcheckError(
                 f"--dtype: unknown {self.dtype!r}; choose from {', '.join(DTYPES)}"
             )
-        if self.loss == "cross_entropy" and self.n_out < 2:
+        if self.n_out < self.loss_record.min_outputs:
             raise GradcheckError(
-                "--loss cross_entropy needs at least 2 output units (its gradient is "
-                f"identically zero with 1); --layers ends in {self.n_out}"
+                f"--loss {self.loss} needs at least {self.loss_record.min_outputs} output units "
+                f"(its gradient is identically zero with 1); --layers ends in {self.n_out}"
             )
         self.check_memory(1, "--layers")
 
@@ -88,11 +82,17 @@ class NetSpec:
         return sum((a + 1) * b for a, b in pairwise(self.layers))
 
     @property
+    def activation_record(self) -> Activation:
+        return ACTIVATIONS[self.activation]
+
+    @property
+    def loss_record(self) -> Loss:
+        return LOSSES[self.loss]
+
+    @property
     def analytic(self) -> bool:
         """Whether every function in the network is analytic (no kinks)."""
-        return (
-            self.activation not in NON_ANALYTIC_ACTIVATIONS and self.loss not in NON_ANALYTIC_LOSSES
-        )
+        return self.activation_record.analytic and self.loss_record.analytic
 
     def working_bytes(self, batch: int) -> int:
         """Estimated peak memory of one check on a batch of ``batch`` rows."""

@@ -42,6 +42,8 @@ def read_text(file: Path, option: str) -> str:
 
 def load_npz(file: Path, option: str) -> dict[str, NDArray[Any]]:
     """Every array of an ``.npz``, refusing pickled objects (``allow_pickle=False``)."""
+    if not zipfile.is_zipfile(file):  # numpy would try it as a pickle and say so
+        raise GradcheckError(f"{option}: {file}: not a readable .npz file (not a zip archive)")
     try:
         # Open the file ourselves: numpy leaks its own handle when the zip is corrupt.
         with file.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:

@@ -10,27 +10,27 @@ keyed by hand names or torch's; the same keys, shapes and optional extras (``del
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gradcheck.core.answer import Answer
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.spec import NetSpec
-from gradcheck.io.files import first_line, read_text, readable_file
-from gradcheck.io.usercode import Candidate, validate
+from gradcheck.io.files import load_npz, read_text, readable_file
+from gradcheck.io.usercode import validate
 
 OPTION = "--grads"
 _NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
-def load_grads(path: str, spec: NetSpec, *, batch: int) -> Candidate:
+def load_grads(path: str, spec: NetSpec, *, batch: int) -> Answer:
     """Read and validate a gradients file for ``spec`` and a batch of ``batch`` rows."""
     file = readable_file(path, OPTION)
     suffix = file.suffix.lower()
     if suffix == ".npz":
-        raw = _load_npz(file)
+        raw = load_npz(file, OPTION)
     elif suffix == ".json":
         raw = _load_json(file)
     else:
@@ -39,20 +39,6 @@ def load_grads(path: str, spec: NetSpec, *, batch: int) -> Candidate:
             ".json"
         )
     return validate(raw, spec, batch=batch, option=OPTION, what=path)
-
-
-def _load_npz(file: Path) -> dict[str, Any]:
-    if not zipfile.is_zipfile(file):  # numpy would try it as a pickle and say so
-        raise GradcheckError(f"{OPTION}: {file}: not a readable .npz file (not a zip archive)")
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except ValueError as exc:
-        raise GradcheckError(f"{OPTION}: {file}: cannot read arrays ({first_line(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise GradcheckError(
-            f"{OPTION}: {file}: not a readable .npz file ({first_line(exc)})"
-        ) from None
 
 
 def _load_json(file: Path) -> dict[str, Any]:

@@ -22,8 +22,8 @@ DTYPE_LIMITS = {
 
 
 def default_target(spec: NetSpec, batch: int) -> NDArray[np.generic]:
-    """1.0 for every output unit (mse, l1, bce_logits), class 0 for cross_entropy."""
-    if spec.loss == "cross_entropy":
+    """1.0 for every output unit, or class 0 for a loss over classes (cross_entropy)."""
+    if spec.loss_record.takes_classes:
         return np.zeros(batch, dtype=np.int64)
     return np.ones((batch, spec.n_out), dtype=np.float64)
 
@@ -69,13 +69,13 @@ def targets_from_rows(
             f"--target: given {len(rows)} time{_s(len(rows))} but --x is given {batch} "
             f"time{_s(batch)}; give one --target per --x row"
         )
-    width = 1 if spec.loss == "cross_entropy" else spec.n_out
+    width = 1 if spec.loss_record.takes_classes else spec.n_out
     for i, row in enumerate(rows, start=1):
         if len(row) != width:
             which = f" (row {i})" if len(rows) > 1 else ""
             what = (
                 "one class index"
-                if spec.loss == "cross_entropy"
+                if spec.loss_record.takes_classes
                 else f"{width} value{_s(width)} (the output layer has {width} unit{_s(width)})"
             )
             raise GradcheckError(f"--target{which}: expected {what}, got {len(row)}")
@@ -87,12 +87,12 @@ def validate_target(spec: NetSpec, y: NDArray[np.generic], option: str) -> NDArr
     """Check targets against the loss; class indices come back as ``(B,)`` int64."""
     values: NDArray[np.float64] = np.asarray(y, dtype=np.float64)
     _check_finite(values, option)
-    if spec.loss == "cross_entropy":
+    if spec.loss_record.takes_classes:
         flat = values.reshape(-1)
         fractional = flat != np.round(flat)
         if np.any(fractional):
             raise GradcheckError(
-                f"{option}: cross_entropy needs integer class indices, got {flat[fractional][0]:g}"
+                f"{option}: {spec.loss} needs integer class indices, got {flat[fractional][0]:g}"
             )
         out_of_range = (flat < 0) | (flat >= spec.n_out)
         if np.any(out_of_range):
@@ -101,11 +101,15 @@ def validate_target(spec: NetSpec, y: NDArray[np.generic], option: str) -> NDArr
                 f"{spec.n_out} output units (0 to {spec.n_out - 1})"
             )
         return flat.astype(np.int64)
-    outside = (values < 0) | (values > 1)
-    if spec.loss == "bce_logits" and np.any(outside):
-        raise GradcheckError(
-            f"{option}: bce_logits needs targets in [0, 1], got {values[outside][0]:g}"
-        )
+    bounds = spec.loss_record.target_range
+    if bounds is not None:
+        low, high = bounds
+        outside = (values < low) | (values > high)
+        if np.any(outside):
+            raise GradcheckError(
+                f"{option}: {spec.loss} needs targets in [{low:g}, {high:g}], "
+                f"got {values[outside][0]:g}"
+            )
     return values
 
 
@@ -132,7 +136,7 @@ def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np
         raise GradcheckError(f"--data: {path}: no rows")
     _check_batch(spec, batch, "--data")
     _check_finite(x, "--data")
-    width = 1 if spec.loss == "cross_entropy" else spec.n_out
+    width = 1 if spec.loss_record.takes_classes else spec.n_out
     if y.size != batch * width or (y.ndim == 2 and y.shape[0] != batch):
         raise GradcheckError(
             f"--data: {path}: y has shape {tuple(y.shape)}, expected ({batch}, {width}) "
@@ -165,7 +169,7 @@ def _load_csv(spec: NetSpec, file: Path) -> tuple[NDArray[np.float64], NDArray[n
     if not rows:
         raise GradcheckError(f"--data: {file}: no data rows")
     _check_batch(spec, len(rows), "--data")
-    width = spec.n_in + (1 if spec.loss == "cross_entropy" else spec.n_out)
+    width = spec.n_in + (1 if spec.loss_record.takes_classes else spec.n_out)
     for line, row in rows:
         if len(row) != width:
             raise GradcheckError(

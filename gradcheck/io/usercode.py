@@ -20,13 +20,13 @@ import itertools
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.core.answer import Answer
 from gradcheck.core.errors import GradcheckError, UserCodeError
 from gradcheck.core.spec import NetSpec
 from gradcheck.io.files import first_line, readable_file
@@ -35,19 +35,8 @@ Array = NDArray[np.float64]
 Backward = Callable[..., Any]
 
 OPTION = "--impl"
-FORWARD_KEYS = ("prediction", "loss")
 
 _module_ids = itertools.count()
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """What a user-side backward answered, validated: float64 arrays under hand names."""
-
-    grads: dict[str, Array]  # W1, b1, … in spec order
-    deltas: dict[str, Array]  # delta1 … where given
-    prediction: Array | None  # (B, n_out) where given
-    loss: Array | None  # () where given
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +157,7 @@ def call_backward(
     *,
     option: str = OPTION,
     label: str | None = None,
-) -> Candidate:
+) -> Answer:
     """Call ``fn(params, x, y)`` on float64 copies and validate its answer.
 
     The copies are the function's to keep: whatever it does to them in place cannot reach
@@ -176,7 +165,7 @@ def call_backward(
     """
     params64 = {p.name: np.array(params[p.name], dtype=np.float64) for p in spec.parameters()}
     x64 = np.array(x, dtype=np.float64)
-    y_copy = np.array(y, dtype=np.int64 if spec.loss == "cross_entropy" else np.float64)
+    y_copy = np.array(y, dtype=np.int64 if spec.loss_record.takes_classes else np.float64)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not break --json
             result = fn(params64, x64, y_copy)
@@ -188,7 +177,7 @@ def call_backward(
     return validate(result, spec, batch=int(x64.shape[0]), option=option, what="the result")
 
 
-def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: str) -> Candidate:
+def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: str) -> Answer:
     """Check keys, types and shapes of a gradient mapping; NaN/inf pass (they fail the check).
 
     Keys are hand names (``W1``, ``b1``, …) or torch's (``dense.0.weight``, …), plus optional
@@ -228,11 +217,12 @@ def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: st
         name: _array(name, value, {**expected, **optional}[name], option, what, spec)
         for name, value in values.items()
     }
-    return Candidate(
-        grads={p.name: arrays[p.name] for p in params},
-        deltas={k: arrays[k] for k in optional if k.startswith("delta") and k in arrays},
+    # float64 arrays under hand names, validated; forward values and δ where given
+    return Answer(
         prediction=arrays.get("prediction"),
         loss=arrays.get("loss"),
+        grads={p.name: arrays[p.name] for p in params},
+        deltas={k: arrays[k] for k in optional if k.startswith("delta") and k in arrays},
     )
 
 
@@ -279,7 +269,6 @@ def _layers(spec: NetSpec) -> str:
 
 
 __all__ = [
-    "Candidate",
     "call_backward",
     "describe_function",
     "load_backward",

@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.text import Text
 
 from gradcheck.checks.report import Report
-from gradcheck.core.compare import RULE
+from gradcheck.core.tolerance import RULE
 from gradcheck.output.errormap import (
     BANDS,
     NONFINITE_CHAR,

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core.compare import Comparison
+from gradcheck.core.tolerance import elementwise
 
 #: Bands of the ratio, upper bounds inclusive, with the character that stands for each when
 #: there is no colour. The last band (> 1) fails; NaN/inf get their own character.
@@ -33,14 +34,8 @@ def ratios(c: Comparison) -> NDArray[np.float64]:
 
     0/0 counts as 0 (exact agreement); NaN or ±inf on either side is NaN.
     """
-    ref = np.asarray(c.autograd, dtype=np.float64)
-    cand = np.asarray(c.hand, dtype=np.float64)
-    finite = np.isfinite(ref) & np.isfinite(cand)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        diff = np.abs(cand - ref)
-        bound = c.tolerance.atol + c.tolerance.rtol * np.abs(ref)
-        ratio = np.where(diff == 0, 0.0, diff / bound)
-    ratio = np.where(finite, ratio, np.nan)
+    e = elementwise(c.reference, c.candidate, c.tolerance.atol, c.tolerance.rtol)
+    ratio = np.where(e.finite, e.ratio, np.nan)
     return ratio.reshape(1, -1) if ratio.ndim < 2 else ratio.reshape(ratio.shape[0], -1)
 
 

@@ -1,4 +1,4 @@
-"""Renderers for ``gradcheck explain``: the steps as a JSON document, or as plain rich text."""
+"""``gradcheck explain`` for people: the derivation as plain rich text."""
 
 from __future__ import annotations
 
@@ -9,56 +9,12 @@ from numpy.typing import NDArray
 from rich.console import Group
 from rich.text import Text
 
-from gradcheck import __version__
 from gradcheck.checks.explain import Explanation, Step
-from gradcheck.core.compare import RULE
+from gradcheck.core.tolerance import RULE
 from gradcheck.output import table as render
 
 #: Arrays with at most this many elements are printed in full; larger ones are summarised.
 MAX_SHOWN = 10
-
-
-def step_to_dict(index: int, step: Step) -> dict[str, Any]:
-    """One step of the JSON document; ``check`` is a run record without the arrays."""
-    c = step.check
-    return {
-        "index": index,
-        "phase": step.phase,
-        "name": step.name,
-        "title": step.title,
-        "formula": step.formula,
-        "where": step.where,
-        "shapes": step.shapes,
-        "shape": list(step.shape),
-        "hand": render.array(step.hand),
-        "autograd": render.array(c.autograd) if c is not None else None,
-        "check": render.comparison_to_dict(c, arrays=False) if c is not None else None,
-    }
-
-
-def to_dict(explanation: Explanation) -> dict[str, Any]:
-    """The ``explain --json`` document (``"document": "explain"``, see ``schema.json``)."""
-    report = explanation.report
-    return {
-        "document": "explain",
-        "schema_version": render.SCHEMA_VERSION,
-        "gradcheck_version": __version__,
-        "passed": report.passed,
-        "exit_code": report.exit_code,
-        "settings": render.to_dict(report, arrays=False)["settings"],
-        "steps": [step_to_dict(i, s) for i, s in enumerate(explanation.steps, start=1)],
-        "failed": list(report.failed),
-        "warnings": render.warnings_to_list(report),
-    }
-
-
-def to_json(explanation: Explanation) -> str:
-    """Exactly one JSON document; same explanation ⇒ same bytes."""
-    return render.dumps(to_dict(explanation))
-
-
-# ---------------------------------------------------------------------------------------------
-# People
 
 
 def values(array: NDArray[np.generic], max_shown: int = MAX_SHOWN) -> str:
@@ -99,7 +55,7 @@ def _step_lines(index: int, step: Step) -> list[Text]:
     lines.append(Text(f"       hand     {values(step.hand)}"))
     c = step.check
     if c is not None:
-        lines.append(Text(f"       autograd {values(c.autograd)}"))
+        lines.append(Text(f"       autograd {values(c.reference)}"))
         verdict = Text("       error    ")
         verdict.append(
             f"max abs {_err(c.max_abs_error)}, max rel {_err(c.max_rel_error)}, "

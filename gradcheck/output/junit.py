@@ -13,7 +13,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from gradcheck.checks.report import Report
-from gradcheck.core.compare import RULE_ASCII, Comparison
+from gradcheck.core.compare import Comparison
+from gradcheck.core.tolerance import RULE_ASCII
 
 _CLASSNAMES = {
     "forward": "gradcheck.forward",
@@ -26,12 +27,12 @@ def failure_message(c: Comparison) -> str:
     """One line with every number needed to judge the failure."""
     tol = c.tolerance
     where = f" at {list(c.worst_index)}" if c.worst_index else ""
-    ref = float(np.asarray(c.autograd, dtype=np.float64)[c.worst_index])
-    cand = float(np.asarray(c.hand, dtype=np.float64)[c.worst_index])
+    ref = float(np.asarray(c.reference, dtype=np.float64)[c.worst_index])
+    cand = float(np.asarray(c.candidate, dtype=np.float64)[c.worst_index])
     message = (
         f"{c.name}: max_abs_error={c.max_abs_error:.6g} > tolerance "
         f"(atol={tol.atol:g}, rtol={tol.rtol:g}; {c.error_ratio:.3g}x){where}: "
-        f"autograd={ref!r} hand={cand!r}; {c.n_failed} of {c.autograd.size} elements out"
+        f"autograd={ref!r} hand={cand!r}; {c.n_failed} of {c.reference.size} elements out"
     )
     if c.n_nonfinite:
         message += f", {c.n_nonfinite} NaN/inf"

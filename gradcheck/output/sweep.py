@@ -1,89 +1,16 @@
-"""Renderers for a sweep: the summary as a JSON document or as rich renderables. Pure."""
+"""A sweep for people: the summary table and verdict as rich renderables. Pure."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gradcheck import __version__
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
-from gradcheck.core.compare import RULE, RULE_ASCII
-from gradcheck.output.table import array, dumps, number
-
-SCHEMA_VERSION = 1
-
-
-def to_dict(report: SweepReport) -> dict[str, Any]:
-    """The sweep's JSON document: settings, pass rate, per-quantity errors, the worst case."""
-    s = report.settings
-    spec = s.spec
-    worst = report.worst_case
-    settings: dict[str, Any] = {
-        "cases": s.cases,
-        "seed": s.seed,
-        "seeds": [s.seed, s.seed + s.cases - 1],
-        "batch_size": s.batch_size,
-        "candidate": s.candidate,
-        "dtype": spec.dtype,
-        "layers": list(spec.layers),
-        "activation": spec.activation,
-        "loss": spec.loss,
-        "x_range": list(X_RANGE),
-        "target_range": (
-            [0, spec.n_out - 1] if spec.loss == "cross_entropy" else list(TARGET_RANGE)
-        ),
-        "atol": s.tolerance.atol,
-        "rtol": s.tolerance.rtol,
-        "rule": RULE_ASCII,
-        "oracle": s.oracle,
-    }
-    if report.oracle_tolerance is not None:
-        settings["oracle_atol"] = report.oracle_tolerance.atol
-        settings["oracle_rtol"] = report.oracle_tolerance.rtol
-    return {
-        "document": "sweep",
-        "schema_version": SCHEMA_VERSION,
-        "gradcheck_version": __version__,
-        "passed": report.passed,
-        "exit_code": report.exit_code,
-        "settings": settings,
-        "n_cases": s.cases,
-        "n_passed": report.n_passed,
-        "pass_rate": report.n_passed / s.cases,
-        "quantities": [
-            {
-                "name": q.name,
-                **({"torch_name": q.torch_name} if q.torch_name else {}),
-                "kind": q.kind,
-                "max_abs_error": number(float(np.max(q.max_abs))),
-                "median_abs_error": number(median(q.max_abs)),
-                "worst_case_seed": report.seed_of(int(np.argmax(q.ratio))),
-                "max_error_ratio": number(float(np.max(q.ratio))),
-                "n_failed_cases": int(np.count_nonzero(~q.passed)),
-            }
-            for q in report.quantities
-        ],
-        "worst_case": {
-            "seed": report.seed_of(worst),
-            "error_ratio": number(report.worst_ratio),
-            "passed": bool(report.case_passed[worst]),
-            "x": array(report.x[worst]),
-            "target": array(np.asarray(report.target[worst])),
-            "command": report.command(worst),
-        },
-        "failed_seeds": report.failed_seeds,
-        "oracle_skipped": report.oracle_skipped,
-    }
-
-
-def to_json(report: SweepReport) -> str:
-    """Exactly one JSON document; same arguments ⇒ same bytes."""
-    return dumps(to_dict(report))
+from gradcheck.core.tolerance import RULE
 
 
 def _err(value: float) -> str:

@@ -1,8 +1,7 @@
-"""Renderers: pure functions of a ``Report`` — a JSON document, or rich renderables for people."""
+"""The ``run`` table for people: pure functions of a ``Report`` returning rich renderables."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -12,131 +11,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gradcheck import __version__
-from gradcheck.checks.diagnose import Finding
 from gradcheck.checks.report import Report
-from gradcheck.core.compare import RULE, RULE_ASCII, Comparison
-
-SCHEMA_VERSION = 1
-
-# JSON has no NaN or infinity; they are written as these strings (documented in the README).
-_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def number(value: float) -> float | str:
-    """A float for JSON: itself when finite (shortest round-trip repr), else a string."""
-    if math.isfinite(value):
-        return float(value)
-    return _NONFINITE[str(float(value))]
-
-
-def array(values: NDArray[np.generic]) -> Any:
-    """A full-precision nested list (a bare number for 0-d arrays)."""
-    arr = np.asarray(values)
-    if arr.dtype.kind in "iub":
-        return arr.tolist()
-    arr = arr.astype(np.float64)
-    if np.all(np.isfinite(arr)):
-        return arr.tolist()
-    flat = [number(v) for v in arr.reshape(-1).tolist()]
-    if arr.ndim == 0:
-        return flat[0]
-    return np.array(flat, dtype=object).reshape(arr.shape).tolist()
-
-
-def comparison_to_dict(c: Comparison, *, arrays: bool = True) -> dict[str, Any]:
-    """One comparison record of the JSON document."""
-    record: dict[str, Any] = {"name": c.name}
-    if c.torch_name is not None:
-        record["torch_name"] = c.torch_name
-    record["shape"] = list(c.shape)
-    if arrays or not c.shape:
-        record["autograd"] = array(c.autograd)
-        record["hand"] = array(c.hand)
-    record.update(
-        max_abs_error=number(c.max_abs_error),
-        max_rel_error=number(c.max_rel_error),
-        worst_index=list(c.worst_index),
-        error_ratio=number(c.error_ratio),
-        n_failed=c.n_failed,
-        n_nonfinite=c.n_nonfinite,
-        passed=c.passed,
-    )
-    return record
-
-
-def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
-    """The JSON document as a dict (schema version 1, documented in the README)."""
-    s = report.settings
-    spec = s.spec
-    doc = {
-        "document": "run",
-        "schema_version": SCHEMA_VERSION,
-        "gradcheck_version": __version__,
-        "passed": report.passed,
-        "exit_code": report.exit_code,
-        "settings": {
-            "x": array(s.x),
-            "target": array(s.target),
-            "seed": s.seed,
-            "weights": s.weights,
-            "data": s.data,
-            "candidate": s.candidate,
-            "dtype": spec.dtype,
-            "layers": list(spec.layers),
-            "activation": spec.activation,
-            "loss": spec.loss,
-            "batch_size": s.batch_size,
-            "atol": s.tolerance.atol,
-            "rtol": s.tolerance.rtol,
-            "rule": RULE_ASCII,
-        },
-        "forward": {c.name: comparison_to_dict(c, arrays=arrays) for c in report.forward},
-        "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
-        "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
-        "failed": list(report.failed),
-        "warnings": warnings_to_list(report),
-        "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
-    }
-    if report.oracle is not None:
-        from gradcheck.output import oracle as render_oracle
-
-        render_oracle.add_to_dict(doc, report.oracle, arrays=arrays)
-    return doc
-
-
-def warnings_to_list(report: Report) -> list[dict[str, Any]]:
-    """The report's warnings as JSON objects (kind, layer, message)."""
-    return [{"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings]
-
-
-def finding_to_dict(finding: Finding) -> dict[str, Any]:
-    """One diagnosis entry of the JSON document."""
-    return {
-        "kind": finding.kind,
-        "layer": finding.layer,
-        "parameter": finding.parameter,
-        "message": finding.message,
-        "test": finding.test,
-    }
-
-
-def to_json(report: Report, *, arrays: bool = True) -> str:
-    """Exactly one JSON document; same report ⇒ same bytes."""
-    return dumps(to_dict(report, arrays=arrays))
-
-
-def dumps(doc: Any, indent: int = 0) -> str:
-    """JSON with objects indented and arrays of numbers kept on one line, for people and diffs."""
-    pad, inner = "  " * indent, "  " * (indent + 1)
-    if isinstance(doc, dict) and doc:
-        items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in doc.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(doc, list) and any(isinstance(v, dict) for v in doc):
-        items = [f"{inner}{dumps(v, indent + 1)}" for v in doc]
-        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
-    return json.dumps(doc, allow_nan=False, separators=(", ", ": "))
-
+from gradcheck.core.compare import Comparison
+from gradcheck.core.tolerance import RULE
 
 # ---------------------------------------------------------------------------------------------
 # People
@@ -200,8 +77,8 @@ def to_table(report: Report) -> Table:
             cells = (
                 _label(c),
                 _shape(c.shape),
-                _sci(_at(c.autograd, c.worst_index)),
-                _sci(_at(c.hand, c.worst_index)),
+                _sci(_at(c.reference, c.worst_index)),
+                _sci(_at(c.candidate, c.worst_index)),
                 _err(c.max_abs_error),
                 _err(c.max_rel_error),
                 _index(c.worst_index),

@@ -1,41 +1,26 @@
 """The torch side: the seed's ``Model`` generalised to any layer sizes, and its autograd gradients.
 
-This and its batched twin ``reference_stack.py`` are the only core modules that import torch;
-the CLI imports them lazily so that ``gradcheck --help`` stays fast.
+With its batched twin ``stack.py``, the torch side of every check; the CLI imports it lazily
+so that ``gradcheck --help`` stays fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from gradcheck.core.answer import Answer
+from gradcheck.core.functions import DEFAULT_ACTIVATION
 from gradcheck.core.spec import SEED_LAYERS, NetSpec
+from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES
 
 Array = NDArray[np.floating]
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-_ACTIVATION_MODULES: dict[str, type[torch.nn.Module]] = {
-    "sigmoid": torch.nn.Sigmoid,
-    "tanh": torch.nn.Tanh,
-    "relu": torch.nn.ReLU,
-    "leaky_relu": torch.nn.LeakyReLU,
-    "elu": torch.nn.ELU,
-    "softplus": torch.nn.Softplus,
-    "identity": torch.nn.Identity,
-}
-
-_LOSS_MODULES: dict[str, type[torch.nn.Module]] = {
-    "mse": torch.nn.MSELoss,
-    "l1": torch.nn.L1Loss,
-    "bce_logits": torch.nn.BCEWithLogitsLoss,
-    "cross_entropy": torch.nn.CrossEntropyLoss,
-}
 
 
 class Model(torch.nn.Module):
@@ -46,14 +31,16 @@ class Model(torch.nn.Module):
     keep the pattern, so layer l's parameters are always ``dense.{2(l−1)}.weight/bias``.
     """
 
-    def __init__(self, layers: tuple[int, ...] = SEED_LAYERS, activation: str = "sigmoid") -> None:
+    def __init__(
+        self, layers: tuple[int, ...] = SEED_LAYERS, activation: str = DEFAULT_ACTIVATION
+    ) -> None:
         super().__init__()
         modules: list[torch.nn.Module] = []
         pairs = list(pairwise(layers))
         for i, (n_in, n_out) in enumerate(pairs):
             modules.append(torch.nn.Linear(n_in, n_out))
             if i < len(pairs) - 1:
-                modules.append(_ACTIVATION_MODULES[activation]())
+                modules.append(TORCH_ACTIVATIONS[activation].module())
         self.dense = torch.nn.Sequential(*modules)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,17 +62,9 @@ def init_state(spec: NetSpec, seed: int) -> dict[str, NDArray[np.float64]]:
     return {p.name: state[p.torch_name].numpy().astype(np.float64) for p in spec.parameters()}
 
 
-@dataclass(frozen=True)
-class AutogradResult:
-    prediction: Array  # (B, n_out)
-    loss: Array  # ()
-    grads: dict[str, Array]  # by hand name
-    deltas: dict[str, Array]  # "delta1" … : ∂L/∂z_l from autograd, (B, n_l)
-
-
 def autograd(
     spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
-) -> AutogradResult:
+) -> Answer:
     """Forward, loss and ``loss.backward()`` in torch, on a copy of ``params``."""
     dtype = TORCH_DTYPES[spec.dtype]
     model = Model(spec.layers, spec.activation).to(dtype)
@@ -105,12 +84,12 @@ def autograd(
             module.register_forward_hook(keep)
 
     inputs = torch.tensor(x, dtype=dtype)
-    if spec.loss == "cross_entropy":
+    if spec.loss_record.takes_classes:
         target = torch.tensor(np.asarray(y), dtype=torch.long)
     else:
         target = torch.tensor(np.asarray(y), dtype=dtype)
     prediction = model(inputs)
-    loss = _LOSS_MODULES[spec.loss]()(prediction, target)
+    loss = TORCH_LOSSES[spec.loss].module()(prediction, target)
     loss.backward()
     state = dict(model.named_parameters())
     grads = {}
@@ -122,6 +101,4 @@ def autograd(
     for layer, z in enumerate(outputs, start=1):
         assert z.grad is not None
         deltas[f"delta{layer}"] = z.grad.detach().numpy().copy()
-    return AutogradResult(
-        prediction.detach().numpy().copy(), loss.detach().numpy().copy(), grads, deltas
-    )
+    return Answer(prediction.detach().numpy().copy(), loss.detach().numpy().copy(), grads, deltas)

@@ -19,23 +19,14 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from gradcheck.checks.pipeline import HandResult
+from gradcheck.core.answer import Answer
 from gradcheck.core.spec import NetSpec
+from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES
 from gradcheck.torch_side.reference import TORCH_DTYPES
 
 Array = NDArray[np.floating]
 
 _KAIMING_A = math.sqrt(5)  # torch.nn.Linear.reset_parameters: kaiming_uniform_(a=√5)
-
-_ACTIVATIONS = {
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "leaky_relu": torch.nn.functional.leaky_relu,
-    "elu": torch.nn.functional.elu,
-    "softplus": torch.nn.functional.softplus,
-    "identity": lambda z: z,
-}
 
 
 def init_states(spec: NetSpec, seeds: Sequence[int]) -> dict[str, Array]:
@@ -60,7 +51,7 @@ def init_states(spec: NetSpec, seeds: Sequence[int]) -> dict[str, Array]:
 
 def autograd_stack(
     spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
-) -> HandResult:
+) -> Answer:
     """Autograd for a stack of N cases: params (N, *shape), x (N, B, n_in) → per-case results.
 
     Returns prediction (N, B, n_out), loss (N,), grads (N, *shape), deltas (N, B, n_l), in
@@ -71,7 +62,7 @@ def autograd_stack(
         name: torch.tensor(np.asarray(value), dtype=dtype).requires_grad_(True)
         for name, value in params.items()
     }
-    act = _ACTIVATIONS[spec.activation]
+    act = TORCH_ACTIVATIONS[spec.activation].functional
     a = torch.tensor(np.asarray(x), dtype=dtype)
     zs: list[torch.Tensor] = []
     for layer in range(1, spec.depth + 1):
@@ -83,7 +74,7 @@ def autograd_stack(
         if layer < spec.depth:
             a = act(z)
     pred = zs[-1]
-    loss = _losses(spec.loss, pred, y, dtype)
+    loss = _losses(spec, pred, y, dtype)
     loss.sum().backward()
     grads = {}
     for name, leaf in leaves.items():
@@ -93,23 +84,16 @@ def autograd_stack(
     for layer, z in enumerate(zs, start=1):
         assert z.grad is not None
         deltas[f"delta{layer}"] = z.grad.numpy()
-    return HandResult(pred.detach().numpy(), loss.detach().numpy(), grads, deltas)
+    return Answer(pred.detach().numpy(), loss.detach().numpy(), grads, deltas)
 
 
 def _losses(
-    name: str, pred: torch.Tensor, y: NDArray[np.generic], dtype: torch.dtype
+    spec: NetSpec, pred: torch.Tensor, y: NDArray[np.generic], dtype: torch.dtype
 ) -> torch.Tensor:
     """Per-case losses (N,), each torch's mean-reduced loss of that case."""
-    f = torch.nn.functional
-    if name == "cross_entropy":
+    per_element = TORCH_LOSSES[spec.loss].per_element
+    if spec.loss_record.takes_classes:
         target = torch.tensor(np.asarray(y), dtype=torch.long)
-        per = f.cross_entropy(pred.transpose(1, 2), target, reduction="none")  # (N, B)
-        return per.mean(dim=1)
-    t = torch.tensor(np.asarray(y), dtype=dtype)
-    if name == "mse":
-        per = f.mse_loss(pred, t, reduction="none")
-    elif name == "l1":
-        per = f.l1_loss(pred, t, reduction="none")
-    else:
-        per = f.binary_cross_entropy_with_logits(pred, t, reduction="none")
-    return per.mean(dim=(1, 2))
+        return per_element(pred, target).mean(dim=1)  # (N, B) → (N,)
+    target = torch.tensor(np.asarray(y), dtype=dtype)
+    return per_element(pred, target).mean(dim=(1, 2))

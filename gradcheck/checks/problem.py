@@ -1,0 +1,139 @@
+"""From what the user asked (a ``Request``) to what both sides see (a ``Problem``) and the
+``Settings`` echoed in every report: validated, with the weights built once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.checks.report import Settings
+from gradcheck.core.errors import GradcheckError
+from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_LOSS
+from gradcheck.core.spec import SEED_LAYERS, NetSpec
+from gradcheck.core.tolerance import resolve_tolerance
+from gradcheck.io import inputs
+
+Array = NDArray[np.floating]
+Rows = Sequence[float] | Sequence[Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A check as asked for, by the command line's options or the API's keywords, unvalidated.
+
+    ``x`` is one input row or a list of rows (or ``data`` names a CSV/.npz file); ``target`` one
+    row per input row (default: 1.0 per output unit, class 0 for a loss over classes). Weights
+    come from torch's default init after ``torch.manual_seed(seed)`` unless ``weights`` names a
+    state_dict file. ``atol``/``rtol`` default per dtype; ``oracle`` adds the numerical oracle.
+    """
+
+    x: Rows | None = None
+    target: Rows | None = None
+    data: str | None = None
+    layers: Sequence[int] = SEED_LAYERS
+    activation: str = DEFAULT_ACTIVATION
+    loss: str = DEFAULT_LOSS
+    dtype: str = "float64"
+    seed: int = 0
+    weights: str | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    oracle: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A network, its weights and a batch, all in the working dtype: what both sides see."""
+
+    spec: NetSpec
+    params: dict[str, Array]  # W1, b1, … in spec.dtype
+    x: Array  # (B, n_in) in spec.dtype
+    y: NDArray[np.generic]  # (B, n_out) in spec.dtype, or (B,) int64 class indices
+
+
+def setup(request: Request) -> tuple[Problem, Settings]:
+    """Validate every part of ``request``; build the problem both sides see and its settings."""
+    r = request
+    spec = NetSpec(tuple(int(n) for n in r.layers), r.activation, r.loss, r.dtype)
+    tolerance = resolve_tolerance(r.dtype, r.atol, r.rtol)
+    if r.oracle is not None:
+        from gradcheck.core.numeric import validate_method
+
+        validate_method(spec, r.oracle)
+    x, y = resolve_batch(spec, r.x, r.target, r.data)
+    problem = prepare(spec, x=x, target=y, seed=r.seed, weights=r.weights)
+    settings = Settings(
+        spec,
+        x,
+        y,
+        tolerance,
+        seed=None if r.weights is not None else r.seed,
+        weights=r.weights,
+        data=r.data,
+        oracle=r.oracle,
+    )
+    return problem, settings
+
+
+def prepare(
+    spec: NetSpec,
+    *,
+    x: NDArray[np.float64],
+    target: NDArray[np.generic],
+    seed: int | None = 0,
+    weights: str | None = None,
+) -> Problem:
+    """Build the shared weights (torch's init under ``seed``, or a file) and cast everything.
+
+    Weights are created once and both sides receive exact copies in ``spec.dtype``.
+    """
+    inputs.check_representable(x, spec.dtype, "--x")
+    if target.dtype.kind == "f":
+        inputs.check_representable(target.astype(np.float64), spec.dtype, "--target")
+    if weights is not None:
+        from gradcheck.io.weights import load_weights
+
+        params64 = load_weights(weights, spec)
+    else:
+        if seed is None:
+            raise GradcheckError("--seed: give a seed or --weights")
+        from gradcheck.torch_side import reference
+
+        params64 = reference.init_state(spec, seed)
+    for name, value in params64.items():
+        inputs.check_representable(value, spec.dtype, f"--weights ({name})")
+    dtype = np.dtype(spec.dtype)
+    params: dict[str, Array] = {name: value.astype(dtype) for name, value in params64.items()}
+    y = target if target.dtype.kind == "i" else target.astype(dtype)
+    return Problem(spec, params, x.astype(dtype), y)
+
+
+def resolve_batch(
+    spec: NetSpec, x: Rows | None, target: Rows | None, data: str | None
+) -> tuple[NDArray[np.float64], NDArray[np.generic]]:
+    """Inputs and targets from ``x``/``target`` rows or from a data file (exactly one)."""
+    if data is not None:
+        if x is not None or target is not None:
+            raise GradcheckError("--data: give either --data or --x/--target, not both")
+        return inputs.load_data(spec, data)
+    x_rows = _rows(x) if x is not None else []
+    if not x_rows:
+        raise GradcheckError("--x: missing; give the input values (e.g. --x 0.974 0.312) or --data")
+    x_arr = inputs.inputs_from_rows(spec, x_rows)
+    y_rows = _rows(target) if target is not None else None
+    return x_arr, inputs.targets_from_rows(spec, y_rows, len(x_rows))
+
+
+def _rows(values: Rows) -> list[list[float]]:
+    """One row (flat numbers) or several rows, as a list of rows."""
+    items: list[Any] = list(values)
+    try:
+        if items and all(np.ndim(v) == 0 for v in items):
+            return [[float(v) for v in items]]
+        return [[float(v) for v in row] for row in items]
+    except (TypeError, ValueError) as exc:
+        raise GradcheckError(f"expected numbers or rows of numbers ({exc})") from None

@@ -1,0 +1,303 @@
+"""The JSON documents (``run``, ``explain``, ``sweep``): pure functions of the results, no rich.
+
+Every document carries ``"document"`` and ``schema_version`` and conforms to the shipped
+``io/schema.json``. NaN and ±inf are written as the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"``; the same result always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck import __version__
+from gradcheck.checks.diagnose import Finding
+from gradcheck.checks.explain import Explanation, Step
+from gradcheck.checks.oracle import RULE_ASCII as ORACLE_RULE_ASCII
+from gradcheck.checks.oracle import OracleCheck
+from gradcheck.checks.report import Report
+from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
+from gradcheck.core.compare import Comparison
+from gradcheck.core.tolerance import RULE_ASCII
+
+SCHEMA_VERSION = 1
+
+# JSON has no NaN or infinity; they are written as these strings (documented in the README).
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def number(value: float) -> float | str:
+    """A float for JSON: itself when finite (shortest round-trip repr), else a string."""
+    if math.isfinite(value):
+        return float(value)
+    return _NONFINITE[str(float(value))]
+
+
+def array(values: NDArray[np.generic]) -> Any:
+    """A full-precision nested list (a bare number for 0-d arrays)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    arr = arr.astype(np.float64)
+    if np.all(np.isfinite(arr)):
+        return arr.tolist()
+    flat = [number(v) for v in arr.reshape(-1).tolist()]
+    if arr.ndim == 0:
+        return flat[0]
+    return np.array(flat, dtype=object).reshape(arr.shape).tolist()
+
+
+def comparison_to_dict(c: Comparison, *, arrays: bool = True) -> dict[str, Any]:
+    """One comparison record of the JSON document."""
+    record: dict[str, Any] = {"name": c.name}
+    if c.torch_name is not None:
+        record["torch_name"] = c.torch_name
+    record["shape"] = list(c.shape)
+    if arrays or not c.shape:
+        record["autograd"] = array(c.reference)
+        record["hand"] = array(c.candidate)
+    record.update(
+        max_abs_error=number(c.max_abs_error),
+        max_rel_error=number(c.max_rel_error),
+        worst_index=list(c.worst_index),
+        error_ratio=number(c.error_ratio),
+        n_failed=c.n_failed,
+        n_nonfinite=c.n_nonfinite,
+        passed=c.passed,
+    )
+    return record
+
+
+def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
+    """The JSON document as a dict (schema version 1, documented in the README)."""
+    s = report.settings
+    spec = s.spec
+    doc = {
+        "document": "run",
+        "schema_version": SCHEMA_VERSION,
+        "gradcheck_version": __version__,
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "settings": {
+            "x": array(s.x),
+            "target": array(s.target),
+            "seed": s.seed,
+            "weights": s.weights,
+            "data": s.data,
+            "candidate": s.candidate,
+            "dtype": spec.dtype,
+            "layers": list(spec.layers),
+            "activation": spec.activation,
+            "loss": spec.loss,
+            "batch_size": s.batch_size,
+            "atol": s.tolerance.atol,
+            "rtol": s.tolerance.rtol,
+            "rule": RULE_ASCII,
+        },
+        "forward": {c.name: comparison_to_dict(c, arrays=arrays) for c in report.forward},
+        "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
+        "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
+        "failed": list(report.failed),
+        "warnings": warnings_to_list(report),
+        "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
+    }
+    if report.oracle is not None:
+        add_oracle(doc, report.oracle, arrays=arrays)
+    return doc
+
+
+def warnings_to_list(report: Report) -> list[dict[str, Any]]:
+    """The report's warnings as JSON objects (kind, layer, message)."""
+    return [{"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings]
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """One diagnosis entry of the JSON document."""
+    return {
+        "kind": finding.kind,
+        "layer": finding.layer,
+        "parameter": finding.parameter,
+        "message": finding.message,
+        "test": finding.test,
+    }
+
+
+def to_json(report: Report, *, arrays: bool = True) -> str:
+    """Exactly one JSON document; same report ⇒ same bytes."""
+    return dumps(to_dict(report, arrays=arrays))
+
+
+def dumps(doc: Any, indent: int = 0) -> str:
+    """JSON with objects indented and arrays of numbers kept on one line, for people and diffs."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(doc, dict) and doc:
+        items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in doc.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(doc, list) and any(isinstance(v, dict) for v in doc):
+        items = [f"{inner}{dumps(v, indent + 1)}" for v in doc]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(doc, allow_nan=False, separators=(", ", ": "))
+
+
+def _errors(c: Comparison) -> dict[str, Any]:
+    return {
+        "max_abs_error": number(c.max_abs_error),
+        "max_rel_error": number(c.max_rel_error),
+        "worst_index": list(c.worst_index),
+        "error_ratio": number(c.error_ratio),
+        "n_failed": c.n_failed,
+        "passed": c.passed,
+    }
+
+
+def add_oracle(doc: dict[str, Any], check: OracleCheck, *, arrays: bool = True) -> None:
+    """Append the oracle to a report's JSON dict: per-parameter fields and an ``oracle`` section.
+
+    Full methods: each parameter record gains ``oracle`` (the numerical gradient, a full
+    nested list, unless ``arrays`` is false), ``oracle_vs_autograd`` and ``oracle_vs_hand``.
+    The ``oracle`` section states method, tolerance, which sides disagree and the verdict;
+    for ``directional`` it lists each direction's vᵀ∇L from the oracle and both sides.
+    """
+    section: dict[str, Any] = {
+        "method": check.method,
+        "atol": check.tolerance.atol,
+        "rtol": check.tolerance.rtol,
+        "rule": ORACLE_RULE_ASCII,
+        "passed": check.passed,
+        "disagreeing": list(check.disagreeing),
+        "verdict": check.verdict,
+    }
+    pairs = list(zip(check.vs_autograd, check.vs_hand, strict=True))
+    if check.method == "directional":
+        section["directions"] = [
+            {
+                "name": a.name,
+                "oracle": number(float(a.reference)),
+                "autograd": number(float(a.candidate)),
+                "hand": number(float(h.candidate)),
+                "vs_autograd": _errors(a),
+                "vs_hand": _errors(h),
+            }
+            for a, h in pairs
+        ]
+    else:
+        records = {r["name"]: r for r in doc["parameters"]}
+        for a, h in pairs:
+            record = records[a.name]
+            if arrays:
+                record["oracle"] = array(a.reference)
+            record["oracle_vs_autograd"] = _errors(a)
+            record["oracle_vs_hand"] = _errors(h)
+            record["oracle_skipped"] = dict(check.skipped).get(a.name, 0)
+    doc["oracle"] = section
+
+
+def step_to_dict(index: int, step: Step) -> dict[str, Any]:
+    """One step of the JSON document; ``check`` is a run record without the arrays."""
+    c = step.check
+    return {
+        "index": index,
+        "phase": step.phase,
+        "name": step.name,
+        "title": step.title,
+        "formula": step.formula,
+        "where": step.where,
+        "shapes": step.shapes,
+        "shape": list(step.shape),
+        "hand": array(step.hand),
+        "autograd": array(c.reference) if c is not None else None,
+        "check": comparison_to_dict(c, arrays=False) if c is not None else None,
+    }
+
+
+def explain_to_dict(explanation: Explanation) -> dict[str, Any]:
+    """The ``explain --json`` document (``"document": "explain"``, see ``schema.json``)."""
+    report = explanation.report
+    return {
+        "document": "explain",
+        "schema_version": SCHEMA_VERSION,
+        "gradcheck_version": __version__,
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "settings": to_dict(report, arrays=False)["settings"],
+        "steps": [step_to_dict(i, s) for i, s in enumerate(explanation.steps, start=1)],
+        "failed": list(report.failed),
+        "warnings": warnings_to_list(report),
+    }
+
+
+def explain_to_json(explanation: Explanation) -> str:
+    """Exactly one JSON document; same explanation ⇒ same bytes."""
+    return dumps(explain_to_dict(explanation))
+
+
+def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
+    """The sweep's JSON document: settings, pass rate, per-quantity errors, the worst case."""
+    s = report.settings
+    spec = s.spec
+    worst = report.worst_case
+    settings: dict[str, Any] = {
+        "cases": s.cases,
+        "seed": s.seed,
+        "seeds": [s.seed, s.seed + s.cases - 1],
+        "batch_size": s.batch_size,
+        "candidate": s.candidate,
+        "dtype": spec.dtype,
+        "layers": list(spec.layers),
+        "activation": spec.activation,
+        "loss": spec.loss,
+        "x_range": list(X_RANGE),
+        "target_range": (
+            [0, spec.n_out - 1] if spec.loss == "cross_entropy" else list(TARGET_RANGE)
+        ),
+        "atol": s.tolerance.atol,
+        "rtol": s.tolerance.rtol,
+        "rule": RULE_ASCII,
+        "oracle": s.oracle,
+    }
+    if report.oracle_tolerance is not None:
+        settings["oracle_atol"] = report.oracle_tolerance.atol
+        settings["oracle_rtol"] = report.oracle_tolerance.rtol
+    return {
+        "document": "sweep",
+        "schema_version": SCHEMA_VERSION,
+        "gradcheck_version": __version__,
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "settings": settings,
+        "n_cases": s.cases,
+        "n_passed": report.n_passed,
+        "pass_rate": report.n_passed / s.cases,
+        "quantities": [
+            {
+                "name": q.name,
+                **({"torch_name": q.torch_name} if q.torch_name else {}),
+                "kind": q.kind,
+                "max_abs_error": number(float(np.max(q.max_abs))),
+                "median_abs_error": number(median(q.max_abs)),
+                "worst_case_seed": report.seed_of(int(np.argmax(q.ratio))),
+                "max_error_ratio": number(float(np.max(q.ratio))),
+                "n_failed_cases": int(np.count_nonzero(~q.passed)),
+            }
+            for q in report.quantities
+        ],
+        "worst_case": {
+            "seed": report.seed_of(worst),
+            "error_ratio": number(report.worst_ratio),
+            "passed": bool(report.case_passed[worst]),
+            "x": array(report.x[worst]),
+            "target": array(np.asarray(report.target[worst])),
+            "command": report.command(worst),
+        },
+        "failed_seeds": report.failed_seeds,
+        "oracle_skipped": report.oracle_skipped,
+    }
+
+
+def sweep_to_json(report: SweepReport) -> str:
+    """Exactly one JSON document; same arguments ⇒ same bytes."""
+    return dumps(sweep_to_dict(report))
