@@ -74,18 +74,7 @@ def check(
     Returns a ``Report`` (``.passed``, ``.exit_code``, per-parameter ``Comparison``s).
     Raises ``GradcheckError`` on bad input; its message names the argument (``x: …``).
     """
-    request = Request(
-        x,
-        target,
-        data=data,
-        layers=layers,
-        activation=activation,
-        loss=loss,
-        dtype=dtype,
-        seed=seed,
-        weights=weights,
-        atol=atol,
-        rtol=rtol,
-        oracle=oracle,
-    )
-    return Report.of(run_check(request, backward=backward, impl=impl, grads=grads))
+    # Every keyword but the hand side's is the Request's field of the same name.
+    options = dict(locals())
+    hand = {name: options.pop(name) for name in ("backward", "impl", "grads")}
+    return Report.of(run_check(Request(**options), **hand))

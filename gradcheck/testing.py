@@ -10,11 +10,8 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from rich.console import Console
 
 from gradcheck.api import Report, check
 
@@ -44,16 +41,6 @@ def assert_backward(
 
 def report_text(report: Report, width: int = 200) -> str:
     """The report as ``gradcheck run`` prints it, in plain text (no colour, no styles)."""
-    from gradcheck.output.table import render_report
+    from gradcheck.output.table import plain_text, render_report
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=width,
-        color_system=None,
-        no_color=True,
-        highlight=False,
-        soft_wrap=False,
-    )
-    console.print(render_report(report))
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    return plain_text(render_report(report), width)

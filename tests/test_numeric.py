@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from gradcheck.checks.oracle import SAFETY, oracle_tolerance, run_oracle
+from gradcheck.checks.oracle import SAFETY, judge, oracle_numbers, oracle_tolerance
 from gradcheck.checks.pipeline import evaluate as evaluate_problem
 from gradcheck.checks.pipeline import replica_side
 from gradcheck.checks.problem import prepare
@@ -54,7 +54,7 @@ def test_every_full_oracle_agrees_with_autograd_within_its_documented_tolerance(
     params, x, y = _problem(spec)
     ref = reference.autograd(spec, params, x, y)
     for method in _methods(spec):
-        grads = numeric.full_gradient(spec, params, x, y, method)
+        grads = numeric.full_gradient(spec, params, x, y, method)[0]
         tol = oracle_tolerance(method, "float64", float(ref.loss))
         for p in spec.parameters():
             assert grads[p.name].shape == p.shape
@@ -73,7 +73,7 @@ def test_measured_errors_on_the_seed_network_meet_the_issue_targets() -> None:
     worst = {
         method: max(
             np.abs(g - ref.grads[k]).max()
-            for k, g in numeric.full_gradient(spec, params, x, y, method).items()
+            for k, g in numeric.full_gradient(spec, params, x, y, method)[0].items()
         )
         for method in numeric.FULL_METHODS
     }
@@ -109,9 +109,9 @@ def test_directional_projection_is_the_dot_product() -> None:
 def test_chunking_does_not_change_the_answer() -> None:
     spec = NetSpec((2, 9, 7, 2), "tanh", "mse")
     params, x, y = _problem(spec)
-    whole = numeric.full_gradient(spec, params, x, y, "richardson")
+    whole = numeric.full_gradient(spec, params, x, y, "richardson")[0]
     # A budget this small forces one perturbation per chunk.
-    tiny = numeric.full_gradient(spec, params, x, y, "richardson", chunk_bytes=1)
+    tiny = numeric.full_gradient(spec, params, x, y, "richardson", chunk_bytes=1)[0]
     for name in whole:
         np.testing.assert_array_equal(whole[name], tiny[name])
 
@@ -123,9 +123,9 @@ def test_leading_case_axis_broadcasts_like_the_replica() -> None:
     x = np.stack([c[1] for c in cases])
     y = np.stack([c[2] for c in cases])
     for method in ("central", "complex-step"):
-        together = numeric.full_gradient(spec, stacked, x, y, method)
+        together = numeric.full_gradient(spec, stacked, x, y, method)[0]
         for i, (p, xi, yi) in enumerate(cases):
-            alone = numeric.full_gradient(spec, p, xi, yi, method)
+            alone = numeric.full_gradient(spec, p, xi, yi, method)[0]
             for name in alone:
                 np.testing.assert_allclose(together[name][i], alone[name], rtol=0, atol=1e-12)
     d = numeric.directional(spec, stacked, x, y)
@@ -271,12 +271,11 @@ def test_verdict_names_autograd_or_both_when_they_disagree() -> None:
     params, x, y = _problem(spec)
     ref = reference.autograd(spec, params, x, y)
     wrong = {k: v * 1.001 for k, v in ref.grads.items()}
-    only_autograd = run_oracle(
-        spec, params, x, y, "central", autograd=wrong, hand=ref.grads, loss=1.0
-    )
+    numbers = oracle_numbers(spec, params, x, y, "central")
+    only_autograd = judge(numbers, spec, autograd=wrong, hand=ref.grads, loss=1.0)
     assert only_autograd.disagreeing == ("autograd",)
     assert only_autograd.verdict.startswith("autograd disagrees with the oracle")
-    both = run_oracle(spec, params, x, y, "central", autograd=wrong, hand=wrong, loss=1.0)
+    both = judge(numbers, spec, autograd=wrong, hand=wrong, loss=1.0)
     assert both.disagreeing == ("autograd", "hand")
     assert both.verdict.startswith("both autograd")
     assert not both.passed
@@ -289,7 +288,7 @@ def test_steps_across_a_relu_kink_are_flagged_and_the_rest_agree() -> None:
     params["b1"][0, ...] -= z1[0, 0] - 1e-6  # unit 1 of z1 sits 1e-6 above its kink
     ref = reference.autograd(spec, params, x, y)
     for method in ("central", "richardson"):
-        grads, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
+        grads, kinks = numeric.full_gradient(spec, params, x, y, method)
         assert kinks["b1"][0] and kinks["W1"][0].any()  # h ≫ 1e-6: the step crosses 0
         assert not kinks["W3"].any() and not kinks["b3"].any()  # the output layer is linear
         tol = oracle_tolerance(method, "float64", float(ref.loss))
@@ -304,7 +303,7 @@ def test_steps_across_a_relu_kink_are_flagged_and_the_rest_agree() -> None:
 def test_analytic_networks_have_no_kinks() -> None:
     spec = NetSpec((3, 5, 4, 2), "tanh", "bce_logits")
     params, x, y = _problem(spec)
-    _, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, "central")
+    _, kinks = numeric.full_gradient(spec, params, x, y, "central")
     assert not any(k.any() for k in kinks.values())
 
 

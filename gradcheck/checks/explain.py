@@ -204,7 +204,7 @@ def _backward_steps(
 
 
 def _definition(formula: str) -> str | None:
-    """A function's definition, or None when its text only names it (``tanh(z)``)."""
+    """A function's definition, or None when its text only names it (no '=' in it)."""
     return formula if "=" in formula else None
 
 

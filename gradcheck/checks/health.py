@@ -31,7 +31,7 @@ def saturation(spec: NetSpec, zs: tuple[Array, ...]) -> list[Notice]:
     """Hidden units whose activation derivative is below the dtype's eps for every sample."""
     act = spec.activation_record
     if act.stuck is None:
-        return []  # f′ never vanishes (identity, leaky_relu)
+        return []  # f′ never vanishes, so no unit can be stuck
     df = act.df
     eps = float(np.finfo(np.dtype(spec.dtype)).eps)
     notices = []

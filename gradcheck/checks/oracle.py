@@ -93,7 +93,7 @@ def oracle_numbers(
     if method == "directional":
         d = numeric.directional(spec, params, x, y)
         return OracleNumbers(method, {DIRECTIONAL_NAME: d.derivatives}, {}, d)
-    grads, kinks = numeric.full_gradient_with_kinks(spec, params, x, y, method)
+    grads, kinks = numeric.full_gradient(spec, params, x, y, method)
     return OracleNumbers(method, grads, kinks)
 
 
@@ -167,24 +167,20 @@ class OracleCheck:
                 )
 
 
-def run_oracle(
+def judge(
+    numbers: OracleNumbers,
     spec: NetSpec,
-    params: Mapping[str, Array],
-    x: Array,
-    y: NDArray[np.generic],
-    method: str,
     *,
     autograd: Mapping[str, NDArray[np.floating]],
     hand: Mapping[str, NDArray[np.floating]],
     loss: float,
 ) -> OracleCheck:
-    """Compute the oracle by ``method`` and compare both sides' gradients with it.
+    """Compare both sides' gradients with the oracle's ``numbers`` (from ``oracle_numbers``).
 
     Full methods compare every parameter (names ``W1, b1, …``); ``directional`` compares
     vₖᵀg for each seeded direction (names ``v1 … vK``).
     """
-    tol = oracle_tolerance(method, spec.dtype, loss)
-    numbers = oracle_numbers(spec, params, x, y, method)
+    tol = oracle_tolerance(numbers.method, spec.dtype, loss)
     torch_names = {p.name: p.torch_name for p in spec.parameters()}
 
     def against(grads: Mapping[str, NDArray[np.floating]]) -> tuple[Comparison, ...]:
@@ -200,4 +196,4 @@ def run_oracle(
             for name, ref, cand in pairs
         )
 
-    return OracleCheck(method, tol, against(autograd), against(hand), numbers.skipped)
+    return OracleCheck(numbers.method, tol, against(autograd), against(hand), numbers.skipped)

@@ -65,18 +65,13 @@ def evaluate(problem: Problem, settings: Settings, hand: Answer | None = None) -
     )
     oracle_check = None
     if settings.oracle is not None:
-        from gradcheck.checks.oracle import run_oracle
+        from gradcheck.checks.oracle import judge, oracle_numbers
 
-        oracle_check = run_oracle(
-            problem.spec,
-            problem.params,
-            problem.x,
-            problem.y,
-            settings.oracle,
-            autograd=ref.grads,
-            hand=hand.grads,
-            loss=float(np.asarray(ref.loss)),
+        numbers = oracle_numbers(
+            problem.spec, problem.params, problem.x, problem.y, settings.oracle
         )
+        loss = float(np.asarray(ref.loss))
+        oracle_check = judge(numbers, problem.spec, autograd=ref.grads, hand=hand.grads, loss=loss)
     findings: tuple[Finding, ...] = ()
     if not all(c.passed for c in forward + parameters + deltas):
         # Overflowing inputs are a reported failure, not a numpy warning on stderr.

@@ -26,6 +26,21 @@ def option_group(*options: Callable[[Any], Any]) -> Callable[[F], F]:
     return apply
 
 
+def choice_option(
+    name: str, choices: tuple[str, ...], default: str, help: str, envvar: str | None = None
+) -> Callable[[F], F]:
+    """An option taking one of ``choices``, its default shown in ``--help``."""
+    return click.option(
+        name,
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
+        envvar=envvar,
+        show_envvar=envvar is not None,
+        help=help,
+    )
+
+
 network_options = option_group(
     click.option(
         "--layers",
@@ -34,29 +49,25 @@ network_options = option_group(
         metavar="N0,N1,…,NL",
         help="Layer sizes, inputs first. The default is the seed's 2→10→10→1 network.",
     ),
-    click.option(
+    choice_option(
         "--activation",
-        type=click.Choice(tuple(ACTIVATIONS)),
-        default=DEFAULT_ACTIVATION,
-        show_default=True,
-        help="Hidden-layer activation; the output layer is linear, as in the seed.",
+        tuple(ACTIVATIONS),
+        DEFAULT_ACTIVATION,
+        "Hidden-layer activation; the output layer is linear, as in the seed.",
     ),
-    click.option(
+    choice_option(
         "--loss",
-        type=click.Choice(tuple(LOSSES)),
-        default=DEFAULT_LOSS,
-        show_default=True,
-        help="Loss with torch's mean reduction. cross_entropy takes class indices as "
+        tuple(LOSSES),
+        DEFAULT_LOSS,
+        "Loss with torch's mean reduction. cross_entropy takes class indices as "
         "targets; bce_logits takes targets in [0, 1].",
     ),
-    click.option(
+    choice_option(
         "--dtype",
-        type=click.Choice(DTYPES),
-        default="float64",
-        show_default=True,
+        DTYPES,
+        "float64",
+        "Precision of both sides. float64 is the sharp check; float32 is the seed's setting.",
         envvar="GRADCHECK_DTYPE",
-        show_envvar=True,
-        help="Precision of both sides. float64 is the sharp check; float32 is the seed's setting.",
     ),
 )
 
@@ -122,25 +133,22 @@ def _check_env_tolerance(
     return value
 
 
+def _tolerance_option(part: str, defaults: str) -> Callable[[F], F]:
+    return click.option(
+        f"--{part}",
+        type=float,
+        default=None,
+        envvar=f"GRADCHECK_{part.upper()}",
+        show_envvar=True,
+        callback=_check_env_tolerance,
+        help=f"{'Absolute' if part == 'atol' else 'Relative'} tolerance. Default per dtype: "
+        f"{defaults}.",
+    )
+
+
 tolerance_options = option_group(
-    click.option(
-        "--atol",
-        type=float,
-        default=None,
-        envvar="GRADCHECK_ATOL",
-        show_envvar=True,
-        callback=_check_env_tolerance,
-        help="Absolute tolerance. Default per dtype: 1e-7 (float64), 1e-5 (float32).",
-    ),
-    click.option(
-        "--rtol",
-        type=float,
-        default=None,
-        envvar="GRADCHECK_RTOL",
-        show_envvar=True,
-        callback=_check_env_tolerance,
-        help="Relative tolerance. Default per dtype: 1e-7 (float64), 1.3e-6 (float32).",
-    ),
+    _tolerance_option("atol", "1e-7 (float64), 1e-5 (float32)"),
+    _tolerance_option("rtol", "1e-7 (float64), 1.3e-6 (float32)"),
 )
 
 

@@ -99,27 +99,14 @@ def full_gradient(
     method: str,
     *,
     chunk_bytes: int = CHUNK_BYTES,
-) -> dict[str, Array]:
-    """∂L/∂θ for every parameter by ``method`` (central, richardson or complex-step), in float64.
+) -> tuple[dict[str, Array], dict[str, NDArray[np.bool_]]]:
+    """∂L/∂θ for every parameter by ``method`` (central, richardson or complex-step), in float64,
+    and, per parameter, where its step straddles a kink.
 
     Args: the network, its parameters (``W1, b1, …``, any dtype; cast to float64), the batch
     ``x (…, B, n_in)`` and targets, the method, and the working-set budget per chunk.
-    Returns gradients keyed like ``params``, each with the parameter's shape (plus case axes).
-    Raises ``GradcheckError`` for a method the network does not allow.
-    """
-    return full_gradient_with_kinks(spec, params, x, y, method, chunk_bytes=chunk_bytes)[0]
-
-
-def full_gradient_with_kinks(
-    spec: NetSpec,
-    params: Mapping[str, Array],
-    x: Array,
-    y: NDArray[np.generic],
-    method: str,
-    *,
-    chunk_bytes: int = CHUNK_BYTES,
-) -> tuple[dict[str, Array], dict[str, NDArray[np.bool_]]]:
-    """``full_gradient`` and, per parameter, where its step straddles a kink.
+    Returns (gradients, kinks), each keyed like ``params`` with the parameter's shape (plus
+    case axes). Raises ``GradcheckError`` for a method the network does not allow.
 
     With an activation or loss that has a kink at 0, a step that moves any recomputed
     pre-activation (or ŷ − y) across 0 measures a difference across the kink, not the

@@ -134,7 +134,7 @@ def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np
     batch = x.shape[0]
     if batch == 0:
         raise GradcheckError(f"--data: {path}: no rows")
-    _check_batch(spec, batch, "--data")
+    spec.check_memory(batch, "--data")
     _check_finite(x, "--data")
     width = 1 if spec.loss_record.takes_classes else spec.n_out
     if y.size != batch * width or (y.ndim == 2 and y.shape[0] != batch):
@@ -168,7 +168,7 @@ def _load_csv(spec: NetSpec, file: Path) -> tuple[NDArray[np.float64], NDArray[n
         rows = rows[1:]  # a header
     if not rows:
         raise GradcheckError(f"--data: {file}: no data rows")
-    _check_batch(spec, len(rows), "--data")
+    spec.check_memory(len(rows), "--data")
     width = spec.n_in + (1 if spec.loss_record.takes_classes else spec.n_out)
     for line, row in rows:
         if len(row) != width:
@@ -206,10 +206,6 @@ def _check_finite(values: NDArray[np.generic], option: str) -> None:
     bad = ~np.isfinite(values)
     if np.any(bad):
         raise GradcheckError(f"{option}: {values[bad][0]} is not a finite number")
-
-
-def _check_batch(spec: NetSpec, batch: int, option: str) -> None:
-    spec.check_memory(batch, option)
 
 
 def check_representable(values: NDArray[np.float64], dtype: str, option: str) -> None:

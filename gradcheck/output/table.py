@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from rich.console import Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -164,3 +164,11 @@ def diagnosis_lines(report: Report) -> list[Any]:
             cell.append(f"\ntest: {finding.test}", style="dim")
         grid.add_row(Text("  •"), cell)
     return [Text("diagnosis:", style="bold"), grid]
+
+
+def plain_text(renderable: RenderableType, width: int) -> str:
+    """What a renderable prints at ``width`` columns without colour, lines right-stripped."""
+    console = Console(width=width, color_system=None, no_color=True, highlight=False)
+    with console.capture() as captured:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n"

@@ -1,0 +1,139 @@
+"""The layout's rules, checked: imports point down the layers, no cycles, one record per
+activation, and the package does not repeat itself.
+
+Layers, bottom to top (a module may import its own layer and those below, never above):
+core → torch_side | io → checks → output → api | cli | testing. ``torch_side`` and ``io`` sit
+side by side and do not import each other. Function-level imports count: a lazy import is
+still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from gradcheck.core.functions import ACTIVATIONS
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "gradcheck"
+
+RANK = {
+    "core": 0,
+    "torch_side": 1,
+    "io": 1,
+    "checks": 2,
+    "output": 3,
+    "api": 4,
+    "cli": 4,
+    "testing": 4,
+    "__main__": 5,
+}
+#: Peers on one rank that must not import each other.
+SEPARATE = {frozenset({"torch_side", "io"}), frozenset({"api", "cli"})}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for file in PACKAGE.rglob("*.py"):
+        parts = file.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = file
+    return found
+
+
+def layer(module: str) -> str | None:
+    """``gradcheck.core.spec`` → ``core``; the package root has no layer."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def imports(file: Path, known: set[str]) -> set[str]:
+    """Every gradcheck module ``file`` imports, at any depth of the code."""
+    out = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name:
+                out.add(name)
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {m: imports(f, set(mods)) - {m} for m, f in mods.items()}
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for module in modules():
+        assert module == "gradcheck" or layer(module) in RANK, module
+
+
+def test_imports_point_down_the_layers() -> None:
+    upward = []
+    for module, targets in graph().items():
+        source = layer(module)
+        if source is None:
+            continue  # the package root resolves its public names lazily, from the top
+        for target in targets:
+            dest = layer(target)
+            if dest is None:
+                # The root holds __version__ and lazy names only; reading the version is fine.
+                continue
+            if RANK[dest] > RANK[source] or frozenset({source, dest}) in SEPARATE:
+                upward.append(f"{module} → {target}")
+    assert not upward, "imports that point up or sideways:\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_cycles() -> None:
+    edges = graph()
+    edges["gradcheck"] = set()  # the root's lazy names are the API's, resolved at call time
+    state: dict[str, int] = {}
+    cycles: list[str] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges[node]):
+            if nxt == "gradcheck":
+                continue
+            if state.get(nxt) == 1:
+                cycles.append(" → ".join([*path[path.index(nxt) :], nxt]))
+            elif nxt not in state:
+                visit(nxt, path)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_layer_test_catches_an_upward_import(tmp_path: Path) -> None:
+    # The checks above must be able to fail: a core module importing output is found.
+    file = tmp_path / "spec.py"
+    file.write_text("def f():\n    from gradcheck.output import table\n")
+    known = set(modules())
+    found = imports(file, known)
+    assert "gradcheck.output.table" in found
+    assert RANK[layer("gradcheck.output.table") or ""] > RANK["core"]
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_an_activation_is_named_in_at_most_three_package_files(name: str) -> None:
+    # Its record (core/functions.py), its torch mapping, and at most one more place.
+    pattern = re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])")
+    files = sorted(
+        str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py") if pattern.search(f.read_text())
+    )
+    assert len(files) <= 3, files
