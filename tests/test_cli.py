@@ -157,6 +157,20 @@ def test_help_does_not_import_torch() -> None:
     assert out.stderr.strip().endswith("NO-TORCH")
 
 
+def test_top_level_help_does_not_even_import_numpy() -> None:
+    # The choices of --activation/--loss come from numpy-backed records, loaded lazily.
+    code = (
+        "import sys\n"
+        "from gradcheck.cli import cli\n"
+        "try:\n"
+        "    cli.main(['--help'], prog_name='gradcheck', standalone_mode=False)\n"
+        "finally:\n"
+        "    print(sorted({'numpy', 'torch'} & set(sys.modules)), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.strip().endswith("[]")
+
+
 def _installed_script() -> str:
     script = Path(sys.executable).parent / "gradcheck"
     found = str(script) if script.exists() else shutil.which("gradcheck")

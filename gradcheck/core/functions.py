@@ -15,17 +15,35 @@ is linear above 20 as torch's ``Softplus(beta=1, threshold=20)`` is.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
-Array = NDArray[np.floating]
-AnyArray = NDArray[Any]  # real or complex
-Elementwise = Callable[[Array], Array]
-ComplexElementwise = Callable[[AnyArray], AnyArray]
+    Array = NDArray[np.floating]
+    AnyArray = NDArray[Any]  # real or complex
+else:
+
+    class _Numpy:
+        """numpy, imported on first use: the CLI reads these records to list its choices, and
+        ``gradcheck --help`` should not pay for numpy. The first attribute read replaces this
+        stand-in with the module itself, so every later ``np.…`` is a plain global lookup."""
+
+        def __getattr__(self, name: str) -> Any:
+            numpy = importlib.import_module("numpy")
+            sys.modules[__name__].np = numpy
+            return getattr(numpy, name)
+
+    np = _Numpy()
+    Array = AnyArray = Any
+
+Elementwise = Callable[["Array"], "Array"]
+ComplexElementwise = Callable[["AnyArray"], "AnyArray"]
 
 LEAKY_SLOPE = 0.01  # torch.nn.LeakyReLU default negative_slope
 ELU_ALPHA = 1.0  # torch.nn.ELU default alpha
@@ -162,7 +180,7 @@ ACTIVATIONS: dict[str, Activation] = {
             symbol="tanh",
             formula="tanh(z)",
             derivative_formula="tanh′(z) = 1 − tanh²(z)",
-            complex_f=np.tanh,
+            complex_f=tanh,  # np.tanh is analytic and takes complex arguments
             stuck="saturated",
             df_from_output=lambda a: 1.0 - a * a,
         ),
@@ -225,8 +243,8 @@ DEFAULT_ACTIVATION = "sigmoid"
 # Losses: mean reduction over every (sample, unit) element, as torch's defaults do; for
 # cross-entropy the mean is over samples only. Each returns (loss (...,), ∂L/∂ŷ (..., B, n)).
 
-LossFunction = Callable[..., tuple[Array, Array]]
-ComplexLoss = Callable[[AnyArray, AnyArray], AnyArray]
+LossFunction = Callable[..., tuple["Array", "Array"]]
+ComplexLoss = Callable[["AnyArray", "AnyArray"], "AnyArray"]
 
 
 @dataclass(frozen=True)
