@@ -428,7 +428,7 @@ def _layer_hypotheses(
 
 def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
     """(kind, message, δ_layer as the mistake computes it) from the correct δ_{layer+1}."""
-    fn = ctx.spec.activation_record
+    fn = ctx.spec.activation_at(layer)
     name = fn.name
     z, a = ctx.zs[layer - 1], ctx.activations[layer]
     w_next = ctx.params[f"W{layer + 1}"]

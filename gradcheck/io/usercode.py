@@ -43,34 +43,45 @@ _module_ids = itertools.count()
 # Loading
 
 
-def parse_target(text: str) -> tuple[str, str]:
+def parse_target(text: str, option: str = OPTION) -> tuple[str, str]:
     """``"path/to/file.py:backward"`` → ``("path/to/file.py", "backward")``."""
     path, sep, name = text.rpartition(":")
+    if option == OPTION:
+        form, example = "FILE.py:FUNC", "samples/backward_seed.py:backward"
+    else:
+        form, example = "FILE.py:NAME", "net.py:Model"
     if not sep or not path:
-        raise GradcheckError(
-            f"{OPTION}: {text}: expected FILE.py:FUNC (e.g. samples/backward_seed.py:backward)"
-        )
+        raise GradcheckError(f"{option}: {text}: expected {form} (e.g. {example})")
     if not name:
-        raise GradcheckError(f"{OPTION}: {text}: missing the function name after ':'")
+        raise GradcheckError(f"{option}: {text}: missing the name after ':'")
     if not name.isidentifier():
-        raise GradcheckError(f"{OPTION}: {text}: {name!r} is not a Python function name")
+        raise GradcheckError(f"{option}: {text}: {name!r} is not a Python name")
     return path, name
 
 
 def load_backward(text: str) -> Backward:
-    """Import ``FILE.py`` under a unique module name and return its function ``FUNC``.
+    """``--impl FILE.py:FUNC``: the user's backward function (see ``load_object``)."""
+    fn = load_object(text, OPTION)
+    if not callable(fn):
+        _, name = parse_target(text)
+        raise GradcheckError(f"{OPTION}: {text}: {name!r} is a {type(fn).__name__}, not a function")
+    return fn  # type: ignore[no-any-return]
+
+
+def load_object(text: str, option: str) -> object:
+    """Import ``FILE.py`` under a unique module name and return its attribute ``NAME``.
 
     The file's folder is on ``sys.path`` only while it is imported (so it can import its
     neighbours, as ``python FILE.py`` would); ``sys.path`` and ``sys.modules`` are restored.
     """
-    path, name = parse_target(text)
-    file = readable_file(path, OPTION)
+    path, name = parse_target(text, option)
+    file = readable_file(path, option)
     if file.suffix != ".py":
-        raise GradcheckError(f"{OPTION}: {path}: not a .py file (expected FILE.py:FUNC)")
+        raise GradcheckError(f"{option}: {path}: not a .py file (expected FILE.py:NAME)")
     module_name = f"_gradcheck_user_{next(_module_ids)}_{file.stem}"
     import_spec = importlib.util.spec_from_file_location(module_name, file)
     if import_spec is None or import_spec.loader is None:
-        raise GradcheckError(f"{OPTION}: {path}: cannot be imported as a Python file")
+        raise GradcheckError(f"{option}: {path}: cannot be imported as a Python file")
     module = importlib.util.module_from_spec(import_spec)
     folder = str(file.resolve().parent)
     saved_path = list(sys.path)
@@ -81,7 +92,7 @@ def load_backward(text: str) -> Backward:
             import_spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         raise UserCodeError(
-            f"{OPTION}: {path}: importing it raised {_describe(exc)}", user_traceback(exc, file)
+            f"{option}: {path}: importing it raised {_describe(exc)}", user_traceback(exc, file)
         ) from None
     finally:
         sys.path[:] = saved_path
@@ -91,11 +102,9 @@ def load_backward(text: str) -> Backward:
             k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
         )
         hint = f" (it defines: {', '.join(defined)})" if defined else ""
-        raise GradcheckError(f"{OPTION}: {path}: no function {name!r}{hint}")
-    fn = getattr(module, name)
-    if not callable(fn):
-        raise GradcheckError(f"{OPTION}: {path}: {name!r} is a {type(fn).__name__}, not a function")
-    return fn  # type: ignore[no-any-return]
+        what = "function" if option == OPTION else "name"
+        raise GradcheckError(f"{option}: {path}: no {what} {name!r}{hint}")
+    return getattr(module, name)
 
 
 def user_traceback(exc: BaseException, file: Path | None) -> str:
