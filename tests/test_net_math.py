@@ -117,11 +117,10 @@ def test_property_replica_and_model_match_torch_written_by_hand(
         layers = (*layers[:-1], 3)
     names = hidden[: depth - 1] or ["sigmoid"]
     values = tuple(
-        PARAMETRISED.get(n) if p else None for n, p in zip(hidden[: depth - 1], params, strict=False)
+        PARAMETRISED.get(n) if p else None
+        for n, p in zip(hidden[: depth - 1], params, strict=False)
     )
-    spec = NetSpec(
-        layers, ",".join(names), loss, "float64", out, reduction, scale, l2, values
-    )
+    spec = NetSpec(layers, ",".join(names), loss, "float64", out, reduction, scale, l2, values)
     assert_matches(spec, seed, rows)
 
 

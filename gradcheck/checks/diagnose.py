@@ -43,6 +43,7 @@ KINDS = (
     "wrong_activation_derivative",
     "weight_not_transposed_in_backprop",
     "pre_activation_in_weight_gradient",
+    "convention",
 )
 
 
@@ -55,6 +56,8 @@ class Finding:
     parameter: str | None  # "W2", "b1", "delta2"; None for a whole-network finding
     message: str  # for people
     test: str = ""  # the formula and tolerance that established it ("" for the location)
+    #: For a ``convention`` finding: the command-line flags under which every check passes.
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

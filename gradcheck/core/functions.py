@@ -352,8 +352,9 @@ OUTPUT_ACTIVATIONS: dict[str, OutputActivation] = {
     )
 }
 
-#: The seed's output layer is linear.
-DEFAULT_OUTPUT_ACTIVATION = "identity"
+#: The name of "no function": a linear layer. The seed's output layer is linear.
+LINEAR = "identity"
+DEFAULT_OUTPUT_ACTIVATION = LINEAR
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,13 +47,13 @@ def parse_target(text: str, option: str = OPTION) -> tuple[str, str]:
     """``"path/to/file.py:backward"`` → ``("path/to/file.py", "backward")``."""
     path, sep, name = text.rpartition(":")
     if option == OPTION:
-        form, example = "FILE.py:FUNC", "samples/backward_seed.py:backward"
+        form, example, what = "FILE.py:FUNC", "samples/backward_seed.py:backward", "function"
     else:
-        form, example = "FILE.py:NAME", "net.py:Model"
+        form, example, what = "FILE.py:NAME", "net.py:Model", "class or function"
     if not sep or not path:
         raise GradcheckError(f"{option}: {text}: expected {form} (e.g. {example})")
     if not name:
-        raise GradcheckError(f"{option}: {text}: missing the name after ':'")
+        raise GradcheckError(f"{option}: {text}: missing the {what} name after ':'")
     if not name.isidentifier():
         raise GradcheckError(f"{option}: {text}: {name!r} is not a Python name")
     return path, name
@@ -65,7 +65,7 @@ def load_backward(text: str) -> Backward:
     if not callable(fn):
         _, name = parse_target(text)
         raise GradcheckError(f"{OPTION}: {text}: {name!r} is a {type(fn).__name__}, not a function")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def load_object(text: str, option: str) -> object:
@@ -166,13 +166,18 @@ def call_backward(
     *,
     option: str = OPTION,
     label: str | None = None,
+    layout: str = "out_in",
 ) -> Answer:
     """Call ``fn(params, x, y)`` on float64 copies and validate its answer.
 
     The copies are the function's to keep: whatever it does to them in place cannot reach
-    the arrays autograd is compared against.
+    the arrays autograd is compared against. With ``layout="in_out"`` each W is handed over
+    as (in, out) and its gradient read back that way.
     """
-    params64 = {p.name: np.array(params[p.name], dtype=np.float64) for p in spec.parameters()}
+    params64 = {
+        p.name: np.array(_to_layout(np.asarray(params[p.name]), p.name, layout), dtype=np.float64)
+        for p in spec.parameters()
+    }
     x64 = np.array(x, dtype=np.float64)
     y_copy = np.array(y, dtype=np.int64 if spec.loss_record.takes_classes else np.float64)
     try:
@@ -183,14 +188,30 @@ def call_backward(
         raise UserCodeError(
             f"{option}: {label} raised {_describe(exc)}", user_traceback(exc, _source_file(fn))
         ) from None
-    return validate(result, spec, batch=int(x64.shape[0]), option=option, what="the result")
+    return validate(
+        result, spec, batch=int(x64.shape[0]), option=option, what="the result", layout=layout
+    )
 
 
-def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: str) -> Answer:
+def _to_layout(value: NDArray[Any], name: str, layout: str) -> NDArray[Any]:
+    """W as the user's code stores it: (out, in), or (in, out) with ``--layout in_out``."""
+    return value.T if layout == "in_out" and name.startswith("W") and value.ndim == 2 else value
+
+
+def validate(
+    result: object,
+    spec: NetSpec,
+    *,
+    batch: int,
+    option: str,
+    what: str,
+    layout: str = "out_in",
+) -> Answer:
     """Check keys, types and shapes of a gradient mapping; NaN/inf pass (they fail the check).
 
-    Keys are hand names (``W1``, ``b1``, …) or torch's (``dense.0.weight``, …), plus optional
-    ``delta1 … deltaL``, ``prediction`` and ``loss``.
+    Keys are hand names (``W1``, ``b1``, …) or the network's torch names (``dense.0.weight``,
+    a model's ``fc1.weight``), plus optional ``delta1 … deltaL``, ``prediction`` and ``loss``.
+    W gradients are read in ``layout``; bias gradients may be (n,) or a column (n, 1).
     """
     if not isinstance(result, Mapping):
         raise GradcheckError(
@@ -199,7 +220,7 @@ def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: st
         )
     params = spec.parameters()
     by_torch = {p.torch_name: p.name for p in params}
-    expected = {p.name: p.shape for p in params}
+    expected = {p.name: _to_layout(np.empty(p.shape), p.name, layout).shape for p in params}
     optional: dict[str, tuple[int, ...]] = {
         f"delta{layer}": (batch, spec.layers[layer]) for layer in range(1, spec.depth + 1)
     }
@@ -223,9 +244,11 @@ def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: st
             "needed)"
         )
     arrays = {
-        name: _array(name, value, {**expected, **optional}[name], option, what, spec)
+        name: _array(name, value, {**expected, **optional}[name], option, what, spec, layout)
         for name, value in values.items()
     }
+    for p in params:  # back to (out, in), as everything else holds W
+        arrays[p.name] = np.ascontiguousarray(_to_layout(arrays[p.name], p.name, layout))
     # float64 arrays under hand names, validated; forward values and δ where given
     return Answer(
         prediction=arrays.get("prediction"),
@@ -236,7 +259,13 @@ def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: st
 
 
 def _array(
-    name: str, value: object, shape: tuple[int, ...], option: str, what: str, spec: NetSpec
+    name: str,
+    value: object,
+    shape: tuple[int, ...],
+    option: str,
+    what: str,
+    spec: NetSpec,
+    layout: str = "out_in",
 ) -> Array:
     if name == "loss" and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = np.float64(value)
@@ -254,12 +283,18 @@ def _array(
         )
     if name == "loss" and arr.size == 1:
         arr = arr.reshape(())
+    if name.startswith("b") and len(shape) == 1 and arr.shape == (*shape, 1):
+        arr = arr.reshape(shape)  # a column-vector (n, 1) bias gradient, as textbooks write b
     if arr.shape != shape:
         hint = ""
+        stored = "(out, in), as torch stores them" if layout == "out_in" else "(in, out)"
+        other = "in_out" if layout == "out_in" else "out_in"
         if len(shape) == 2 and arr.shape == shape[::-1] and name.startswith("W"):
-            hint = " (transposed? weights are (out, in), as torch stores them)"
+            hint = (
+                f" (transposed? with --layout {layout} weights are {stored}; or --layout {other})"
+            )
         elif name.startswith("W"):
-            hint = f" (weights are (out, in), as torch stores them; --layers {_layers(spec)})"
+            hint = f" (with --layout {layout} weights are {stored}; --layers {_layers(spec)})"
         elif name.startswith(("delta", "prediction")):
             hint = " (batch, units)"
         raise GradcheckError(

@@ -1,21 +1,20 @@
 """The user's own ``nn.Module`` (``--model FILE.py:NAME``, ``check(model=…)``), read as a network.
 
 Traced with ``torch.fx`` into Linear → activation → … → Linear → output activation; every
-spelling torch has for an activation (``nn.ReLU``, ``torch.relu``, ``F.relu``, ``x.relu()``)
-is recognised through the map in ``torch_side/functions.py``. Anything else is refused, naming
-the operation and where it is (``torch.sin after fc1``).
+spelling torch has for an activation (the ``nn`` module, ``torch.*``, ``F.*``, the Tensor
+method) is recognised through the map in ``torch_side/functions.py``. Anything else is
+refused, naming the operation and where it is (``torch.sin after fc1``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.functions import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from gradcheck.core.functions import ACTIVATIONS, LINEAR, OUTPUT_ACTIVATIONS
 from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_OUTPUTS
 
 OPTION = "--model"
@@ -95,7 +94,7 @@ def _describe(node: torch.fx.Node, root: torch.nn.Module) -> str:
     name = getattr(target, "__name__", str(target))
     if module.startswith("torch.nn.functional"):
         return f"F.{name}"
-    if module.startswith("torch") or module == "" and hasattr(torch, name):
+    if module.startswith("torch") or (module == "" and hasattr(torch, name)):
         return f"torch.{name}"
     if module in ("_operator", "operator"):
         symbols = {"add": "+", "sub": "−", "mul": "*", "truediv": "/", "matmul": "@"}
@@ -120,11 +119,11 @@ def _parameter(node: torch.fx.Node, root: torch.nn.Module, name: str) -> float |
         if threshold is not None and float(threshold) != 20.0:
             raise GradcheckError(
                 f"{OPTION}: {_describe(node, root)} uses threshold={threshold}; gradcheck's "
-                "softplus follows torch's default threshold 20"
+                f"{name} follows torch's default threshold 20"
             )
         return float(getattr(sub, record.parameter))
     if record.parameter in node.kwargs:
-        return float(node.kwargs[record.parameter])  # type: ignore[arg-type]
+        return float(node.kwargs[record.parameter])
     if len(node.args) > 1 and isinstance(node.args[1], (int, float)):
         return float(node.args[1])
     return None
@@ -161,8 +160,8 @@ def trace(module: torch.nn.Module, label: str) -> Traced:
         what = _describe(node, module)
         if node.op == "get_attr":
             raise GradcheckError(f"{OPTION}: {label} reads {node.target} directly after {where}")
-        first = node.args[0] if node.args else None
-        if first is not previous or any(
+        source = node.args[0] if node.args else None
+        if source is not previous or any(
             isinstance(a, torch.fx.Node) for a in (*node.args[1:], *node.kwargs.values())
         ):
             raise GradcheckError(
@@ -192,14 +191,18 @@ def trace(module: torch.nn.Module, label: str) -> Traced:
             raise GradcheckError(
                 f"{OPTION}: {label} uses {what} after {where}; gradcheck understands Linear "
                 "layers and the activations "
-                f"{', '.join(a for a in ACTIVATIONS if a != 'identity')}, "
+                f"{', '.join(a for a in ACTIVATIONS if a != LINEAR)}, "
                 f"{', '.join(o for o in OUTPUT_ACTIVATIONS if o not in ACTIVATIONS)}"
             )
         elif name != "":
             if not linears:
-                raise GradcheckError(f"{OPTION}: {label} applies {what} to the input, before any Linear")
+                raise GradcheckError(
+                    f"{OPTION}: {label} applies {what} to the input, before any Linear"
+                )
             if acts[-1]:
-                raise GradcheckError(f"{OPTION}: {what} after {where} is a second activation in a row")
+                raise GradcheckError(
+                    f"{OPTION}: {what} after {where} is a second activation in a row"
+                )
             value = _parameter(node, module, name) if name in ACTIVATIONS else None
             acts[-1].append((name, value))
         previous = node
@@ -215,7 +218,7 @@ def _recognise(
     methods: dict[str, str],
     module_types: dict[type, str],
 ) -> str | None:
-    """"linear", an activation's name, "" for a no-op, or None (not understood)."""
+    """ "linear", an activation's name, "" for a no-op, or None (not understood)."""
     if node.op == "call_module":
         sub = root.get_submodule(str(node.target))
         if isinstance(sub, torch.nn.Linear):
@@ -243,8 +246,8 @@ def _assemble(
     module: torch.nn.Module,
     label: str,
 ) -> Traced:
-    hidden = [a[0] if a else ("identity", None) for a in acts[:-1]]
-    output = acts[-1][0][0] if acts[-1] else "identity"
+    hidden = [a[0] if a else (LINEAR, None) for a in acts[:-1]]
+    output = acts[-1][0][0] if acts[-1] else LINEAR
     if output not in OUTPUT_ACTIVATIONS:
         raise GradcheckError(
             f"{OPTION}: {label} ends in {output} after {linears[-1][0]}; an output activation "
