@@ -158,6 +158,10 @@ def resolve_batch(
         raise GradcheckError("--x: missing; give the input values (e.g. --x 0.974 0.312) or --data")
     x_arr = inputs.inputs_from_rows(spec, x_rows)
     y_rows = _rows(target) if target is not None else None
+    if y_rows is not None and spec.loss_record.takes_classes and len(y_rows) == 1:
+        # A flat list of class indices, one per row: y = [2, 0, 1] as torch takes it.
+        if len(y_rows[0]) == len(x_rows) > 1:
+            y_rows = [[v] for v in y_rows[0]]
     return x_arr, inputs.targets_from_rows(spec, y_rows, len(x_rows))
 
 

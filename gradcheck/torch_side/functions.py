@@ -92,7 +92,7 @@ TORCH_OUTPUTS: dict[str, TorchOutput] = {
     "softmax": TorchOutput(
         lambda: torch.nn.Softmax(dim=-1),
         lambda z: torch.softmax(z, dim=-1),
-        (F.softmax, torch.Tensor.softmax),
+        (F.softmax, torch.softmax, torch.Tensor.softmax),
         ("softmax",),
         torch.nn.Softmax,
         needs_dim=True,
@@ -100,7 +100,7 @@ TORCH_OUTPUTS: dict[str, TorchOutput] = {
     "log_softmax": TorchOutput(
         lambda: torch.nn.LogSoftmax(dim=-1),
         lambda z: torch.log_softmax(z, dim=-1),
-        (F.log_softmax, torch.Tensor.log_softmax),
+        (F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax),
         ("log_softmax",),
         torch.nn.LogSoftmax,
         needs_dim=True,
