@@ -15,7 +15,8 @@ from gradcheck.checks.report import Report, Settings
 from gradcheck.core import replica
 from gradcheck.core.answer import Answer
 from gradcheck.core.compare import Comparison, compare
-from gradcheck.core.errors import GradcheckError
+from gradcheck.core.errors import GradcheckError, UserCodeError
+from gradcheck.core.functions import LAYOUTS
 
 
 def replica_side(problem: Problem) -> Answer:
@@ -164,8 +165,40 @@ def run_check(
     """The check ``request`` asks for, with the hand side given (default: the replica)."""
     one_candidate(backward, impl, grads)
     problem, settings = setup(request)
-    user = user_side(problem, backward=backward, impl=impl, grads=grads, layout=request.layout)
+    layout = request.layout
+
+    def hand_for(other: str) -> Answer | None:
+        """The user's answer with W exchanged in layout ``other``; None if it does not fit."""
+        try:
+            found = user_side(problem, backward=backward, impl=impl, grads=grads, layout=other)
+        except GradcheckError:
+            return None
+        return found[1] if found is not None else None
+
+    try:
+        user = user_side(problem, backward=backward, impl=impl, grads=grads, layout=layout)
+    except GradcheckError as err:
+        other = next(lay for lay in LAYOUTS if lay != layout)
+        if hand_for(other) is None:
+            raise
+        hint = f"; with --layout {other} it runs and its shapes fit: add --layout {other}"
+        if isinstance(err, UserCodeError):
+            raise UserCodeError(err.cli_message + hint, err.traceback_text) from None
+        raise GradcheckError(err.cli_message + hint, field=err.field) from None
     if user is None:
         return evaluate(problem, settings)
     candidate, hand = user
-    return evaluate(problem, replace(settings, candidate=candidate), hand)
+    report = evaluate(problem, replace(settings, candidate=candidate), hand)
+    if not report.passed:
+        from gradcheck.checks.conventions import SCALE_KINDS, find_convention
+
+        found = find_convention(problem, hand, layout, settings.tolerance, hand_for)
+        if found is not None:
+            # The derivation is right for a network that differs by a convention. A global
+            # scale the diagnosis already named (a factor 2, a sum for a mean) is the same fact
+            # seen as a bug: both are kept. Otherwise its hypotheses about this network would
+            # mislead, and the convention replaces them.
+            scaled = {f.kind for f in report.diagnosis} & set(SCALE_KINDS)
+            kept = report.diagnosis if scaled else ()
+            report = replace(report, diagnosis=(*kept, found))
+    return report

@@ -181,7 +181,7 @@ def sweep(
     batch_size: int,
     layers: str | None,
     activation: str | None,
-    output_activation: str,
+    output_activation: str | None,
     loss: str,
     reduction: str,
     loss_scale: float,
@@ -208,7 +208,7 @@ def sweep(
       gradcheck sweep --cases 200 --impl samples/backward_seed.py:backward
     """
     from gradcheck.checks import sweep as sweeping
-    from gradcheck.core.functions import DEFAULT_ACTIVATION
+    from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_OUTPUT_ACTIVATION
     from gradcheck.core.spec import SEED_LAYERS, NetSpec, parse_layers
     from gradcheck.core.tolerance import resolve_tolerance
 
@@ -218,7 +218,7 @@ def sweep(
         activation or DEFAULT_ACTIVATION,
         loss,
         dtype,
-        output_activation,
+        output_activation or DEFAULT_OUTPUT_ACTIVATION,
         reduction,
         loss_scale,
         l2,

@@ -66,11 +66,12 @@ network_options = option_group(
         f"(comma-separated). Choose from {', '.join(ACTIVATIONS)}. Default: {DEFAULT_ACTIVATION} "
         "(the seed's), or the model's.",
     ),
-    choice_option(
+    click.option(
         "--output-activation",
-        tuple(OUTPUT_ACTIVATIONS),
-        DEFAULT_OUTPUT_ACTIVATION,
-        "Applied after the last Linear layer; the seed's output is linear (the default).",
+        type=click.Choice(tuple(OUTPUT_ACTIVATIONS)),
+        default=None,
+        help="Applied after the last Linear layer. Default: "
+        f"{DEFAULT_OUTPUT_ACTIVATION} (linear, the seed's), or the model's.",
     ),
     choice_option(
         "--loss",
