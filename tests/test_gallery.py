@@ -291,3 +291,23 @@ def test_bad_layout_shapes_exit_2(tmp_path: Path) -> None:
         result, "--grads", "W1 in", "has shape (10, 2), expected (2, 10)", "add --layout out_in"
     )
     del impl
+
+
+def test_default_document_only_gains_the_additive_settings_keys() -> None:
+    code, doc = run_json("--x", "0.974", "0.312")
+    assert code == 0
+    old = ["x", "target", "seed", "weights", "data", "candidate", "dtype", "layers"]
+    old += ["activation", "loss", "batch_size", "atol", "rtol", "rule"]
+    new = ["activations", "output_activation", "reduction", "loss_scale", "l2", "layout", "model"]
+    assert list(doc["settings"]) == old + new
+    assert (doc["settings"]["activation"], doc["settings"]["loss"]) == ("sigmoid", "mse")
+    assert [doc["settings"][k] for k in new] == [
+        ["sigmoid", "sigmoid"],
+        "identity",
+        "mean",
+        1.0,
+        0.0,
+        "out_in",
+        None,
+    ]
+    assert [p["torch_name"] for p in doc["parameters"]][:2] == ["dense.0.weight", "dense.0.bias"]

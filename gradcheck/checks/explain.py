@@ -171,10 +171,15 @@ def _backward_steps(
             if not spec.linear_output:
                 formula = (
                     f"δ{L} = ∂L/∂z{L}: "
-                    + spec.output_record.derivative_formula.removeprefix(f"∂L/∂z{L} = ")
+                    + spec.output_record.derivative_formula.removeprefix("∂L/∂zL = ")
                     + f", with {dloss_formula}"
                 )
             where = _loss_where(problem)
+            if spec.reduction == "sum" or spec.loss_scale != 1.0:
+                count = "B" if spec.loss_record.mean_over == "batch" else "N"
+                factor = f"{spec.loss_scale:g}·" if spec.loss_scale != 1.0 else ""
+                where += f"; times {factor}{count if spec.reduction == 'sum' else ''}".rstrip("·")
+                where += " (--reduction sum, --loss-scale)"
             shapes = f"ŷ ({_dims(fwd.prediction)}) → {_dims(delta)}"
         else:
             # δl = (δ_{l+1}·W_{l+1}) ⊙ f′(zl): back through the linear map, then the activation.

@@ -245,10 +245,11 @@ def oracle_option(help: str) -> Callable[[F], F]:
 
 IMPL_HELP = (
     "Check your own backward instead of the built-in one: FUNC(params, x, y) -> dict of "
-    "gradients. params: float64 copies of W1, b1, … (W is (out, in)); x: (batch, n_in); y: "
-    "(batch, n_out), or (batch,) int64 classes for cross_entropy. Return dL/dW1, dL/db1, … "
-    "(mean-reduced loss), same keys and shapes; optionally delta1 … deltaL (batch, n_l), "
-    "prediction, loss, compared too."
+    "gradients. params: float64 copies of W1, b1, … (W is (out, in); (in, out) with --layout "
+    "in_out); x: (batch, n_in); y: (batch, n_out), or (batch,) int64 classes for a loss over "
+    "classes. Return dL/dW1, dL/db1, … of the loss in force (its reduction, scale and L2 term), "
+    "keyed W1, … or by the network's torch names, same shapes (a bias may be (n, 1)); "
+    "optionally delta1 … deltaL (batch, n_l), prediction, loss, compared too."
 )
 
 candidate_options = option_group(

@@ -5,11 +5,13 @@ Contract (also in the README and ``gradcheck run --help``)::
     def backward(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray)
             -> dict[str, np.ndarray]
 
-``params`` holds float64 copies of ``W1, b1, …`` (weights ``(out, in)`` as torch stores them),
-``x`` is ``(batch, n_in)`` float64, ``y`` is ``(batch, n_out)`` float64, or ``(batch,)`` int64
-class indices for ``cross_entropy``. It returns the gradient of the loss in force (mean
-reduction) for every parameter, keyed ``W1, b1, …`` (or torch's ``dense.0.weight, …``), and may
-add ``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l) and ``prediction``/``loss``, compared too.
+``params`` holds float64 copies of ``W1, b1, …`` (weights ``(out, in)`` as torch stores them,
+or ``(in, out)`` with ``--layout in_out``), ``x`` is ``(batch, n_in)`` float64, ``y`` is
+``(batch, n_out)`` float64, or ``(batch,)`` int64 class indices for a loss over classes. It
+returns the gradient of the loss in force (its reduction, scale and L2 term) for every
+parameter, keyed ``W1, b1, …`` (or the network's torch names ``dense.0.weight, …``,
+``fc1.weight, …``), W in the same layout, a bias as ``(n,)`` or ``(n, 1)``, and may add
+``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l) and ``prediction``/``loss``, compared too.
 """
 
 from __future__ import annotations
