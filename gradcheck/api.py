@@ -7,16 +7,23 @@ its ``Report`` adds the presentations (``to_dict``/``to_json``) to the data reco
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import io
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 from gradcheck.checks import report as checks_report
 from gradcheck.checks.pipeline import run_check
 from gradcheck.checks.problem import Request, Rows
-from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_LOSS
-from gradcheck.core.spec import SEED_LAYERS
+from gradcheck.core.functions import DEFAULT_LOSS
 from gradcheck.output import documents
+
+#: Columns of the table in a notebook (wide enough for the oracle's columns).
+DISPLAY_WIDTH = 140
+_HTML_FORMAT = (
+    "<pre style=\"font-family: Menlo, 'DejaVu Sans Mono', Consolas, monospace; "
+    'font-size: 12px; line-height: 1.3">{code}</pre>'
+)
 
 
 class Report(checks_report.Report):
@@ -36,15 +43,45 @@ class Report(checks_report.Report):
         """The ``run --json`` document, exactly as the command line prints it."""
         return documents.to_json(self, arrays=arrays)
 
+    def __repr__(self) -> str:
+        """One line: the verdict, the network and what failed (the table is the display)."""
+        n = len(self.comparisons)
+        verdict = "PASSED" if self.passed else f"FAILED {len(self.failed)} of {n}"
+        failed = f": {', '.join(self.failed[:6])}{', …' if len(self.failed) > 6 else ''}"
+        return (
+            f"<gradcheck.Report {verdict} · {self.settings.spec.describe()} · "
+            f"batch {self.settings.batch_size}{failed if not self.passed else ''}>"
+        )
+
+    def __rich__(self) -> Any:
+        """The ``gradcheck run`` table, warnings, diagnosis and verdict (``rich.print(report)``)."""
+        from gradcheck.output.table import render_report
+
+        return render_report(self)
+
+    def _repr_html_(self) -> str:
+        """The same table as HTML, for Jupyter (inline styles, no external CSS)."""
+        from rich.console import Console
+
+        console = Console(record=True, width=DISPLAY_WIDTH, file=io.StringIO(), highlight=False)
+        console.print(self.__rich__())
+        return console.export_html(inline_styles=True, code_format=_HTML_FORMAT)
+
 
 def check(
     x: Rows | None = None,
     target: Rows | None = None,
     *,
     data: str | None = None,
-    layers: Sequence[int] = SEED_LAYERS,
-    activation: str = DEFAULT_ACTIVATION,
+    model: object | None = None,
+    layers: Sequence[int] | None = None,
+    activation: str | Sequence[str] | None = None,
+    output_activation: str | None = None,
     loss: str = DEFAULT_LOSS,
+    reduction: str = "mean",
+    loss_scale: float = 1.0,
+    l2: float = 0.0,
+    layout: str = "out_in",
     dtype: str = "float64",
     seed: int = 0,
     weights: str | None = None,
@@ -52,26 +89,37 @@ def check(
     rtol: float | None = None,
     backward: Callable[..., object] | None = None,
     impl: str | None = None,
-    grads: str | None = None,
+    grads: str | Mapping[str, object] | None = None,
     oracle: str | None = None,
 ) -> Report:
     """Check the hand-derived backward pass against torch autograd; the CLI's ``run``.
 
-    Args mirror ``gradcheck run``'s options: ``x`` is one input row or a list of rows (or
-    ``data`` names a CSV/.npz file), ``target`` one row per input row (default: 1.0 per output,
-    class 0 for cross_entropy); weights come from torch's default init after
-    ``torch.manual_seed(seed)`` unless ``weights`` names a ``.pt``/``.npz`` state_dict.
+    Args mirror ``gradcheck run``'s options: ``x`` is one input row or a list of rows (lists,
+    numpy arrays or torch tensors; or ``data`` names a CSV/.npz file), ``target`` one row per
+    input row (default: 1.0 per output, class 0 for a loss over classes); weights come from
+    torch's default init after ``torch.manual_seed(seed)`` unless ``weights`` names a
+    ``.pt``/``.npz`` state_dict.
+
+    The network: ``model`` is your own ``nn.Module`` instance (its current weights are copied,
+    the instance is never modified) or ``"FILE.py:NAME"`` as ``--model``; otherwise ``layers``
+    (default the seed's 2,10,10,1), ``activation`` (one name, or one per hidden layer as a
+    list or ``"A,B"``), ``output_activation`` (identity, the default, or a probability or
+    log-probability output). The loss is ``loss_scale · loss(ŷ, y)`` reduced by ``reduction``
+    (mean or sum), plus ``l2 · ΣW²`` over the weight matrices. ``layout="in_out"`` hands your
+    ``backward`` each W as (in, out) and reads its gradients (and ``grads``) that way.
     ``atol``/``rtol`` default per dtype (``core.tolerance.DEFAULT_TOLERANCES``). ``oracle``
     (central, richardson, complex-step or directional) adds the numerical oracle as a third
     opinion.
 
     The hand side is the built-in replica unless one of these is given: ``backward``, a
     callable ``backward(params, x, y) -> {"W1": dW1, "b1": db1, …}`` (the contract is in
-    ``gradcheck.io.usercode``), ``impl`` (``"FILE.py:FUNC"``, as ``--impl``) or ``grads`` (an
-    ``.npz``/``.json`` of precomputed gradients, as ``--grads``). Then ``report.diagnosis``
-    says where a bug most likely is.
+    ``gradcheck.io.usercode``), ``impl`` (``"FILE.py:FUNC"``, as ``--impl``) or ``grads``: a
+    dict of the gradients you already computed (numpy arrays or tensors, keyed ``W1, b1, …``
+    or by the model's own names ``fc1.weight, …``), or an ``.npz``/``.json`` file as
+    ``--grads``. Then ``report.diagnosis`` says where a bug most likely is.
 
-    Returns a ``Report`` (``.passed``, ``.exit_code``, per-parameter ``Comparison``s).
+    Returns a ``Report`` (``.passed``, ``.exit_code``, per-parameter ``Comparison``s); in
+    Jupyter it displays as the table ``gradcheck run`` prints.
     Raises ``GradcheckError`` on bad input; its message names the argument (``x: …``).
     """
     # Every keyword but the hand side's is the Request's field of the same name.

@@ -72,7 +72,7 @@ SEED_X = ["--x", "0.974", "0.312"]
             [*SEED_X, "--target", "1e39", "--dtype", "float32"],
             ["--target: 1e+39 overflows float32"],
         ),
-        ([*SEED_X, "--activation", "swish"], ["'--activation'", "'swish' is not one of"]),
+        ([*SEED_X, "--activation", "swish"], ["--activation: unknown 'swish'; choose from"]),
         ([*SEED_X, "--loss", "huber"], ["'--loss'", "'huber' is not one of"]),
     ],
 )

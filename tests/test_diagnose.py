@@ -122,10 +122,12 @@ def test_batch_factors_need_the_batch_size(setup: Setup) -> None:
 
 def test_a_batch_of_two_says_both_readings() -> None:
     report = check([[0.1, 0.2], [0.3, 0.4]], backward=_doubled)
-    scale = [f for f in report.diagnosis if f.kind != "layer"]
+    scale = [f for f in report.diagnosis if f.kind not in ("layer", "convention")]
     assert len(scale) == 1 and scale[0].kind == "scale_factor_2"
+    # the same fact as a convention: the network with --loss-scale 2
+    assert [f.flags for f in report.diagnosis if f.kind == "convention"] == [("--loss-scale 2",)]
     two = check([[0.1, 0.2], [0.3, 0.4]], backward=_times_batch)
-    (found,) = [f for f in two.diagnosis if f.kind != "layer"]
+    (found,) = [f for f in two.diagnosis if f.kind not in ("layer", "convention")]
     assert found.kind == "scale_factor_2"  # ×2 is tried first; the batch reading is the note
     assert "a factor 2 too many" in found.message
     assert "with a batch of 2, also: a sum where the mean belongs" in found.message

@@ -124,11 +124,14 @@ def test_weights_directory_and_truncated_file(tmp_path: Path, seed_state: dict) 
 @pytest.mark.parametrize(
     ("change", "fragments"),
     [
-        (lambda s: s.pop("dense.2.bias"), ["missing dense.2.bias", "for --layers 2,10,10,1"]),
-        (lambda s: s.update(extra=torch.zeros(1)), ["unexpected extra"]),
+        (
+            lambda s: s.pop("dense.2.bias"),
+            ["dense.2.weight is not followed by its bias: the next entry, dense.4.weight"],
+        ),
+        (lambda s: s.update(extra=torch.zeros(1)), ["extra has shape (1,)", "not an MLP"]),
         (
             lambda s: s.update({"dense.0.weight": torch.zeros(10, 3)}),
-            ["dense.0.weight has shape (10, 3), expected (10, 2)"],
+            ["--x: expected 3 values (the first layer has 3 inputs)"],
         ),
         (
             lambda s: s.update({"dense.0.bias": torch.zeros(10, dtype=torch.int64)}),
@@ -152,7 +155,17 @@ def test_bad_state_dicts(tmp_path: Path, seed_state: dict, change, fragments: li
     state = dict(seed_state)
     change(state)
     path = save_state(tmp_path / "bad.pt", state)
-    assert_usage_error(invoke("run", *SEED_X, "--weights", path), "--weights", *fragments)
+    assert_usage_error(invoke("run", *SEED_X, "--weights", path), *fragments)
+    # With --layers the file must hold exactly that network's keys and shapes.
+    state = dict(seed_state)
+    state.pop("dense.2.bias")
+    path = save_state(tmp_path / "cut.pt", state)
+    assert_usage_error(
+        invoke("run", *SEED_X, "--layers", "2,10,10,1", "--weights", path),
+        "--weights",
+        "missing dense.2.bias",
+        "for --layers 2,10,10,1",
+    )
 
 
 def test_pt_holding_a_list_or_a_non_tensor(tmp_path: Path) -> None:
@@ -170,7 +183,12 @@ def test_weights_for_other_layers(tmp_path: Path) -> None:
     path = save_state(tmp_path / "w.pt", state)
     doc = run_json("--x", "1", "2", "3", "--layers", "3,4,2", "--weights", path)
     assert doc["passed"] is True
-    assert_usage_error(invoke("run", *SEED_X, "--weights", path), "missing dense.4.weight")
+    # Without --layers the sizes come from the file: 3 inputs, so two values are too few.
+    assert_usage_error(invoke("run", *SEED_X, "--weights", path), "--x: expected 3 values")
+    assert_usage_error(
+        invoke("run", *SEED_X, "--layers", "2,10,10,1", "--weights", path),
+        "missing dense.4.weight",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

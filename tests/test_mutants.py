@@ -268,7 +268,8 @@ def test_mutant_fails_and_is_located(
 def test_named_shapes_are_the_only_claims(mutant: Callable[..., Grads], kind: str) -> None:
     """For the four shapes the issue names, the diagnosis claims exactly that shape."""
     report = check(BATCH_X, BATCH_Y, seed=0, backward=mutant)
-    shapes = {f.kind for f in report.diagnosis} - {"layer"}
+    # A global scale is also stated as the convention it amounts to (--loss-scale, --reduction).
+    shapes = {f.kind for f in report.diagnosis} - {"layer", "convention"}
     assert shapes == {kind}, report.diagnosis
     assert all(f.test for f in report.diagnosis if f.kind != "layer")
 
@@ -276,7 +277,9 @@ def test_named_shapes_are_the_only_claims(mutant: Callable[..., Grads], kind: st
 def test_scale_factors_are_stated() -> None:
     messages = {
         m.__name__: " ".join(
-            f.message for f in check(BATCH_X, BATCH_Y, backward=m).diagnosis if f.kind != "layer"
+            f.message
+            for f in check(BATCH_X, BATCH_Y, backward=m).diagnosis
+            if f.kind not in ("layer", "convention")
         )
         for m in (missing_factor_2, flipped_sign, sum_instead_of_mean, tenth_of_a_percent_off)
     }

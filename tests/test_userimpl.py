@@ -103,7 +103,8 @@ def test_replica_run_still_has_empty_diagnosis() -> None:
 def test_help_states_the_contract() -> None:
     out = " ".join(invoke("run", "--help").stdout.split())
     assert "--impl FILE.py:FUNC" in out and "FUNC(params, x, y) -> dict of gradients" in out
-    assert "(batch,) int64 classes for cross_entropy" in out
+    assert "(batch,) int64 classes for a loss over classes" in out
+    assert "(in, out) with --layout in_out" in out
     assert "--grads FILE" in out
 
 

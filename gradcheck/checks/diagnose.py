@@ -43,6 +43,7 @@ KINDS = (
     "wrong_activation_derivative",
     "weight_not_transposed_in_backprop",
     "pre_activation_in_weight_gradient",
+    "convention",
 )
 
 
@@ -55,6 +56,8 @@ class Finding:
     parameter: str | None  # "W2", "b1", "delta2"; None for a whole-network finding
     message: str  # for people
     test: str = ""  # the formula and tolerance that established it ("" for the location)
+    #: For a ``convention`` finding: the command-line flags under which every check passes.
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -428,7 +431,7 @@ def _layer_hypotheses(
 
 def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
     """(kind, message, δ_layer as the mistake computes it) from the correct δ_{layer+1}."""
-    fn = ctx.spec.activation_record
+    fn = ctx.spec.activation_at(layer)
     name = fn.name
     z, a = ctx.zs[layer - 1], ctx.activations[layer]
     w_next = ctx.params[f"W{layer + 1}"]

@@ -84,14 +84,14 @@ def _forward_steps(
     problem: Problem, fwd: replica.Forward, checks: dict[str, Comparison]
 ) -> tuple[Step, ...]:
     spec = problem.spec
-    f = spec.activation_record.symbol
+    linear_out = spec.linear_output
     steps: list[Step] = []
     for layer in range(1, spec.depth + 1):
         prev = "x" if layer == 1 else f"a{layer - 1}"
         a_prev = fwd.activations[layer - 1]
         w = problem.params[f"W{layer}"]
         z = fwd.zs[layer - 1]
-        last = layer == spec.depth
+        last = layer == spec.depth and linear_out
         steps.append(
             Step(
                 phase="forward",
@@ -105,26 +105,47 @@ def _forward_steps(
                 check=checks["prediction"] if last else None,
             )
         )
-        if not last:
+        if layer < spec.depth:
             a = fwd.activations[layer]
+            act = spec.activation_at(layer)
             steps.append(
                 Step(
                     phase="forward",
                     name=f"a{layer}",
                     title=f"layer {layer} activation",
-                    formula=f"a{layer} = {f}(z{layer})",
-                    where=_definition(spec.activation_record.formula),
+                    formula=f"a{layer} = {act.symbol}(z{layer})",
+                    where=_definition(act.formula),
                     shapes=f"elementwise on z{layer} ({_dims(z)}) → {_dims(a)}",
                     hand=a,
                     check=None,
                 )
             )
+        elif not linear_out:
+            out = spec.output_record
+            steps.append(
+                Step(
+                    phase="forward",
+                    name="prediction",
+                    title="output activation = prediction ŷ",
+                    formula=f"ŷ = {out.symbol}(z{layer})",
+                    where=_definition(out.formula),
+                    shapes=f"row by row on z{layer} ({_dims(z)}) → {_dims(fwd.output)}",
+                    hand=fwd.output,
+                    check=checks["prediction"],
+                )
+            )
     loss_formula = spec.loss_record.formula
+    if spec.reduction == "sum":
+        loss_formula = loss_formula.replace("mean", "sum")
+    if spec.loss_scale != 1.0:
+        loss_formula = f"L = {spec.loss_scale:g}·[{loss_formula.removeprefix('L = ')}]"
+    if spec.l2:
+        loss_formula += f" + {spec.l2:g}·Σ_l ΣW_l²"
     steps.append(
         Step(
             phase="forward",
             name="loss",
-            title=f"loss ({spec.loss}, mean reduction)",
+            title=f"loss ({spec.loss}, {spec.reduction} reduction)",
             formula=loss_formula,
             where=_loss_where(problem),
             shapes=f"ŷ ({_dims(fwd.prediction)}), y ({_dims(problem.y)}) → scalar",
@@ -139,7 +160,6 @@ def _backward_steps(
     problem: Problem, fwd: replica.Forward, bwd: replica.Backward, checks: dict[str, Comparison]
 ) -> tuple[Step, ...]:
     spec = problem.spec
-    f = spec.activation_record.symbol
     L = spec.depth
     dloss_formula = spec.loss_record.derivative_formula
     steps: list[Step] = []
@@ -148,14 +168,26 @@ def _backward_steps(
         if layer == L:
             # The output layer is linear, so ∂L/∂zL is the loss's own derivative at ŷ.
             formula = f"δ{L} = ∂L/∂z{L} = " + dloss_formula
+            if not spec.linear_output:
+                formula = (
+                    f"δ{L} = ∂L/∂z{L}: "
+                    + spec.output_record.derivative_formula.removeprefix("∂L/∂zL = ")
+                    + f", with {dloss_formula}"
+                )
             where = _loss_where(problem)
+            if spec.reduction == "sum" or spec.loss_scale != 1.0:
+                count = "B" if spec.loss_record.mean_over == "batch" else "N"
+                factor = f"{spec.loss_scale:g}·" if spec.loss_scale != 1.0 else ""
+                where += f"; times {factor}{count if spec.reduction == 'sum' else ''}".rstrip("·")
+                where += " (--reduction sum, --loss-scale)"
             shapes = f"ŷ ({_dims(fwd.prediction)}) → {_dims(delta)}"
         else:
             # δl = (δ_{l+1}·W_{l+1}) ⊙ f′(zl): back through the linear map, then the activation.
             up = bwd.deltas[f"delta{layer + 1}"]
             w = problem.params[f"W{layer + 1}"]
+            f = spec.activation_at(layer).symbol
             formula = f"δ{layer} = (δ{layer + 1}·W{layer + 1}) ⊙ {f}′(z{layer})"
-            where = spec.activation_record.derivative_formula
+            where = spec.activation_at(layer).derivative_formula
             shapes = (
                 f"δ{layer + 1} ({_dims(up)}) · W{layer + 1} ({_dims(w)}) ⊙ {f}′(z{layer}) "
                 f"({_dims(fwd.zs[layer - 1])}) → {_dims(delta)}"
@@ -175,12 +207,13 @@ def _backward_steps(
         prev = "x" if layer == 1 else f"a{layer - 1}"
         a_prev = fwd.activations[layer - 1]
         grad_w = bwd.grads[f"W{layer}"]
+        l2 = f" + {2 * spec.l2:g}·W{layer}" if spec.l2 else ""
         steps.append(
             Step(
                 phase="backward",
                 name=f"W{layer}",
                 title=f"gradient of W{layer}",
-                formula=f"∂L/∂W{layer} = δ{layer}ᵀ·{prev}",
+                formula=f"∂L/∂W{layer} = δ{layer}ᵀ·{prev}{l2}",
                 where="sums the outer products over the batch",
                 shapes=f"δ{layer}ᵀ ({_dims(delta.T)}) · {prev} ({_dims(a_prev)}) → {_dims(grad_w)}",
                 hand=grad_w,

@@ -29,15 +29,14 @@ class Notice:
 
 def saturation(spec: NetSpec, zs: tuple[Array, ...]) -> list[Notice]:
     """Hidden units whose activation derivative is below the dtype's eps for every sample."""
-    act = spec.activation_record
-    if act.stuck is None:
-        return []  # f′ never vanishes, so no unit can be stuck
-    df = act.df
     eps = float(np.finfo(np.dtype(spec.dtype)).eps)
     notices = []
-    for layer, z in enumerate(zs[:-1], start=1):  # the output layer is linear
+    for layer, z in enumerate(zs[:-1], start=1):  # hidden layers only
+        act = spec.activation_at(layer)
+        if act.stuck is None:
+            continue  # f′ never vanishes, so no unit can be stuck
         with np.errstate(all="ignore"):
-            flat = np.abs(df(z)) < eps  # (B, n_l)
+            flat = np.abs(act.df(z)) < eps  # (B, n_l)
         stuck = np.all(flat, axis=0)
         count = int(np.count_nonzero(stuck))
         if count:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -15,7 +15,8 @@ from gradcheck.checks.report import Report, Settings
 from gradcheck.core import replica
 from gradcheck.core.answer import Answer
 from gradcheck.core.compare import Comparison, compare
-from gradcheck.core.errors import GradcheckError
+from gradcheck.core.errors import GradcheckError, UserCodeError
+from gradcheck.core.functions import LAYOUTS
 
 
 def replica_side(problem: Problem) -> Answer:
@@ -42,7 +43,7 @@ def evaluate(problem: Problem, settings: Settings, hand: Answer | None = None) -
     """Run autograd and the hand side (default: the replica) on ``problem``; compare all."""
     from gradcheck.torch_side import reference
 
-    ref = reference.autograd(problem.spec, problem.params, problem.x, problem.y)
+    ref = reference.autograd(problem.spec, problem.params, problem.x, problem.y, problem.model)
     if hand is None:
         hand = replica_side(problem)
     tol = settings.tolerance
@@ -91,34 +92,60 @@ def user_side(
     *,
     backward: Callable[..., object] | None = None,
     impl: str | None = None,
-    grads: str | None = None,
+    grads: str | Mapping[str, object] | None = None,
+    layout: str = "out_in",
 ) -> tuple[str, Answer] | None:
-    """The user's hand side (a callable, ``--impl FILE.py:FUNC`` or ``--grads FILE``) and its
-    label for ``Settings.candidate``; ``None`` when none is given (the built-in replica)."""
+    """The user's hand side (a callable, ``--impl FILE.py:FUNC``, ``--grads FILE`` or a dict
+    of gradients) and its label for ``Settings.candidate``; ``None`` when none is given (the
+    built-in replica). W is exchanged in ``layout``."""
     from gradcheck.io import gradsfile, usercode
 
     one_candidate(backward, impl, grads)
+    batch = int(problem.x.shape[0])
     if backward is not None:
         label = f"python:{usercode.describe_function(backward)}"
         found = usercode.call_backward(
-            backward, problem.spec, problem.params, problem.x, problem.y, option="backward"
+            backward,
+            problem.spec,
+            problem.params,
+            problem.x,
+            problem.y,
+            option="backward",
+            layout=layout,
         )
     elif impl is not None:
         fn = usercode.load_backward(impl)
         label = f"impl:{impl}"
         found = usercode.call_backward(
-            fn, problem.spec, problem.params, problem.x, problem.y, label=impl
+            fn, problem.spec, problem.params, problem.x, problem.y, label=impl, layout=layout
+        )
+    elif isinstance(grads, Mapping):
+        label = "python:grads"
+        found = usercode.validate(
+            _arrays(grads), problem.spec, batch=batch, option="grads", what="grads", layout=layout
         )
     elif grads is not None:
         label = f"grads:{grads}"
-        found = gradsfile.load_grads(grads, problem.spec, batch=int(problem.x.shape[0]))
+        found = gradsfile.load_grads(grads, problem.spec, batch=batch, layout=layout)
     else:
         return None
     return label, found
 
 
+def _arrays(grads: Mapping[str, object]) -> dict[str, object]:
+    """Tensors (with or without grad) as numpy arrays; anything else left for validation."""
+    out: dict[str, object] = {}
+    for key, value in grads.items():
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        out[key] = value
+    return out
+
+
 def one_candidate(
-    backward: Callable[..., object] | None, impl: str | None, grads: str | None
+    backward: Callable[..., object] | None,
+    impl: str | None,
+    grads: str | Mapping[str, object] | None,
 ) -> None:
     """At most one user hand side: ``backward``, ``--impl`` or ``--grads``."""
     given = [name for name, v in (("--impl", impl), ("--grads", grads)) if v is not None]
@@ -133,13 +160,45 @@ def run_check(
     *,
     backward: Callable[..., object] | None = None,
     impl: str | None = None,
-    grads: str | None = None,
+    grads: str | Mapping[str, object] | None = None,
 ) -> Report:
     """The check ``request`` asks for, with the hand side given (default: the replica)."""
     one_candidate(backward, impl, grads)
     problem, settings = setup(request)
-    user = user_side(problem, backward=backward, impl=impl, grads=grads)
+    layout = request.layout
+
+    def hand_for(other: str) -> Answer | None:
+        """The user's answer with W exchanged in layout ``other``; None if it does not fit."""
+        try:
+            found = user_side(problem, backward=backward, impl=impl, grads=grads, layout=other)
+        except GradcheckError:
+            return None
+        return found[1] if found is not None else None
+
+    try:
+        user = user_side(problem, backward=backward, impl=impl, grads=grads, layout=layout)
+    except GradcheckError as err:
+        other = next(lay for lay in LAYOUTS if lay != layout)
+        if hand_for(other) is None:
+            raise
+        hint = f"; with --layout {other} it runs and its shapes fit: add --layout {other}"
+        if isinstance(err, UserCodeError):
+            raise UserCodeError(err.cli_message + hint, err.traceback_text) from None
+        raise GradcheckError(err.cli_message + hint, field=err.field) from None
     if user is None:
         return evaluate(problem, settings)
     candidate, hand = user
-    return evaluate(problem, replace(settings, candidate=candidate), hand)
+    report = evaluate(problem, replace(settings, candidate=candidate), hand)
+    if not report.passed:
+        from gradcheck.checks.conventions import SCALE_KINDS, find_convention
+
+        found = find_convention(problem, hand, layout, settings.tolerance, hand_for)
+        if found is not None:
+            # The derivation is right for a network that differs by a convention. A global
+            # scale the diagnosis already named (a factor 2, a sum for a mean) is the same fact
+            # seen as a bug: both are kept. Otherwise its hypotheses about this network would
+            # mislead, and the convention replaces them.
+            scaled = {f.kind for f in report.diagnosis} & set(SCALE_KINDS)
+            kept = report.diagnosis if scaled else ()
+            report = replace(report, diagnosis=(*kept, found))
+    return report

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.checks import network
 from gradcheck.checks.report import Settings
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_LOSS
-from gradcheck.core.spec import SEED_LAYERS, NetSpec
+from gradcheck.core.functions import DEFAULT_LOSS
+from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.io import inputs
 
@@ -28,14 +29,16 @@ class Request:
     ``x`` is one input row or a list of rows (or ``data`` names a CSV/.npz file); ``target`` one
     row per input row (default: 1.0 per output unit, class 0 for a loss over classes). Weights
     come from torch's default init after ``torch.manual_seed(seed)`` unless ``weights`` names a
-    state_dict file. ``atol``/``rtol`` default per dtype; ``oracle`` adds the numerical oracle.
+    state_dict file (or ``model`` brings its own). ``atol``/``rtol`` default per dtype;
+    ``oracle`` adds the numerical oracle. ``layers``/``activation``/``output_activation``
+    default to the seed's, or to what ``model`` or the ``weights`` file holds.
     """
 
     x: Rows | None = None
     target: Rows | None = None
     data: str | None = None
-    layers: Sequence[int] = SEED_LAYERS
-    activation: str = DEFAULT_ACTIVATION
+    layers: Sequence[int] | None = None
+    activation: str | Sequence[str] | None = None
     loss: str = DEFAULT_LOSS
     dtype: str = "float64"
     seed: int = 0
@@ -43,6 +46,12 @@ class Request:
     atol: float | None = None
     rtol: float | None = None
     oracle: str | None = None
+    output_activation: str | None = None
+    reduction: str = "mean"
+    loss_scale: float = 1.0
+    l2: float = 0.0
+    layout: str = "out_in"
+    model: object | None = None  # "FILE.py:NAME" or an nn.Module instance
 
 
 @dataclass(frozen=True)
@@ -53,28 +62,48 @@ class Problem:
     params: dict[str, Array]  # W1, b1, … in spec.dtype
     x: Array  # (B, n_in) in spec.dtype
     y: NDArray[np.generic]  # (B, n_out) in spec.dtype, or (B,) int64 class indices
+    model: Any = None  # the user's nn.Module (a private copy), run by autograd; None: Model
 
 
 def setup(request: Request) -> tuple[Problem, Settings]:
     """Validate every part of ``request``; build the problem both sides see and its settings."""
     r = request
-    spec = NetSpec(tuple(int(n) for n in r.layers), r.activation, r.loss, r.dtype)
     tolerance = resolve_tolerance(r.dtype, r.atol, r.rtol)
+    net = network.resolve(
+        layers=r.layers,
+        activation=r.activation,
+        loss=r.loss,
+        dtype=r.dtype,
+        output_activation=r.output_activation,
+        reduction=r.reduction,
+        loss_scale=r.loss_scale,
+        l2=r.l2,
+        layout=r.layout,
+        seed=r.seed,
+        weights=r.weights,
+        model=r.model,
+    )
+    spec = net.spec
     if r.oracle is not None:
         from gradcheck.core.numeric import validate_method
 
         validate_method(spec, r.oracle)
-    x, y = resolve_batch(spec, r.x, r.target, r.data)
-    problem = prepare(spec, x=x, target=y, seed=r.seed, weights=r.weights)
+    x, y = resolve_batch(spec, _plain(r.x), _plain(r.target), r.data)
+    problem = prepare(spec, x=x, target=y, seed=r.seed, params=net.params)
+    problem = replace(problem, model=net.module)
+    # The seed is echoed only when it made the weights: torch's init, or building --model FILE.
+    seeded = r.weights is None and (r.model is None or isinstance(r.model, str))
     settings = Settings(
         spec,
         x,
         y,
         tolerance,
-        seed=None if r.weights is not None else r.seed,
+        seed=r.seed if seeded else None,
         weights=r.weights,
         data=r.data,
         oracle=r.oracle,
+        layout=r.layout,
+        model=net.model,
     )
     return problem, settings
 
@@ -86,15 +115,19 @@ def prepare(
     target: NDArray[np.generic],
     seed: int | None = 0,
     weights: str | None = None,
+    params: dict[str, NDArray[np.float64]] | None = None,
 ) -> Problem:
-    """Build the shared weights (torch's init under ``seed``, or a file) and cast everything.
+    """Build the shared weights (torch's init under ``seed``, a file, or ``params`` as given)
+    and cast everything.
 
     Weights are created once and both sides receive exact copies in ``spec.dtype``.
     """
     inputs.check_representable(x, spec.dtype, "--x")
     if target.dtype.kind == "f":
         inputs.check_representable(target.astype(np.float64), spec.dtype, "--target")
-    if weights is not None:
+    if params is not None:
+        params64 = params
+    elif weights is not None:
         from gradcheck.io.weights import load_weights
 
         params64 = load_weights(weights, spec)
@@ -107,9 +140,9 @@ def prepare(
     for name, value in params64.items():
         inputs.check_representable(value, spec.dtype, f"--weights ({name})")
     dtype = np.dtype(spec.dtype)
-    params: dict[str, Array] = {name: value.astype(dtype) for name, value in params64.items()}
+    cast: dict[str, Array] = {name: value.astype(dtype) for name, value in params64.items()}
     y = target if target.dtype.kind == "i" else target.astype(dtype)
-    return Problem(spec, params, x.astype(dtype), y)
+    return Problem(spec, cast, x.astype(dtype), y)
 
 
 def resolve_batch(
@@ -125,7 +158,22 @@ def resolve_batch(
         raise GradcheckError("--x: missing; give the input values (e.g. --x 0.974 0.312) or --data")
     x_arr = inputs.inputs_from_rows(spec, x_rows)
     y_rows = _rows(target) if target is not None else None
+    if y_rows is not None and spec.loss_record.takes_classes and len(y_rows) == 1:
+        # A flat list of class indices, one per row: y = [2, 0, 1] as torch takes it.
+        if len(y_rows[0]) == len(x_rows) > 1:
+            y_rows = [[v] for v in y_rows[0]]
     return x_arr, inputs.targets_from_rows(spec, y_rows, len(x_rows))
+
+
+def _plain(values: Any) -> Any:
+    """A tensor or array as nested lists; anything else unchanged."""
+    if values is None:
+        return None
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch here
+        values = values.detach().cpu().numpy()
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return values
 
 
 def _rows(values: Rows) -> list[list[float]]:

@@ -28,6 +28,8 @@ class Settings:
     data: str | None = None
     candidate: str = "replica"  # what the hand side is: the built-in replica, or the user's
     oracle: str | None = None  # numerical oracle method (numeric.py), if asked for
+    layout: str = "out_in"  # how the user's code stores W: (out, in) or (in, out)
+    model: str | None = None  # the user's model: "FILE.py:NAME" or "python:module.Class"
 
     @property
     def batch_size(self) -> int:

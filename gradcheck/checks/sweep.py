@@ -171,7 +171,11 @@ class SweepReport:
         seed_net = NetSpec()
         for option, value, default in (
             ("--activation", spec.activation, seed_net.activation),
+            ("--output-activation", spec.output_activation, seed_net.output_activation),
             ("--loss", spec.loss, seed_net.loss),
+            ("--reduction", spec.reduction, seed_net.reduction),
+            ("--loss-scale", f"{spec.loss_scale!r}", f"{seed_net.loss_scale!r}"),
+            ("--l2", f"{spec.l2!r}", f"{seed_net.l2!r}"),
             ("--dtype", spec.dtype, seed_net.dtype),
         ):
             if value != default:

@@ -28,6 +28,7 @@ from gradcheck.cli.options import (
     detail_options,
     input_options,
     json_option,
+    model_options,
     network_options,
     no_color_option,
     oracle_option,
@@ -55,7 +56,8 @@ def request_from(options: dict[str, Any]) -> Request:
     x = [parse_floats(row, "--x") for row in options.pop("x_rows", ())]
     target = [parse_floats(row, "--target") for row in options.pop("target_rows", ())]
     given = {f.name: options[f.name] for f in fields(Request) if f.name in options}
-    given["layers"] = parse_layers(given["layers"])
+    if given.get("layers") is not None:
+        given["layers"] = parse_layers(given["layers"])
     return Request(x or None, target or None, **{k: v for k, v in given.items() if k != "x"})
 
 
@@ -81,6 +83,7 @@ def cli() -> None:
 @cli.command(cls=VectorCommand)
 @input_options
 @network_options
+@model_options
 @weight_options
 @tolerance_options
 @output_options
@@ -121,6 +124,8 @@ def run(
       gradcheck run --x 0.974 0.312 --impl samples/backward_seed.py:backward
       gradcheck run --x 0.974 0.312 --detail --plot errors.png --junit report.xml
       gradcheck run --x 0.974 0.312 --oracle richardson
+      gradcheck run --model net.py:Net --x 0.1 0.2 --impl mine.py:backward
+      gradcheck run --x 0.974 0.312 --reduction sum --loss-scale 0.5 --impl mine.py:backward
     """
     from gradcheck.checks.pipeline import run_check
 
@@ -174,9 +179,13 @@ def sweep(
     cases: int,
     seed: int,
     batch_size: int,
-    layers: str,
-    activation: str,
+    layers: str | None,
+    activation: str | None,
+    output_activation: str | None,
     loss: str,
+    reduction: str,
+    loss_scale: float,
+    l2: float,
     dtype: str,
     atol: float | None,
     rtol: float | None,
@@ -199,11 +208,21 @@ def sweep(
       gradcheck sweep --cases 200 --impl samples/backward_seed.py:backward
     """
     from gradcheck.checks import sweep as sweeping
-    from gradcheck.core.spec import NetSpec, parse_layers
+    from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_OUTPUT_ACTIVATION
+    from gradcheck.core.spec import SEED_LAYERS, NetSpec, parse_layers
     from gradcheck.core.tolerance import resolve_tolerance
 
     check_output_flags(as_json=as_json, quiet=quiet)
-    spec = NetSpec(parse_layers(layers), activation, loss, dtype)
+    spec = NetSpec(
+        parse_layers(layers) if layers is not None else SEED_LAYERS,
+        activation or DEFAULT_ACTIVATION,
+        loss,
+        dtype,
+        output_activation or DEFAULT_OUTPUT_ACTIVATION,
+        reduction,
+        loss_scale,
+        l2,
+    )
     settings = sweeping.SweepSettings(
         spec, cases, seed, batch_size, resolve_tolerance(dtype, atol, rtol), oracle
     )
@@ -245,6 +264,7 @@ def sweep(
 @cli.command(cls=VectorCommand)
 @input_options
 @network_options
+@model_options
 @weight_options
 @tolerance_options
 @json_option("Print the steps as one JSON document instead.")

@@ -9,8 +9,17 @@ from typing import Any, TypeVar
 import click
 
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.functions import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, LOSSES
-from gradcheck.core.spec import DTYPES, ORACLE_METHODS, SEED_LAYERS
+from gradcheck.core.functions import (
+    ACTIVATIONS,
+    DEFAULT_ACTIVATION,
+    DEFAULT_LOSS,
+    DEFAULT_OUTPUT_ACTIVATION,
+    LAYOUTS,
+    LOSSES,
+    OUTPUT_ACTIVATIONS,
+    REDUCTIONS,
+)
+from gradcheck.core.spec import DTYPES, ORACLE_METHODS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,23 +53,57 @@ def choice_option(
 network_options = option_group(
     click.option(
         "--layers",
-        default=",".join(map(str, SEED_LAYERS)),
-        show_default=True,
+        default=None,
         metavar="N0,N1,…,NL",
-        help="Layer sizes, inputs first. The default is the seed's 2→10→10→1 network.",
+        help="Layer sizes, inputs first. Default: the seed's 2,10,10,1, or what --model or a "
+        "--weights state_dict holds (checked against it when given).",
     ),
-    choice_option(
+    click.option(
         "--activation",
-        tuple(ACTIVATIONS),
-        DEFAULT_ACTIVATION,
-        "Hidden-layer activation; the output layer is linear, as in the seed.",
+        default=None,
+        metavar="NAME[,NAME…]",
+        help=f"Hidden-layer activation: one for every hidden layer, or one per hidden layer "
+        f"(comma-separated). Choose from {', '.join(ACTIVATIONS)}. Default: {DEFAULT_ACTIVATION} "
+        "(the seed's), or the model's.",
+    ),
+    click.option(
+        "--output-activation",
+        type=click.Choice(tuple(OUTPUT_ACTIVATIONS)),
+        default=None,
+        help="Applied after the last Linear layer. Default: "
+        f"{DEFAULT_OUTPUT_ACTIVATION} (linear, the seed's), or the model's.",
     ),
     choice_option(
         "--loss",
         tuple(LOSSES),
         DEFAULT_LOSS,
-        "Loss with torch's mean reduction. cross_entropy takes class indices as "
-        "targets; bce_logits takes targets in [0, 1].",
+        "Loss on the output ŷ. cross_entropy (logits) and nll (after log_softmax) take class "
+        "indices as targets; bce_logits (on logits) and bce (on probabilities) take targets "
+        "in [0, 1]. A loss that does not fit the output activation is "
+        "refused.",
+    ),
+    choice_option(
+        "--reduction",
+        REDUCTIONS,
+        "mean",
+        "mean (torch's default: over batch × units, or over the batch for class losses) or sum.",
+    ),
+    click.option(
+        "--loss-scale",
+        type=float,
+        default=1.0,
+        show_default=True,
+        metavar="C",
+        help="Multiply the loss by C (0.5 for ½·Σ(ŷ − y)²).",
+    ),
+    click.option(
+        "--l2",
+        type=float,
+        default=0.0,
+        show_default=True,
+        metavar="LAMBDA",
+        help="Add LAMBDA·Σ_l ΣW_l² (weight matrices only, biases excluded) to the loss, on both "
+        "sides.",
     ),
     choice_option(
         "--dtype",
@@ -111,6 +154,27 @@ weight_options = option_group(
         metavar="FILE",
         help="Load weights instead: a .pt state_dict (torch.save(model.state_dict())), read "
         "with torch's weights-only loader, or an .npz with the same keys (or W1, b1, …).",
+    ),
+)
+
+
+model_options = option_group(
+    click.option(
+        "--model",
+        metavar="FILE.py:NAME",
+        help="Your own network: an nn.Module subclass (built with no arguments right after "
+        "torch.manual_seed(--seed)) or a zero-argument function returning one. Traced with "
+        "torch.fx into Linear → activation → … → Linear → output activation; autograd runs "
+        "your module itself, parameters are named by its own names (fc1.weight), and "
+        "--weights takes its state_dict.",
+    ),
+    choice_option(
+        "--layout",
+        LAYOUTS,
+        "out_in",
+        "How your code stores W: out_in (torch's (out, in)) or in_out ((in, out), for "
+        "X·W + b code). With in_out, --impl receives and returns W as (in, out), --grads files "
+        "and .npz weights keyed W1, … are read that way. Bias gradients may be (n,) or (n, 1).",
     ),
 )
 
@@ -181,10 +245,11 @@ def oracle_option(help: str) -> Callable[[F], F]:
 
 IMPL_HELP = (
     "Check your own backward instead of the built-in one: FUNC(params, x, y) -> dict of "
-    "gradients. params: float64 copies of W1, b1, … (W is (out, in)); x: (batch, n_in); y: "
-    "(batch, n_out), or (batch,) int64 classes for cross_entropy. Return dL/dW1, dL/db1, … "
-    "(mean-reduced loss), same keys and shapes; optionally delta1 … deltaL (batch, n_l), "
-    "prediction, loss, compared too."
+    "gradients. params: float64 copies of W1, b1, … (W is (out, in); (in, out) with --layout "
+    "in_out); x: (batch, n_in); y: (batch, n_out), or (batch,) int64 classes for a loss over "
+    "classes. Return dL/dW1, dL/db1, … of the loss in force (its reduction, scale and L2 term), "
+    "keyed W1, … or by the network's torch names, same shapes (a bias may be (n, 1)); "
+    "optionally delta1 … deltaL (batch, n_l), prediction, loss, compared too."
 )
 
 candidate_options = option_group(

@@ -47,7 +47,8 @@ ComplexElementwise = Callable[["AnyArray"], "AnyArray"]
 
 LEAKY_SLOPE = 0.01  # torch.nn.LeakyReLU default negative_slope
 ELU_ALPHA = 1.0  # torch.nn.ELU default alpha
-SOFTPLUS_THRESHOLD = 20.0  # torch.nn.Softplus default threshold (beta = 1)
+SOFTPLUS_BETA = 1.0  # torch.nn.Softplus default beta
+SOFTPLUS_THRESHOLD = 20.0  # torch.nn.Softplus default threshold
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,29 @@ class Activation:
     #: f′ written in terms of the output a = f(z) (σ′ = a(1 − a)), where such a form is common:
     #: the diagnosis recognises it evaluated at z instead of a.
     df_from_output: Elementwise | None = None
+    #: The one parameter torch's module has (leaky_relu's ``negative_slope``), its value in this
+    #: record, and the factory that builds the record for another value; None when f has none.
+    parameter: str | None = None
+    value: float | None = None
+    family: Callable[[float], Activation] | None = None
 
     @property
     def analytic(self) -> bool:
         return not self.kinks
+
+    def bind(self, value: float | None) -> Activation:
+        """This activation with its parameter set to ``value`` (itself when ``value`` is None)."""
+        if value is None or self.family is None or value == self.value:
+            return self
+        return self.family(value)
+
+    @property
+    def label(self) -> str:
+        """The name, with the parameter when it is not torch's default: ``leaky_relu(0.2)``."""
+        default = ACTIVATIONS.get(self.name)
+        if self.value is None or default is None or default.value == self.value:
+            return self.name
+        return f"{self.name}({self.value:g})"
 
 
 def sigmoid(z: Array) -> Array:
@@ -116,38 +136,89 @@ def relu_prime(z: Array) -> Array:
     return (z > 0).astype(z.dtype)
 
 
-def leaky_relu(z: Array) -> Array:
-    return np.where(z > 0, z, LEAKY_SLOPE * z).astype(z.dtype, copy=False)
+def _leaky_relu(slope: float) -> Activation:
+    def f(z: Array) -> Array:
+        return np.where(z > 0, z, slope * z).astype(z.dtype, copy=False)
+
+    def df(z: Array) -> Array:
+        return np.where(z > 0, 1.0, slope).astype(z.dtype)
+
+    return Activation(
+        "leaky_relu",
+        f,
+        df,
+        symbol="leaky_relu",
+        formula=f"leaky_relu(z) = z if z > 0 else {slope:g}·z",
+        derivative_formula=f"leaky_relu′(z) = 1 if z > 0 else {slope:g}",
+        kinks=(0.0,),
+        stuck="dead" if slope == 0 else None,
+        parameter="negative_slope",
+        value=slope,
+        family=_leaky_relu,
+    )
 
 
-def leaky_relu_prime(z: Array) -> Array:
-    return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
+def _elu(alpha: float) -> Activation:
+    def f(z: Array) -> Array:
+        # expm1 only on the non-positive part, so large z cannot overflow.
+        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0))).astype(z.dtype, copy=False)
+
+    def df(z: Array) -> Array:
+        # torch: α·e^z for z ≤ 0, so elu′(0) = α
+        return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))).astype(z.dtype, copy=False)
+
+    alpha_text = "" if alpha == 1 else f"{alpha:g}·"
+    return Activation(
+        "elu",
+        f,
+        df,
+        symbol="elu",
+        formula=f"elu(z) = z if z > 0 else {alpha_text}(e^z − 1)",
+        derivative_formula=f"elu′(z) = 1 if z > 0 else {alpha_text}e^z",
+        kinks=(0.0,),
+        stuck="saturated",
+        parameter="alpha",
+        value=alpha,
+        family=_elu,
+    )
 
 
-def elu(z: Array) -> Array:
-    # expm1 only on the non-positive part, so large z cannot overflow.
-    return np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0.0))).astype(z.dtype, copy=False)
+def _softplus(beta: float) -> Activation:
+    # (1/β)·log(1 + e^{βz}) = (max(βz, 0) + log1p(e^−|βz|))/β is exact and overflow-free; above
+    # βz > threshold torch returns z itself, and so do we.
+    def f(z: Array) -> Array:
+        bz = beta * z
+        smooth = (np.maximum(bz, 0.0) + np.log1p(np.exp(-np.abs(bz)))) / beta
+        return np.where(bz > SOFTPLUS_THRESHOLD, z, smooth).astype(z.dtype, copy=False)
 
+    def df(z: Array) -> Array:
+        bz = beta * z
+        return np.where(bz > SOFTPLUS_THRESHOLD, 1.0, sigmoid(bz)).astype(z.dtype, copy=False)
 
-def elu_prime(z: Array) -> Array:
-    return np.where(z > 0, 1.0, ELU_ALPHA * np.exp(np.minimum(z, 0.0))).astype(z.dtype, copy=False)
+    def complex_f(z: AnyArray) -> AnyArray:
+        bz = beta * z
+        pos = bz.real > 0
+        smooth = (np.where(pos, bz, 0.0) + np.log1p(np.exp(np.where(pos, -bz, bz)))) / beta
+        return np.where(bz.real > SOFTPLUS_THRESHOLD, z, smooth)
 
-
-def softplus(z: Array) -> Array:
-    # log(1 + e^z) = max(z, 0) + log1p(e^−|z|) is exact and overflow-free; above the
-    # threshold torch returns z itself, and so do we.
-    smooth = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
-    return np.where(z > SOFTPLUS_THRESHOLD, z, smooth).astype(z.dtype, copy=False)
-
-
-def softplus_prime(z: Array) -> Array:
-    return np.where(z > SOFTPLUS_THRESHOLD, 1.0, sigmoid(z)).astype(z.dtype, copy=False)
-
-
-def _softplus_complex(z: AnyArray) -> AnyArray:
-    pos = z.real > 0
-    smooth = np.where(pos, z, 0.0) + np.log1p(np.exp(np.where(pos, -z, z)))
-    return np.where(z.real > SOFTPLUS_THRESHOLD, z, smooth)
+    b = "" if beta == 1 else f"{beta:g}"
+    return Activation(
+        "softplus",
+        f,
+        df,
+        symbol="softplus",
+        formula=(
+            f"softplus(z) = log(1+e^z) (z if z > {SOFTPLUS_THRESHOLD:g})"
+            if beta == 1
+            else f"softplus(z) = log(1+e^({b}z))/{b} (z if {b}z > {SOFTPLUS_THRESHOLD:g})"
+        ),
+        derivative_formula="softplus′(z) = σ(z)" if beta == 1 else f"softplus′(z) = σ({b}z)",
+        complex_f=complex_f,
+        stuck="saturated",
+        parameter="beta",
+        value=beta,
+        family=_softplus,
+    )
 
 
 def identity(z: Array) -> Array:
@@ -194,35 +265,9 @@ ACTIVATIONS: dict[str, Activation] = {
             kinks=(0.0,),
             stuck="dead",
         ),
-        Activation(
-            "leaky_relu",
-            leaky_relu,
-            leaky_relu_prime,
-            symbol="leaky_relu",
-            formula=f"leaky_relu(z) = z if z > 0 else {LEAKY_SLOPE}·z",
-            derivative_formula=f"leaky_relu′(z) = 1 if z > 0 else {LEAKY_SLOPE}",
-            kinks=(0.0,),
-        ),
-        Activation(
-            "elu",
-            elu,
-            elu_prime,
-            symbol="elu",
-            formula="elu(z) = z if z > 0 else e^z − 1",
-            derivative_formula="elu′(z) = 1 if z > 0 else e^z",
-            kinks=(0.0,),
-            stuck="saturated",
-        ),
-        Activation(
-            "softplus",
-            softplus,
-            softplus_prime,
-            symbol="softplus",
-            formula=f"softplus(z) = log(1+e^z) (z if z > {SOFTPLUS_THRESHOLD:g})",
-            derivative_formula="softplus′(z) = σ(z)",
-            complex_f=_softplus_complex,
-            stuck="saturated",
-        ),
+        _leaky_relu(LEAKY_SLOPE),
+        _elu(ELU_ALPHA),
+        _softplus(SOFTPLUS_BETA),
         Activation(
             "identity",
             identity,
@@ -237,6 +282,97 @@ ACTIVATIONS: dict[str, Activation] = {
 
 #: The seed's hidden activation, the default everywhere.
 DEFAULT_ACTIVATION = "sigmoid"
+
+
+# ---------------------------------------------------------------------------------------------
+# Output activations: applied to the last pre-activation z_L, row by row (softmax mixes the
+# units of a row, so its derivative is a Jacobian, applied here as a vector-Jacobian product).
+
+Rowwise = Callable[[Array], Array]
+#: (z, a = f(z), g = ∂L/∂a) → ∂L/∂z, all (…, B, n)
+VectorJacobian = Callable[[Array, Array, Array], Array]
+
+
+@dataclass(frozen=True)
+class OutputActivation:
+    """What the network applies after its last Linear layer, and how δL passes back through it."""
+
+    name: str
+    f: Rowwise
+    vjp: VectorJacobian
+    symbol: str
+    formula: str
+    derivative_formula: str  # how ∂L/∂z follows from ∂L/∂a
+    complex_f: ComplexElementwise | None
+    #: "values" (any real), "probabilities" (each in (0, 1)), "log_probabilities".
+    produces: str = "values"
+    kinks: tuple[float, ...] = ()
+
+    @property
+    def analytic(self) -> bool:
+        return not self.kinks
+
+
+def _elementwise_output(act: Activation) -> OutputActivation:
+    return OutputActivation(
+        act.name,
+        act.f,
+        # elementwise: the Jacobian is diagonal, ∂L/∂z = ∂L/∂a ⊙ f′(z)
+        lambda z, a, g: g * act.df(z),
+        symbol=act.symbol,
+        formula=act.formula,
+        derivative_formula=f"∂L/∂zL = ∂L/∂ŷ ⊙ {act.derivative_formula.split(' = ')[0]}",
+        complex_f=act.complex_f,
+        produces="probabilities" if act.name == "sigmoid" else "values",
+    )
+
+
+def softmax(z: AnyArray) -> AnyArray:
+    # Shifting by a real per-row constant changes nothing and keeps exp from overflowing.
+    e = np.exp(z - np.max(z.real, axis=-1, keepdims=True))
+    return np.asarray(e / np.sum(e, axis=-1, keepdims=True))
+
+
+def log_softmax(z: AnyArray) -> AnyArray:
+    shifted = z - np.max(z.real, axis=-1, keepdims=True)
+    return np.asarray(shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True)))
+
+
+#: Every output activation, by the name ``--output-activation`` takes.
+OUTPUT_ACTIVATIONS: dict[str, OutputActivation] = {
+    o.name: o
+    for o in (
+        _elementwise_output(ACTIVATIONS["identity"]),
+        _elementwise_output(ACTIVATIONS["sigmoid"]),
+        _elementwise_output(ACTIVATIONS["tanh"]),
+        OutputActivation(
+            "softmax",
+            softmax,
+            # ∂a_i/∂z_j = a_i(δ_ij − a_j), so ∂L/∂z = a ⊙ (g − Σ_j g_j a_j)
+            lambda z, a, g: a * (g - np.sum(g * a, axis=-1, keepdims=True)),
+            symbol="softmax",
+            formula="softmax(z)_i = e^z_i / Σ_j e^z_j",
+            derivative_formula="∂L/∂zL = ŷ ⊙ (∂L/∂ŷ − Σ_j ∂L/∂ŷ_j·ŷ_j)",
+            complex_f=softmax,
+            produces="probabilities",
+        ),
+        OutputActivation(
+            "log_softmax",
+            log_softmax,
+            # ∂a_i/∂z_j = δ_ij − softmax_j, so ∂L/∂z = g − softmax(z)·Σ_j g_j, softmax = e^a
+            lambda z, a, g: g - np.exp(a) * np.sum(g, axis=-1, keepdims=True),
+            symbol="log_softmax",
+            formula="log_softmax(z)_i = z_i − log Σ_j e^z_j",
+            derivative_formula="∂L/∂zL = ∂L/∂ŷ − e^ŷ·Σ_j ∂L/∂ŷ_j",
+            complex_f=log_softmax,
+            produces="log_probabilities",
+        ),
+    )
+}
+
+#: The name of "no function": a linear layer. The seed's output layer is linear.
+LINEAR = "identity"
+DEFAULT_OUTPUT_ACTIVATION = LINEAR
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +401,10 @@ class Loss:
     complex_f: ComplexLoss | None = None  # analytic twin for the complex step; None: a kink
     #: Where ŷ − y has a kink (l1's 0): a step across it measures no derivative.
     kinks: tuple[float, ...] = ()
+    #: The output activations this loss is meant to follow, and the sentence saying so when
+    #: another is asked for (``--loss bce`` after a linear output is exit 2).
+    fits: tuple[str, ...] = ("identity", "sigmoid", "tanh", "softmax", "log_softmax")
+    fit_hint: str = ""
 
     @property
     def analytic(self) -> bool:
@@ -273,6 +413,10 @@ class Loss:
     @property
     def takes_classes(self) -> bool:
         return self.target == "classes"
+
+    def count(self, pred: Array) -> int:
+        """The number the mean divides by: B·n elements, or B samples for a loss over classes."""
+        return int(pred.shape[-2]) if self.mean_over == "batch" else _n_elements(pred)
 
 
 def _n_elements(pred: Array) -> int:
@@ -333,6 +477,41 @@ def _cross_entropy_complex(pred: AnyArray, target: AnyArray) -> AnyArray:
     return np.asarray(-np.mean(picked, axis=-1))
 
 
+# torch's binary_cross_entropy clamps each log at −100 and divides its gradient by
+# max(p(1 − p), 1e-12), so a probability that rounds to 0 or 1 gives a finite loss and gradient.
+BCE_LOG_FLOOR = -100.0
+BCE_EPSILON = 1e-12
+
+
+def bce(pred: Array, target: Array) -> tuple[Array, Array]:
+    # −[y log p + (1−y) log(1−p)] on probabilities p, as torch's BCELoss.
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(pred), BCE_LOG_FLOOR)
+        log_q = np.maximum(np.log1p(-pred), BCE_LOG_FLOOR)
+    loss = -np.mean(target * log_p + (1.0 - target) * log_q, axis=(-2, -1))
+    # ∂/∂p = (p − y)/(p(1 − p)), per element, then /N for the mean
+    grad = (pred - target) / np.maximum(pred * (1.0 - pred), BCE_EPSILON)
+    return loss, grad / _n_elements(pred)
+
+
+def _bce_complex(pred: AnyArray, target: AnyArray) -> AnyArray:
+    per_element = target * np.log(pred) + (1.0 - target) * np.log(1.0 - pred)
+    return np.asarray(-np.mean(per_element, axis=(-2, -1)))
+
+
+def nll(pred: Array, target: NDArray[np.integer]) -> tuple[Array, Array]:
+    # L = −mean_b ŷ_b[y_b] on log-probabilities ŷ; ∂L/∂ŷ = −onehot(y)/B.
+    picked = np.take_along_axis(pred, target[..., None], axis=-1)[..., 0]
+    onehot = np.zeros_like(pred)
+    np.put_along_axis(onehot, target[..., None], 1.0, axis=-1)
+    return -np.mean(picked, axis=-1), -onehot / pred.shape[-2]
+
+
+def _nll_complex(pred: AnyArray, target: AnyArray) -> AnyArray:
+    picked = np.take_along_axis(pred, np.asarray(target)[..., None], axis=-1)[..., 0]
+    return np.asarray(-np.mean(picked, axis=-1))
+
+
 #: Every loss, by the name the CLI and the API take.
 LOSSES: dict[str, Loss] = {
     loss.name: loss
@@ -358,6 +537,20 @@ LOSSES: dict[str, Loss] = {
             "∂L/∂ŷ = (σ(ŷ) − y)/N",
             target_range=(0.0, 1.0),
             complex_f=_bce_logits_complex,
+            fits=("identity",),
+            fit_hint="bce_logits applies the sigmoid itself, so it takes the linear output "
+            "(--output-activation identity); after a sigmoid output use --loss bce",
+        ),
+        Loss(
+            "bce",
+            bce,
+            "L = −mean(y·log ŷ + (1 − y)·log(1 − ŷ))",
+            "∂L/∂ŷ = (ŷ − y)/(ŷ(1 − ŷ))/N",
+            target_range=(0.0, 1.0),
+            complex_f=_bce_complex,
+            fits=("sigmoid", "softmax"),
+            fit_hint="bce takes probabilities: use it after --output-activation sigmoid (or "
+            "softmax); on a linear output use --loss bce_logits",
         ),
         Loss(
             "cross_entropy",
@@ -368,9 +561,30 @@ LOSSES: dict[str, Loss] = {
             target="classes",
             min_outputs=2,
             complex_f=_cross_entropy_complex,
+            fits=("identity",),
+            fit_hint="cross_entropy applies the log-softmax itself, so it takes the linear "
+            "output's logits (--output-activation identity); after log_softmax use --loss nll",
+        ),
+        Loss(
+            "nll",
+            nll,
+            "L = −mean_b ŷ_b[y_b]",
+            "∂L/∂ŷ = −onehot(y)/B",
+            mean_over="batch",
+            target="classes",
+            min_outputs=2,
+            complex_f=_nll_complex,
+            fits=("log_softmax",),
+            fit_hint="nll takes log-probabilities: use it after --output-activation "
+            "log_softmax; on a linear output use --loss cross_entropy",
         ),
     )
 }
 
 #: The seed's loss, the default everywhere.
 DEFAULT_LOSS = "mse"
+
+#: ``--reduction``: torch's mean (the default) or the sum over the batch (and units).
+REDUCTIONS: tuple[str, ...] = ("mean", "sum")
+#: ``--layout``: how hand code stores W: (out, in) as torch does, or (in, out) as X·W code does.
+LAYOUTS: tuple[str, ...] = ("out_in", "in_out")

@@ -1,7 +1,10 @@
 """The independent numerical oracle: the loss gradient from forward passes alone, in float64.
 
 Neither autograd nor the hand derivation is consulted; only the forward functions
-(the records in ``functions.py``, or their complex-valid twins) are. Four methods:
+(the records in ``functions.py``, or their complex-valid twins) are: each hidden layer's
+activation, and the loss as a function of the last pre-activation (``replica.head_loss``:
+output activation, loss, reduction, scale). The L2 term is quadratic, so its exact difference
+quotient 2λW is added. Four methods:
 
 - ``central``: (L(θ+h) − L(θ−h)) / 2h with h = ε^(1/3)·max(1, |θ|) per parameter. Truncation
   error h²|L‴|/6 and rounding ε|L|/h are both ≈ ε^(2/3) ≈ 4e-11 (times the loss's scale).
@@ -69,22 +72,24 @@ def validate_method(spec: NetSpec, method: str) -> None:
             f"--oracle: unknown {method!r}; choose from {', '.join(ORACLE_METHODS)}"
         )
     if method == "complex-step" and not spec.analytic:
-        kinked = spec.loss if spec.activation_record.analytic else spec.activation
+        kinked = next(
+            (a.name for a in spec.activations if not a.analytic),
+            spec.output_activation if not spec.output_record.analytic else spec.loss,
+        )
         raise GradcheckError(
             f"--oracle complex-step: {kinked} has a kink, so it is not analytic and the complex "
             "step is not valid; use --oracle central or richardson"
         )
 
 
-def _functions(
-    spec: NetSpec, complex_step: bool
-) -> tuple[Callable[[AnyArray], AnyArray], Callable[[AnyArray, AnyArray], AnyArray]]:
-    act, loss = spec.activation_record, spec.loss_record
+def _activation(spec: NetSpec, layer: int, complex_step: bool) -> Callable[[AnyArray], AnyArray]:
+    """Hidden layer ``layer``'s activation, or its complex twin."""
+    act = spec.activation_at(layer)
     if complex_step:
         # validate_method refused complex-step for any network with a kink
-        assert act.complex_f is not None and loss.complex_f is not None
-        return act.complex_f, loss.complex_f
-    return act.f, (lambda p, t: loss.f(p, t)[0])
+        assert act.complex_f is not None
+        return act.complex_f
+    return act.f
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +148,10 @@ def full_gradient(
                 spec, p64, fwd, y, layer, units[part], inputs[part], theta[..., part], method
             )
         grads[f"W{layer}"] = out[..., : n_out * n_in].reshape(*lead, n_out, n_in)
+        if spec.l2:
+            # The L2 term λ·ΣW² is quadratic, so every method's difference quotient of it is
+            # exactly 2λW (up to rounding): added here rather than perturbed.
+            grads[f"W{layer}"] = grads[f"W{layer}"] + 2.0 * spec.l2 * w
         grads[f"b{layer}"] = out[..., n_out * n_in :]
         kinks[f"W{layer}"] = straddled[..., : n_out * n_in].reshape(*lead, n_out, n_in)
         kinks[f"b{layer}"] = straddled[..., n_out * n_in :]
@@ -206,8 +215,7 @@ def _perturbed_loss(
     (activations with a kink) or ŷ − y across 0 (a loss with a kink): (…, K), all False for
     analytic networks.
     """
-    act, loss_fn = _functions(spec, np.iscomplexobj(d))
-    kinked_act = not spec.activation_record.analytic
+    complex_step = np.iscomplexobj(d)
     z_l = fwd.zs[layer - 1]  # (…, B, n_l)
     crossed = np.zeros(d.shape[:-1], dtype=bool)  # (…, K)
     if layer == spec.depth:
@@ -216,7 +224,8 @@ def _perturbed_loss(
         pred = z_l[..., None, :, :] + d[..., None] * onehot  # (…, K, B, n_out)
     else:
         z_i = np.swapaxes(z_l[..., :, units], -1, -2)  # (…, K, B)
-        if kinked_act:
+        act = _activation(spec, layer, complex_step)
+        if not spec.activation_at(layer).analytic:
             crossed |= np.any((z_i + d.real > 0) != (z_i > 0), axis=-1)
         delta_a = act(z_i + d) - act(z_i)  # only a_l[:, i] changes
         w_next = params[f"W{layer + 1}"]
@@ -224,19 +233,22 @@ def _perturbed_loss(
         # Rank-1 update: z_{l+1} + Δa_l,i · W_{l+1}[:, i]ᵀ, (…, K, B, n_{l+1})
         z = fwd.zs[layer][..., None, :, :] + delta_a[..., :, :, None] * cols[..., :, None, :]
         for nxt in range(layer + 2, spec.depth + 1):
-            if kinked_act:  # z is z_{nxt−1}; its base value is fwd.zs[nxt − 2]
+            if not spec.activation_at(nxt - 1).analytic:  # z is z_{nxt−1}, base fwd.zs[nxt − 2]
                 base = fwd.zs[nxt - 2][..., None, :, :]
                 crossed |= np.any((z.real > 0) != (base > 0), axis=(-2, -1))
             w, b = params[f"W{nxt}"], params[f"b{nxt}"]
+            act = _activation(spec, nxt - 1, complex_step)
             z = act(z) @ np.swapaxes(w, -1, -2)[..., None, :, :] + b[..., None, None, :]
         pred = z
     target = np.asarray(y)
     target = target[..., None, :] if target.dtype.kind == "i" else target[..., None, :, :]
-    if not spec.loss_record.analytic:
-        base_pred = fwd.zs[-1][..., None, :, :]
-        crossed |= np.any((pred.real > target) != (base_pred > target), axis=(-2, -1))
+    if not spec.loss_record.analytic:  # the kink is at ŷ = y, on the output activation's ŷ
+        out = spec.output_record.f
+        base_pred = fwd.output[..., None, :, :]
+        crossed |= np.any((out(pred.real) > target) != (base_pred > target), axis=(-2, -1))
     shape = pred.shape[:-1] if target.dtype.kind == "i" else pred.shape
-    return loss_fn(pred, np.broadcast_to(target, shape)), crossed
+    target = np.broadcast_to(target, shape)
+    return replica.head_loss(spec, pred, target, complex_step=complex_step), crossed
 
 
 # ---------------------------------------------------------------------------------------------

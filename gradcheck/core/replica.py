@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +18,7 @@ from gradcheck.core.answer import Answer
 from gradcheck.core.spec import NetSpec
 
 Array = NDArray[np.floating]
+AnyArray = NDArray[Any]  # real or complex
 
 
 def _t(w: Array) -> Array:
@@ -29,13 +31,14 @@ class Forward:
     """What the forward pass caches for backward: z_l and a_l for every layer."""
 
     zs: tuple[Array, ...]  # z1 … zL, each (…, B, n_l)
-    activations: tuple[Array, ...]  # a0 = x, a1 … a_{L−1}; the output layer is linear
-    loss: Array  # (…,)
-    dloss: Array  # ∂L/∂ŷ, (…, B, n_L)
+    activations: tuple[Array, ...]  # a0 = x, a1 … a_{L−1}
+    output: Array  # ŷ = f_out(zL), (…, B, n_L): zL itself for a linear output
+    loss: Array  # (…,), L2 term included
+    dloss: Array  # ∂L/∂ŷ, (…, B, n_L), reduction and scale included
 
     @property
     def prediction(self) -> Array:
-        return self.zs[-1]
+        return self.output
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,42 @@ class Backward:
     deltas: dict[str, Array]  # "delta1" … "deltaL": ∂L/∂z_l, (…, B, n_l)
 
 
+def loss_factor(spec: NetSpec, output: AnyArray) -> float:
+    """What the record's mean-reduced loss is multiplied by: the scale, times the count for a
+    sum (B·n elements, or B samples for a loss over classes)."""
+    count = 1 if spec.reduction == "mean" else spec.loss_record.count(output)
+    return spec.loss_scale * count
+
+
+def head_loss(
+    spec: NetSpec, z: AnyArray, y: NDArray[np.generic], *, complex_step: bool = False
+) -> AnyArray:
+    """The data loss as a function of the last pre-activation zL (…, B, n_L): output
+    activation, loss, reduction and scale; no L2 term. ``complex_step`` uses the analytic
+    twins (the oracle's complex step)."""
+    out, loss = spec.output_record, spec.loss_record
+    if complex_step:
+        assert out.complex_f is not None and loss.complex_f is not None
+        value = loss.complex_f(out.complex_f(z), y)
+    else:
+        value = loss.f(out.f(z), y)[0]
+    return loss_factor(spec, z) * value
+
+
+def l2_penalty(spec: NetSpec, params: Mapping[str, Array]) -> Array | float:
+    """l2 · Σ_l ΣW_l² over the weight matrices (biases excluded): (…,) or 0."""
+    if not spec.l2:
+        return 0.0
+    layers = range(1, spec.depth + 1)
+    total = sum(np.sum(params[f"W{k}"] ** 2, axis=(-2, -1)) for k in layers)
+    return spec.l2 * np.asarray(total)
+
+
 def forward(
     spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
 ) -> Forward:
     """Run the network and the loss, keeping every z and a for the backward pass."""
-    act = spec.activation_record.f
+    acts = spec.activations
     a = x
     zs: list[Array] = []
     activations: list[Array] = [x]
@@ -60,30 +94,38 @@ def forward(
         z = a @ _t(w) + b[..., None, :]
         zs.append(z)
         if layer < spec.depth:
-            a = act(z)
+            a = acts[layer - 1].f(z)
             activations.append(a)
-    loss, dloss = spec.loss_record.f(zs[-1], y)
-    return Forward(tuple(zs), tuple(activations), loss, dloss)
+    output = spec.output_record.f(zs[-1])
+    mean_loss, dmean = spec.loss_record.f(output, y)
+    # L = C·reduce(loss(ŷ, y)) + λ·ΣW²: a sum is the mean times its count, C the --loss-scale.
+    factor = loss_factor(spec, output)
+    loss = factor * mean_loss + l2_penalty(spec, params)
+    return Forward(tuple(zs), tuple(activations), output, np.asarray(loss), factor * dmean)
 
 
 def backward(spec: NetSpec, params: Mapping[str, Array], fwd: Forward) -> Backward:
     """Backpropagate by hand, from δL = ∂L/∂zL at the output down to δ1."""
-    act_prime = spec.activation_record.df
+    acts = spec.activations
     grads: dict[str, Array] = {}
     deltas: dict[str, Array] = {}
-    # The output layer is linear, so δL = ∂L/∂zL = ∂L/∂ŷ (the seed's δ3 = 2ŷ − 2y).
-    delta = fwd.dloss
+    # δL = ∂L/∂zL: ∂L/∂ŷ back through the output activation (⊙ f′(zL) elementwise, the
+    # Jacobian for softmax). For the seed's linear output δL = ∂L/∂ŷ (δ3 = 2ŷ − 2y).
+    delta = spec.output_record.vjp(fwd.zs[-1], fwd.output, fwd.dloss)
     for layer in range(spec.depth, 0, -1):
         deltas[f"delta{layer}"] = delta
         a_prev = fwd.activations[layer - 1]
         # dW: (…, out, in) = δᵀ (…, out, B) · a_prev (…, B, in) — sums the batch's outer products.
         grads[f"W{layer}"] = _t(delta) @ a_prev
-        # db: (…, out) = Σ_batch δ, since ∂z/∂b is the identity for every sample.
+        if spec.l2:
+            # ∂(λ·ΣW²)/∂W = 2λW, for the weights only
+            grads[f"W{layer}"] = grads[f"W{layer}"] + 2.0 * spec.l2 * params[f"W{layer}"]
+        # db: (…, out) = Σ_batch δ, since ∂z/∂b = I for every sample.
         grads[f"b{layer}"] = delta.sum(axis=-2)
         if layer > 1:
             # δ_{l−1} = (δ_l · W_l) ⊙ f′(z_{l−1}): the chain rule through z_l = W_l a_{l−1} + b_l
             # (∂z_l/∂a_{l−1} = W_l), then through a_{l−1} = f(z_{l−1}) elementwise.
-            delta = (delta @ params[f"W{layer}"]) * act_prime(fwd.zs[layer - 2])
+            delta = (delta @ params[f"W{layer}"]) * acts[layer - 2].df(fwd.zs[layer - 2])
     order = [p.name for p in spec.parameters()]
     return Backward(
         {name: grads[name] for name in order},

@@ -1,7 +1,9 @@
-"""What network is checked: layer sizes, hidden activation, loss and dtype."""
+"""What network is checked: layer sizes, activations, output activation, loss (with its
+reduction, scale and L2 term) and dtype."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -10,9 +12,13 @@ from gradcheck.core.functions import (
     ACTIVATIONS,
     DEFAULT_ACTIVATION,
     DEFAULT_LOSS,
+    DEFAULT_OUTPUT_ACTIVATION,
     LOSSES,
+    OUTPUT_ACTIVATIONS,
+    REDUCTIONS,
     Activation,
     Loss,
+    OutputActivation,
 )
 
 #: The seed's network: ``Linear(2, 10), Sigmoid, Linear(10, 10), Sigmoid, Linear(10, 1)``.
@@ -33,12 +39,25 @@ MEMORY_BUDGET = 8 * 2**30
 
 @dataclass(frozen=True)
 class NetSpec:
-    """A fully connected network ``n0 → n1 → … → nL`` with a linear output layer."""
+    """A fully connected network ``n0 → n1 → … → nL``: Linear, activation, …, Linear, output
+    activation, and the loss ``loss_scale · reduce(loss(ŷ, y)) + l2 · Σ_l ΣW_l²``.
+
+    ``activation`` is one name for every hidden layer or a comma-separated name per hidden
+    layer; ``activation_params`` optionally sets, per hidden layer, the parameter torch's module
+    has (leaky_relu's slope, elu's alpha, softplus's beta). ``names`` are the torch names of
+    ``W1, b1, W2, …`` when the network is the user's (``fc1.weight``); default ``dense.N.*``.
+    """
 
     layers: tuple[int, ...] = SEED_LAYERS
     activation: str = DEFAULT_ACTIVATION
     loss: str = DEFAULT_LOSS
     dtype: str = "float64"
+    output_activation: str = DEFAULT_OUTPUT_ACTIVATION
+    reduction: str = "mean"
+    loss_scale: float = 1.0
+    l2: float = 0.0
+    activation_params: tuple[float | None, ...] = ()
+    names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.layers) < 2:
@@ -47,12 +66,10 @@ class NetSpec:
             )
         if any(n < 1 for n in self.layers):
             raise GradcheckError(f"--layers: every size must be ≥ 1, got {_sizes(self.layers)}")
-        if self.activation not in ACTIVATIONS:
-            raise GradcheckError(
-                f"--activation: unknown {self.activation!r}; choose from {', '.join(ACTIVATIONS)}"
-            )
+        self._check_activations()
         if self.loss not in LOSSES:
             raise GradcheckError(f"--loss: unknown {self.loss!r}; choose from {', '.join(LOSSES)}")
+        self._check_head()
         if self.dtype not in DTYPES:
             raise GradcheckError(
                 f"--dtype: unknown {self.dtype!r}; choose from {', '.join(DTYPES)}"
@@ -81,9 +98,81 @@ class NetSpec:
     def n_parameters(self) -> int:
         return sum((a + 1) * b for a, b in pairwise(self.layers))
 
+    def _check_activations(self) -> None:
+        names = self.activation_names
+        for name in names:
+            if name not in ACTIVATIONS:
+                raise GradcheckError(
+                    f"--activation: unknown {name!r}; choose from {', '.join(ACTIVATIONS)}"
+                )
+        hidden = self.depth - 1
+        if len(names) != 1 and len(names) != hidden:
+            raise GradcheckError(
+                f"--activation: {len(names)} names for {hidden} hidden layer"
+                f"{'s' if hidden != 1 else ''} (--layers {_sizes(self.layers)}); give one name "
+                "for all of them or one per hidden layer"
+            )
+        if self.activation_params and len(self.activation_params) != hidden:
+            raise GradcheckError(
+                f"--activation: {len(self.activation_params)} activation parameters for "
+                f"{hidden} hidden layers"
+            )
+        if self.names and len(self.names) != 2 * self.depth:
+            raise GradcheckError(
+                f"--model: {len(self.names)} parameter names for {self.depth} layers"
+            )
+
+    def _check_head(self) -> None:
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise GradcheckError(
+                f"--output-activation: unknown {self.output_activation!r}; choose from "
+                f"{', '.join(OUTPUT_ACTIVATIONS)}"
+            )
+        loss = self.loss_record
+        if self.output_activation not in loss.fits:
+            raise GradcheckError(
+                f"--loss {self.loss} does not fit --output-activation {self.output_activation}: "
+                f"{loss.fit_hint}"
+            )
+        if self.reduction not in REDUCTIONS:
+            raise GradcheckError(
+                f"--reduction: unknown {self.reduction!r}; choose from {', '.join(REDUCTIONS)}"
+            )
+        if not math.isfinite(self.loss_scale) or self.loss_scale == 0:
+            raise GradcheckError(
+                f"--loss-scale: must be a finite non-zero number, got {self.loss_scale:g}"
+            )
+        if not math.isfinite(self.l2) or self.l2 < 0:
+            raise GradcheckError(f"--l2: must be a finite number ≥ 0, got {self.l2:g}")
+
     @property
-    def activation_record(self) -> Activation:
-        return ACTIVATIONS[self.activation]
+    def activation_names(self) -> tuple[str, ...]:
+        """The names as given: one, or one per hidden layer."""
+        return tuple(a.strip() for a in self.activation.split(","))
+
+    @property
+    def activations(self) -> tuple[Activation, ...]:
+        """The activation record of every hidden layer 1 … L−1, parameters bound."""
+        names = self.activation_names
+        hidden = self.depth - 1
+        per_layer = names * hidden if len(names) == 1 else names
+        params = self.activation_params or (None,) * hidden
+        return tuple(
+            ACTIVATIONS[name].bind(value) for name, value in zip(per_layer, params, strict=True)
+        )
+
+    def activation_at(self, layer: int) -> Activation:
+        """The activation of hidden layer ``layer`` (1-based)."""
+        return self.activations[layer - 1]
+
+    @property
+    def uniform_activation(self) -> bool:
+        """Whether every hidden layer has the same activation (with the same parameter)."""
+        return len({a.label for a in self.activations}) <= 1
+
+    @property
+    def output_record(self) -> OutputActivation:
+        return OUTPUT_ACTIVATIONS[self.output_activation]
 
     @property
     def loss_record(self) -> Loss:
@@ -92,7 +181,26 @@ class NetSpec:
     @property
     def analytic(self) -> bool:
         """Whether every function in the network is analytic (no kinks)."""
-        return self.activation_record.analytic and self.loss_record.analytic
+        return (
+            all(a.analytic for a in self.activations)
+            and self.output_record.analytic
+            and self.loss_record.analytic
+        )
+
+    @property
+    def linear_output(self) -> bool:
+        """Whether the output layer is linear, as in the seed (ŷ = zL)."""
+        return self.output_activation == DEFAULT_OUTPUT_ACTIVATION
+
+    @property
+    def seed_head(self) -> bool:
+        """Whether the loss is torch's own default: linear output, mean, unscaled, no L2."""
+        return (
+            self.output_activation == DEFAULT_OUTPUT_ACTIVATION
+            and self.reduction == "mean"
+            and self.loss_scale == 1.0
+            and self.l2 == 0.0
+        )
 
     def working_bytes(self, batch: int) -> int:
         """Estimated peak memory of one check on a batch of ``batch`` rows."""
@@ -117,13 +225,33 @@ class NetSpec:
             n_in, n_out = self.layers[layer - 1], self.layers[layer]
             # Sequential index of the layer's Linear: Linear, activation, Linear, …
             index = 2 * (layer - 1)
-            names.append(ParamName(f"W{layer}", f"dense.{index}.weight", (n_out, n_in), layer))
-            names.append(ParamName(f"b{layer}", f"dense.{index}.bias", (n_out,), layer))
+            w_name, b_name = f"dense.{index}.weight", f"dense.{index}.bias"
+            if self.names:
+                w_name, b_name = self.names[2 * (layer - 1)], self.names[2 * layer - 1]
+            names.append(ParamName(f"W{layer}", w_name, (n_out, n_in), layer))
+            names.append(ParamName(f"b{layer}", b_name, (n_out,), layer))
         return names
 
     def describe(self) -> str:
         """Short human description, e.g. ``2→10→10→1 sigmoid, mse``."""
-        return f"{'→'.join(map(str, self.layers))} {self.activation}, {self.loss}"
+        labels = [a.label for a in self.activations]
+        hidden = labels[0] if len(set(labels)) == 1 else ",".join(labels)
+        if not labels:
+            hidden = self.activation
+        text = f"{'→'.join(map(str, self.layers))} {hidden}"
+        if self.output_activation != DEFAULT_OUTPUT_ACTIVATION:
+            text += f" → {self.output_activation}"
+        loss = self.loss
+        extras = []
+        if self.reduction != "mean":
+            extras.append(self.reduction)
+        if self.loss_scale != 1.0:
+            extras.append(f"×{self.loss_scale:g}")
+        if self.l2:
+            extras.append(f"l2 {self.l2:g}")
+        if extras:
+            loss += f" ({', '.join(extras)})"
+        return f"{text}, {loss}"
 
 
 @dataclass(frozen=True)

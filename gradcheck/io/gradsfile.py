@@ -25,7 +25,7 @@ OPTION = "--grads"
 _NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
-def load_grads(path: str, spec: NetSpec, *, batch: int) -> Answer:
+def load_grads(path: str, spec: NetSpec, *, batch: int, layout: str = "out_in") -> Answer:
     """Read and validate a gradients file for ``spec`` and a batch of ``batch`` rows."""
     file = readable_file(path, OPTION)
     suffix = file.suffix.lower()
@@ -38,7 +38,7 @@ def load_grads(path: str, spec: NetSpec, *, batch: int) -> Answer:
             f"{OPTION}: {path}: unsupported file type {suffix or '(none)'!r}; expected .npz or "
             ".json"
         )
-    return validate(raw, spec, batch=batch, option=OPTION, what=path)
+    return validate(raw, spec, batch=batch, option=OPTION, what=path, layout=layout)
 
 
 def _load_json(file: Path) -> dict[str, Any]:

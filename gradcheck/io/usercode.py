@@ -5,11 +5,13 @@ Contract (also in the README and ``gradcheck run --help``)::
     def backward(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray)
             -> dict[str, np.ndarray]
 
-``params`` holds float64 copies of ``W1, b1, …`` (weights ``(out, in)`` as torch stores them),
-``x`` is ``(batch, n_in)`` float64, ``y`` is ``(batch, n_out)`` float64, or ``(batch,)`` int64
-class indices for ``cross_entropy``. It returns the gradient of the loss in force (mean
-reduction) for every parameter, keyed ``W1, b1, …`` (or torch's ``dense.0.weight, …``), and may
-add ``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l) and ``prediction``/``loss``, compared too.
+``params`` holds float64 copies of ``W1, b1, …`` (weights ``(out, in)`` as torch stores them,
+or ``(in, out)`` with ``--layout in_out``), ``x`` is ``(batch, n_in)`` float64, ``y`` is
+``(batch, n_out)`` float64, or ``(batch,)`` int64 class indices for a loss over classes. It
+returns the gradient of the loss in force (its reduction, scale and L2 term) for every
+parameter, keyed ``W1, b1, …`` (or the network's torch names ``dense.0.weight, …``,
+``fc1.weight, …``), W in the same layout, a bias as ``(n,)`` or ``(n, 1)``, and may add
+``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l) and ``prediction``/``loss``, compared too.
 """
 
 from __future__ import annotations
@@ -43,34 +45,45 @@ _module_ids = itertools.count()
 # Loading
 
 
-def parse_target(text: str) -> tuple[str, str]:
+def parse_target(text: str, option: str = OPTION) -> tuple[str, str]:
     """``"path/to/file.py:backward"`` → ``("path/to/file.py", "backward")``."""
     path, sep, name = text.rpartition(":")
+    if option == OPTION:
+        form, example, what = "FILE.py:FUNC", "samples/backward_seed.py:backward", "function"
+    else:
+        form, example, what = "FILE.py:NAME", "net.py:Model", "class or function"
     if not sep or not path:
-        raise GradcheckError(
-            f"{OPTION}: {text}: expected FILE.py:FUNC (e.g. samples/backward_seed.py:backward)"
-        )
+        raise GradcheckError(f"{option}: {text}: expected {form} (e.g. {example})")
     if not name:
-        raise GradcheckError(f"{OPTION}: {text}: missing the function name after ':'")
+        raise GradcheckError(f"{option}: {text}: missing the {what} name after ':'")
     if not name.isidentifier():
-        raise GradcheckError(f"{OPTION}: {text}: {name!r} is not a Python function name")
+        raise GradcheckError(f"{option}: {text}: {name!r} is not a Python name")
     return path, name
 
 
 def load_backward(text: str) -> Backward:
-    """Import ``FILE.py`` under a unique module name and return its function ``FUNC``.
+    """``--impl FILE.py:FUNC``: the user's backward function (see ``load_object``)."""
+    fn = load_object(text, OPTION)
+    if not callable(fn):
+        _, name = parse_target(text)
+        raise GradcheckError(f"{OPTION}: {text}: {name!r} is a {type(fn).__name__}, not a function")
+    return fn
+
+
+def load_object(text: str, option: str) -> object:
+    """Import ``FILE.py`` under a unique module name and return its attribute ``NAME``.
 
     The file's folder is on ``sys.path`` only while it is imported (so it can import its
     neighbours, as ``python FILE.py`` would); ``sys.path`` and ``sys.modules`` are restored.
     """
-    path, name = parse_target(text)
-    file = readable_file(path, OPTION)
+    path, name = parse_target(text, option)
+    file = readable_file(path, option)
     if file.suffix != ".py":
-        raise GradcheckError(f"{OPTION}: {path}: not a .py file (expected FILE.py:FUNC)")
+        raise GradcheckError(f"{option}: {path}: not a .py file (expected FILE.py:NAME)")
     module_name = f"_gradcheck_user_{next(_module_ids)}_{file.stem}"
     import_spec = importlib.util.spec_from_file_location(module_name, file)
     if import_spec is None or import_spec.loader is None:
-        raise GradcheckError(f"{OPTION}: {path}: cannot be imported as a Python file")
+        raise GradcheckError(f"{option}: {path}: cannot be imported as a Python file")
     module = importlib.util.module_from_spec(import_spec)
     folder = str(file.resolve().parent)
     saved_path = list(sys.path)
@@ -81,7 +94,7 @@ def load_backward(text: str) -> Backward:
             import_spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         raise UserCodeError(
-            f"{OPTION}: {path}: importing it raised {_describe(exc)}", user_traceback(exc, file)
+            f"{option}: {path}: importing it raised {_describe(exc)}", user_traceback(exc, file)
         ) from None
     finally:
         sys.path[:] = saved_path
@@ -91,11 +104,9 @@ def load_backward(text: str) -> Backward:
             k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
         )
         hint = f" (it defines: {', '.join(defined)})" if defined else ""
-        raise GradcheckError(f"{OPTION}: {path}: no function {name!r}{hint}")
-    fn = getattr(module, name)
-    if not callable(fn):
-        raise GradcheckError(f"{OPTION}: {path}: {name!r} is a {type(fn).__name__}, not a function")
-    return fn  # type: ignore[no-any-return]
+        what = "function" if option == OPTION else "name"
+        raise GradcheckError(f"{option}: {path}: no {what} {name!r}{hint}")
+    return getattr(module, name)
 
 
 def user_traceback(exc: BaseException, file: Path | None) -> str:
@@ -157,13 +168,18 @@ def call_backward(
     *,
     option: str = OPTION,
     label: str | None = None,
+    layout: str = "out_in",
 ) -> Answer:
     """Call ``fn(params, x, y)`` on float64 copies and validate its answer.
 
     The copies are the function's to keep: whatever it does to them in place cannot reach
-    the arrays autograd is compared against.
+    the arrays autograd is compared against. With ``layout="in_out"`` each W is handed over
+    as (in, out) and its gradient read back that way.
     """
-    params64 = {p.name: np.array(params[p.name], dtype=np.float64) for p in spec.parameters()}
+    params64 = {
+        p.name: np.array(_to_layout(np.asarray(params[p.name]), p.name, layout), dtype=np.float64)
+        for p in spec.parameters()
+    }
     x64 = np.array(x, dtype=np.float64)
     y_copy = np.array(y, dtype=np.int64 if spec.loss_record.takes_classes else np.float64)
     try:
@@ -174,14 +190,30 @@ def call_backward(
         raise UserCodeError(
             f"{option}: {label} raised {_describe(exc)}", user_traceback(exc, _source_file(fn))
         ) from None
-    return validate(result, spec, batch=int(x64.shape[0]), option=option, what="the result")
+    return validate(
+        result, spec, batch=int(x64.shape[0]), option=option, what="the result", layout=layout
+    )
 
 
-def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: str) -> Answer:
+def _to_layout(value: NDArray[Any], name: str, layout: str) -> NDArray[Any]:
+    """W as the user's code stores it: (out, in), or (in, out) with ``--layout in_out``."""
+    return value.T if layout == "in_out" and name.startswith("W") and value.ndim == 2 else value
+
+
+def validate(
+    result: object,
+    spec: NetSpec,
+    *,
+    batch: int,
+    option: str,
+    what: str,
+    layout: str = "out_in",
+) -> Answer:
     """Check keys, types and shapes of a gradient mapping; NaN/inf pass (they fail the check).
 
-    Keys are hand names (``W1``, ``b1``, …) or torch's (``dense.0.weight``, …), plus optional
-    ``delta1 … deltaL``, ``prediction`` and ``loss``.
+    Keys are hand names (``W1``, ``b1``, …) or the network's torch names (``dense.0.weight``,
+    a model's ``fc1.weight``), plus optional ``delta1 … deltaL``, ``prediction`` and ``loss``.
+    W gradients are read in ``layout``; bias gradients may be (n,) or a column (n, 1).
     """
     if not isinstance(result, Mapping):
         raise GradcheckError(
@@ -190,7 +222,7 @@ def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: st
         )
     params = spec.parameters()
     by_torch = {p.torch_name: p.name for p in params}
-    expected = {p.name: p.shape for p in params}
+    expected = {p.name: _to_layout(np.empty(p.shape), p.name, layout).shape for p in params}
     optional: dict[str, tuple[int, ...]] = {
         f"delta{layer}": (batch, spec.layers[layer]) for layer in range(1, spec.depth + 1)
     }
@@ -214,9 +246,11 @@ def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: st
             "needed)"
         )
     arrays = {
-        name: _array(name, value, {**expected, **optional}[name], option, what, spec)
+        name: _array(name, value, {**expected, **optional}[name], option, what, spec, layout)
         for name, value in values.items()
     }
+    for p in params:  # back to (out, in), as everything else holds W
+        arrays[p.name] = np.ascontiguousarray(_to_layout(arrays[p.name], p.name, layout))
     # float64 arrays under hand names, validated; forward values and δ where given
     return Answer(
         prediction=arrays.get("prediction"),
@@ -227,7 +261,13 @@ def validate(result: object, spec: NetSpec, *, batch: int, option: str, what: st
 
 
 def _array(
-    name: str, value: object, shape: tuple[int, ...], option: str, what: str, spec: NetSpec
+    name: str,
+    value: object,
+    shape: tuple[int, ...],
+    option: str,
+    what: str,
+    spec: NetSpec,
+    layout: str = "out_in",
 ) -> Array:
     if name == "loss" and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = np.float64(value)
@@ -245,12 +285,18 @@ def _array(
         )
     if name == "loss" and arr.size == 1:
         arr = arr.reshape(())
+    if name.startswith("b") and len(shape) == 1 and arr.shape == (*shape, 1):
+        arr = arr.reshape(shape)  # a column-vector (n, 1) bias gradient, as textbooks write b
     if arr.shape != shape:
         hint = ""
+        stored = "(out, in), as torch stores them" if layout == "out_in" else "(in, out)"
+        other = "in_out" if layout == "out_in" else "out_in"
         if len(shape) == 2 and arr.shape == shape[::-1] and name.startswith("W"):
-            hint = " (transposed? weights are (out, in), as torch stores them)"
+            hint = (
+                f" (transposed? with --layout {layout} weights are {stored}; or --layout {other})"
+            )
         elif name.startswith("W"):
-            hint = f" (weights are (out, in), as torch stores them; --layers {_layers(spec)})"
+            hint = f" (with --layout {layout} weights are {stored}; --layers {_layers(spec)})"
         elif name.startswith(("delta", "prediction")):
             hint = " (batch, units)"
         raise GradcheckError(

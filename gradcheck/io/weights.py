@@ -25,12 +25,23 @@ Array = NDArray[np.float64]
 _FLOAT_KINDS = ("float32", "float64")
 
 
-def load_weights(path: str, spec: NetSpec) -> dict[str, Array]:
+Raw = dict[str, tuple[str, Any]]  # key → (dtype, float array, or the shape of anything else)
+
+_HAND_KEY = re.compile(r"([Wb])([1-9][0-9]*)")
+
+
+def load_weights(path: str, spec: NetSpec, layout: str = "out_in") -> dict[str, Array]:
     """Read, validate and return float64 weights keyed by hand name (``W1``, ``b1``, …).
 
-    Keys may be torch's (``dense.0.weight``) or the hand names; every parameter of ``spec``
-    must be present with its exact shape, in float32 or float64, finite.
+    Keys may be the network's torch names (``dense.0.weight``, or a model's ``fc1.weight``) or
+    the hand names (read in ``layout``: ``in_out`` means W is stored (in, out)); every
+    parameter of ``spec`` must be present with its shape, in float32 or float64, finite.
     """
+    return match(read_weights(path), spec, path, layout)
+
+
+def read_weights(path: str) -> Raw:
+    """The file's entries in their order, unvalidated."""
     file = readable_file(path, "--weights")
     suffix = file.suffix.lower()
     if suffix in (".pt", ".pth"):
@@ -42,7 +53,69 @@ def load_weights(path: str, spec: NetSpec) -> dict[str, Array]:
             f"--weights: {path}: unsupported file type {suffix or '(none)'!r}; expected .pt/.pth "
             "(torch.save(model.state_dict())) or .npz"
         )
-    return _match(raw, spec, path)
+    return raw
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(value.shape) if hasattr(value, "shape") else tuple(value)
+
+
+def infer_network(
+    raw: Raw, path: str, layout: str = "out_in"
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Layer sizes from the shape chain of Linear weight/bias pairs in key order, and the keys
+    as the parameters' torch names (``()`` when the file uses the hand names ``W1, b1, …``).
+
+    A pair or a link that does not fit is exit 2 naming the two keys.
+    """
+    keys = list(raw)
+    hand = bool(keys) and all(_HAND_KEY.fullmatch(k) for k in keys)
+    if hand:
+        keys.sort(key=lambda k: (int(k[1:]), k[0] == "b"))
+    if not keys:
+        raise GradcheckError(f"--weights: {path}: holds no tensors")
+    sizes: list[int] = []
+    previous = ""
+    for i in range(0, len(keys), 2):
+        key = keys[i]
+        shape = _shape(raw[key][1])
+        if len(shape) != 2:
+            raise GradcheckError(
+                f"--weights: {path}: {key} has shape {shape}; expected a Linear weight (2-D) "
+                "here, each followed by its bias: not an MLP state_dict"
+            )
+        n_out, n_in = shape[::-1] if hand and layout == "in_out" else shape
+        if i + 1 >= len(keys):
+            raise GradcheckError(
+                f"--weights: {path}: {key} is not followed by its bias (a 1-D tensor of {n_out})"
+            )
+        bias = keys[i + 1]
+        b_shape = _shape(raw[bias][1])
+        if len(b_shape) == 2 and b_shape != (n_out, 1):
+            raise GradcheckError(
+                f"--weights: {path}: {key} is not followed by its bias: the next entry, {bias}, "
+                f"has shape {b_shape} (expected ({n_out},))"
+            )
+        if b_shape not in ((n_out,), (n_out, 1)):
+            raise GradcheckError(
+                f"--weights: {path}: {bias} has shape {b_shape} but {key} has {n_out} outputs; "
+                f"expected the bias ({n_out},) after it"
+            )
+        if sizes and n_in != sizes[-1]:
+            raise GradcheckError(
+                f"--weights: {path}: {key} takes {n_in} inputs but {previous} gives "
+                f"{sizes[-1]} outputs: the layers do not chain"
+            )
+        if not sizes:
+            sizes.append(n_in)
+        sizes.append(n_out)
+        previous = key
+    return tuple(sizes), (() if hand else tuple(keys))
+
+
+def match(raw: Raw, spec: NetSpec, path: str, layout: str = "out_in") -> dict[str, Array]:
+    """The parameters of ``spec`` from ``raw``, validated, float64, W as (out, in)."""
+    return _match(raw, spec, path, layout)
 
 
 def _load_torch(file: Path) -> dict[str, tuple[str, Any]]:
@@ -97,7 +170,7 @@ def _load_npz(file: Path) -> dict[str, tuple[str, Any]]:
     return out
 
 
-def _match(raw: dict[str, tuple[str, Any]], spec: NetSpec, path: str) -> dict[str, Array]:
+def _match(raw: Raw, spec: NetSpec, path: str, layout: str) -> dict[str, Array]:
     params = spec.parameters()
     torch_keys = {p.torch_name for p in params}
     hand_keys = {p.name for p in params}
@@ -125,12 +198,22 @@ def _match(raw: dict[str, tuple[str, Any]], spec: NetSpec, path: str) -> dict[st
             raise GradcheckError(
                 f"--weights: {path}: {key} has dtype {dtype}; expected float32 or float64"
             )
-        if tuple(value.shape) != p.shape:
+        want: tuple[int, ...] = p.shape
+        flip = not use_torch and layout == "in_out" and len(p.shape) == 2
+        if flip:
+            want = p.shape[::-1]
+        shape = tuple(value.shape)
+        if len(p.shape) == 1 and shape == (*p.shape, 1):
+            shape = p.shape  # a column-vector bias (n, 1)
+        if shape != want:
+            where = f" (--layout {layout})" if not use_torch else ""
             raise GradcheckError(
-                f"--weights: {path}: {key} has shape {tuple(value.shape)}, expected {p.shape} "
-                f"for --layers {','.join(map(str, spec.layers))}"
+                f"--weights: {path}: {key} has shape {tuple(value.shape)}, expected {want} "
+                f"for --layers {','.join(map(str, spec.layers))}{where}"
             )
-        array = np.array(value, dtype=np.float64)
+        array: Array = np.array(value, dtype=np.float64).reshape(want)
+        if flip:
+            array = np.ascontiguousarray(array.T)
         if not np.all(np.isfinite(array)):
             raise GradcheckError(f"--weights: {path}: {key} contains NaN or infinite values")
         out[p.name] = array

@@ -22,6 +22,7 @@ from gradcheck.checks.oracle import OracleCheck
 from gradcheck.checks.report import Report
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
 from gradcheck.core.compare import Comparison
+from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import RULE_ASCII
 
 SCHEMA_VERSION = 1
@@ -97,6 +98,9 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
             "atol": s.tolerance.atol,
             "rtol": s.tolerance.rtol,
             "rule": RULE_ASCII,
+            **network_settings(spec),
+            "layout": s.layout,
+            "model": s.model,
         },
         "forward": {c.name: comparison_to_dict(c, arrays=arrays) for c in report.forward},
         "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
@@ -110,6 +114,17 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
     return doc
 
 
+def network_settings(spec: NetSpec) -> dict[str, Any]:
+    """The settings keys that describe the network beyond --layers/--activation/--loss."""
+    return {
+        "activations": [a.label for a in spec.activations],
+        "output_activation": spec.output_activation,
+        "reduction": spec.reduction,
+        "loss_scale": spec.loss_scale,
+        "l2": spec.l2,
+    }
+
+
 def warnings_to_list(report: Report) -> list[dict[str, Any]]:
     """The report's warnings as JSON objects (kind, layer, message)."""
     return [{"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings]
@@ -117,13 +132,16 @@ def warnings_to_list(report: Report) -> list[dict[str, Any]]:
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
     """One diagnosis entry of the JSON document."""
-    return {
+    record: dict[str, Any] = {
         "kind": finding.kind,
         "layer": finding.layer,
         "parameter": finding.parameter,
         "message": finding.message,
         "test": finding.test,
     }
+    if finding.flags:
+        record["flags"] = list(finding.flags)
+    return record
 
 
 def to_json(report: Report, *, arrays: bool = True) -> str:
@@ -252,12 +270,13 @@ def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
         "loss": spec.loss,
         "x_range": list(X_RANGE),
         "target_range": (
-            [0, spec.n_out - 1] if spec.loss == "cross_entropy" else list(TARGET_RANGE)
+            [0, spec.n_out - 1] if spec.loss_record.takes_classes else list(TARGET_RANGE)
         ),
         "atol": s.tolerance.atol,
         "rtol": s.tolerance.rtol,
         "rule": RULE_ASCII,
         "oracle": s.oracle,
+        **network_settings(spec),
     }
     if report.oracle_tolerance is not None:
         settings["oracle_atol"] = report.oracle_tolerance.atol

@@ -52,7 +52,7 @@ def caption(report: SweepReport) -> Text:
     s = report.settings
     target = (
         f"classes 0…{s.spec.n_out - 1}"
-        if s.spec.loss == "cross_entropy"
+        if s.spec.loss_record.takes_classes
         else f"U[{TARGET_RANGE[0]:g}, {TARGET_RANGE[1]:g}]"
     )
     text = Text(

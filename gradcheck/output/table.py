@@ -102,6 +102,8 @@ def _label(c: Comparison) -> str:
 def caption(report: Report) -> Text:
     s = report.settings
     source = f"weights {s.weights}" if s.weights else f"seed {s.seed}"
+    if s.model is not None:
+        source = f"model {s.model}" + (f", {source}" if s.weights or s.seed is not None else "")
     target = np.asarray(s.target)
     shown = ", ".join(f"{v:g}" for v in target.reshape(-1)[:4]) + (", …" if target.size > 4 else "")
     batch = f"data {s.data} ({s.batch_size} rows)" if s.data else f"target [{shown}]"

@@ -1,58 +1,146 @@
-"""The torch counterpart of each activation and loss record in ``core/functions.py``.
+"""The torch counterpart of each activation, output activation and loss record in
+``core/functions.py``.
 
 The one place a function name is mapped to torch: the module class (for the seed's ``Model``,
-whose ``state_dict`` names depend on the ``Sequential`` layout) and the functional form (for
-the stacked autograd of sweeps).
+whose ``state_dict`` names depend on the ``Sequential`` layout), the functional form (for the
+stacked autograd of sweeps), and every spelling ``torch.fx`` may show for it in a user's model
+(``nn.ReLU``, ``torch.relu``, ``F.relu``, ``x.relu()``), read by ``torch_side/model.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from gradcheck.core.functions import ACTIVATIONS, LOSSES
+from gradcheck.core.functions import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 
 
 @dataclass(frozen=True)
 class TorchActivation:
     module: type[torch.nn.Module]
+    functional: Callable[..., torch.Tensor]  # (z, **{parameter: value})
+    #: Other callables and Tensor methods that compute the same function (for torch.fx).
+    aliases: tuple[Callable[..., Any], ...] = ()
+    methods: tuple[str, ...] = ()
+    #: torch.fx: the module attribute / functional keyword holding the record's parameter, and
+    #: its positional index in the functional's signature.
+    position: int = 1
+
+    def make(self, parameter: str | None, value: float | None) -> torch.nn.Module:
+        """The module, with the record's parameter set when it has one."""
+        if parameter is None or value is None:
+            return self.module()
+        return self.module(**{parameter: value})
+
+    def apply(self, z: torch.Tensor, parameter: str | None, value: float | None) -> torch.Tensor:
+        if parameter is None or value is None:
+            return self.functional(z)
+        return self.functional(z, **{parameter: value})
+
+
+@dataclass(frozen=True)
+class TorchOutput:
+    module: Callable[[], torch.nn.Module] | None  # None: nothing after the last Linear
     functional: Callable[[torch.Tensor], torch.Tensor]
+    aliases: tuple[Callable[..., Any], ...] = ()
+    methods: tuple[str, ...] = ()
+    #: The module class torch.fx sees, and whether it must act on the last dimension.
+    module_class: type[torch.nn.Module] | None = None
+    needs_dim: bool = False
 
 
 @dataclass(frozen=True)
 class TorchLoss:
-    module: type[torch.nn.Module]  # mean reduction, torch's default
-    #: Unreduced: per element (B, n), or per sample (B,) for a loss over classes.
-    per_element: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    #: (prediction, target, reduction) → loss, as torch's functional with that reduction.
+    functional: Callable[[torch.Tensor, torch.Tensor, str], torch.Tensor]
+    #: Unreduced: per element (…, B, n), or per sample (…, B) for a loss over classes.
+    per_element: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(repr=False)
+
+
+def _identity(z: torch.Tensor) -> torch.Tensor:
+    return z
 
 
 TORCH_ACTIVATIONS: dict[str, TorchActivation] = {
-    "sigmoid": TorchActivation(torch.nn.Sigmoid, torch.sigmoid),
-    "tanh": TorchActivation(torch.nn.Tanh, torch.tanh),
-    "relu": TorchActivation(torch.nn.ReLU, torch.relu),
+    "sigmoid": TorchActivation(
+        torch.nn.Sigmoid, torch.sigmoid, (F.sigmoid, torch.Tensor.sigmoid), ("sigmoid",)
+    ),
+    "tanh": TorchActivation(torch.nn.Tanh, torch.tanh, (F.tanh, torch.Tensor.tanh), ("tanh",)),
+    "relu": TorchActivation(torch.nn.ReLU, torch.relu, (F.relu, torch.Tensor.relu), ("relu",)),
     "leaky_relu": TorchActivation(torch.nn.LeakyReLU, F.leaky_relu),
     "elu": TorchActivation(torch.nn.ELU, F.elu),
     "softplus": TorchActivation(torch.nn.Softplus, F.softplus),
-    "identity": TorchActivation(torch.nn.Identity, lambda z: z),
+    "identity": TorchActivation(torch.nn.Identity, _identity),
 }
 
+TORCH_OUTPUTS: dict[str, TorchOutput] = {
+    "identity": TorchOutput(None, _identity, module_class=torch.nn.Identity),
+    "sigmoid": TorchOutput(
+        torch.nn.Sigmoid,
+        torch.sigmoid,
+        (F.sigmoid, torch.Tensor.sigmoid),
+        ("sigmoid",),
+        torch.nn.Sigmoid,
+    ),
+    "tanh": TorchOutput(
+        torch.nn.Tanh, torch.tanh, (F.tanh, torch.Tensor.tanh), ("tanh",), torch.nn.Tanh
+    ),
+    "softmax": TorchOutput(
+        lambda: torch.nn.Softmax(dim=-1),
+        lambda z: torch.softmax(z, dim=-1),
+        (F.softmax, torch.softmax, torch.Tensor.softmax),
+        ("softmax",),
+        torch.nn.Softmax,
+        needs_dim=True,
+    ),
+    "log_softmax": TorchOutput(
+        lambda: torch.nn.LogSoftmax(dim=-1),
+        lambda z: torch.log_softmax(z, dim=-1),
+        (F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax),
+        ("log_softmax",),
+        torch.nn.LogSoftmax,
+        needs_dim=True,
+    ),
+}
+
+
+def _classes_first(p: torch.Tensor) -> torch.Tensor:
+    # torch wants classes along dim 1: (N, B, n) → (N, n, B); (B, n) is already right
+    return p.transpose(1, 2) if p.dim() == 3 else p
+
+
 TORCH_LOSSES: dict[str, TorchLoss] = {
-    "mse": TorchLoss(torch.nn.MSELoss, lambda p, t: F.mse_loss(p, t, reduction="none")),
-    "l1": TorchLoss(torch.nn.L1Loss, lambda p, t: F.l1_loss(p, t, reduction="none")),
+    "mse": TorchLoss(
+        lambda p, t, r: F.mse_loss(p, t, reduction=r),
+        lambda p, t: F.mse_loss(p, t, reduction="none"),
+    ),
+    "l1": TorchLoss(
+        lambda p, t, r: F.l1_loss(p, t, reduction=r),
+        lambda p, t: F.l1_loss(p, t, reduction="none"),
+    ),
     "bce_logits": TorchLoss(
-        torch.nn.BCEWithLogitsLoss,
+        lambda p, t, r: F.binary_cross_entropy_with_logits(p, t, reduction=r),
         lambda p, t: F.binary_cross_entropy_with_logits(p, t, reduction="none"),
     ),
+    "bce": TorchLoss(
+        lambda p, t, r: F.binary_cross_entropy(p, t, reduction=r),
+        lambda p, t: F.binary_cross_entropy(p, t, reduction="none"),
+    ),
     "cross_entropy": TorchLoss(
-        torch.nn.CrossEntropyLoss,
-        # classes along dim 1, as torch wants them: (N, n, B) logits, (N, B) targets → (N, B)
-        lambda p, t: F.cross_entropy(p.transpose(1, 2), t, reduction="none"),
+        lambda p, t, r: F.cross_entropy(p, t, reduction=r),
+        lambda p, t: F.cross_entropy(_classes_first(p), t, reduction="none"),
+    ),
+    "nll": TorchLoss(
+        lambda p, t, r: F.nll_loss(p, t, reduction=r),
+        lambda p, t: F.nll_loss(_classes_first(p), t, reduction="none"),
     ),
 }
 
 # Every record has its torch counterpart (checked at import: a missing one is a bug here).
 assert TORCH_ACTIVATIONS.keys() == ACTIVATIONS.keys()
+assert TORCH_OUTPUTS.keys() == OUTPUT_ACTIVATIONS.keys()
 assert TORCH_LOSSES.keys() == LOSSES.keys()

@@ -6,6 +6,7 @@ so that ``gradcheck --help`` stays fast.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from itertools import pairwise
 
@@ -15,8 +16,8 @@ from numpy.typing import NDArray
 
 from gradcheck.core.answer import Answer
 from gradcheck.core.functions import DEFAULT_ACTIVATION
-from gradcheck.core.spec import SEED_LAYERS, NetSpec
-from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES
+from gradcheck.core.spec import SEED_LAYERS, NetSpec, ParamName
+from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES, TORCH_OUTPUTS
 
 Array = NDArray[np.floating]
 
@@ -28,24 +29,39 @@ class Model(torch.nn.Module):
 
     With the default arguments it is exactly the seed's network and has the same
     ``state_dict`` keys (``dense.0.weight`` … ``dense.4.bias``); other sizes and activations
-    keep the pattern, so layer l's parameters are always ``dense.{2(l−1)}.weight/bias``.
+    keep the pattern, so layer l's parameters are always ``dense.{2(l−1)}.weight/bias`` (an
+    output activation, when there is one, is the Sequential's last module and has none).
     """
 
     def __init__(
-        self, layers: tuple[int, ...] = SEED_LAYERS, activation: str = DEFAULT_ACTIVATION
+        self,
+        layers: tuple[int, ...] = SEED_LAYERS,
+        activation: str = DEFAULT_ACTIVATION,
+        *,
+        spec: NetSpec | None = None,
     ) -> None:
         super().__init__()
+        spec = spec if spec is not None else NetSpec(tuple(layers), activation)
         modules: list[torch.nn.Module] = []
-        pairs = list(pairwise(layers))
-        for i, (n_in, n_out) in enumerate(pairs):
+        acts = spec.activations
+        for i, (n_in, n_out) in enumerate(pairwise(spec.layers)):
             modules.append(torch.nn.Linear(n_in, n_out))
-            if i < len(pairs) - 1:
-                modules.append(TORCH_ACTIVATIONS[activation].module())
+            if i < spec.depth - 1:
+                act = acts[i]
+                modules.append(TORCH_ACTIVATIONS[act.name].make(act.parameter, act.value))
+        output = TORCH_OUTPUTS[spec.output_activation].module
+        if output is not None:
+            modules.append(output())
         self.dense = torch.nn.Sequential(*modules)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.dense(x)
         return out
+
+
+def dense_name(p: ParamName) -> str:
+    """The parameter's key in ``Model``'s state_dict (whatever the user's model calls it)."""
+    return f"dense.{2 * (p.layer - 1)}.{'weight' if p.name.startswith('W') else 'bias'}"
 
 
 def init_state(spec: NetSpec, seed: int) -> dict[str, NDArray[np.float64]]:
@@ -57,20 +73,45 @@ def init_state(spec: NetSpec, seed: int) -> dict[str, NDArray[np.float64]]:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Model(spec.layers, spec.activation)
+        model = Model(spec=spec)
     state = model.state_dict()
-    return {p.name: state[p.torch_name].numpy().astype(np.float64) for p in spec.parameters()}
+    return {p.name: state[dense_name(p)].numpy().astype(np.float64) for p in spec.parameters()}
+
+
+def torch_loss(
+    spec: NetSpec, prediction: torch.Tensor, target: torch.Tensor, weights: list[torch.Tensor]
+) -> torch.Tensor:
+    """``loss_scale · loss(ŷ, y, reduction) + l2 · ΣW²``, as a torch user writes it."""
+    loss = TORCH_LOSSES[spec.loss].functional(prediction, target, spec.reduction)
+    if spec.loss_scale != 1.0:
+        loss = spec.loss_scale * loss
+    if spec.l2:
+        loss = loss + spec.l2 * sum((w**2).sum() for w in weights)
+    return loss
 
 
 def autograd(
-    spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]
+    spec: NetSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: NDArray[np.generic],
+    model: torch.nn.Module | None = None,
 ) -> Answer:
-    """Forward, loss and ``loss.backward()`` in torch, on a copy of ``params``."""
+    """Forward, loss and ``loss.backward()`` in torch, on a copy of ``params``.
+
+    ``model`` is the user's own module (``--model``), deep-copied and given ``params`` under
+    its own names; by default the seed's ``Model`` generalised to ``spec``.
+    """
     dtype = TORCH_DTYPES[spec.dtype]
-    model = Model(spec.layers, spec.activation).to(dtype)
     names = spec.parameters()
-    model.load_state_dict(
-        {p.torch_name: torch.tensor(np.asarray(params[p.name]), dtype=dtype) for p in names}
+    if model is None:
+        net: torch.nn.Module = Model(spec=spec).to(dtype)
+        keys = {p.name: dense_name(p) for p in names}
+    else:
+        net = copy.deepcopy(model).to(dtype)
+        keys = {p.name: p.torch_name for p in names}
+    net.load_state_dict(
+        {keys[p.name]: torch.tensor(np.asarray(params[p.name]), dtype=dtype) for p in names}
     )
     # Keep ∂L/∂z_l of every Linear output, so each hand δ has an autograd counterpart.
     outputs: list[torch.Tensor] = []
@@ -79,7 +120,7 @@ def autograd(
         output.retain_grad()
         outputs.append(output)
 
-    for module in model.dense:
+    for module in net.modules():
         if isinstance(module, torch.nn.Linear):
             module.register_forward_hook(keep)
 
@@ -88,13 +129,14 @@ def autograd(
         target = torch.tensor(np.asarray(y), dtype=torch.long)
     else:
         target = torch.tensor(np.asarray(y), dtype=dtype)
-    prediction = model(inputs)
-    loss = TORCH_LOSSES[spec.loss].module()(prediction, target)
+    state = dict(net.named_parameters())
+    prediction = net(inputs)
+    weights = [state[keys[p.name]] for p in names if p.name.startswith("W")]
+    loss = torch_loss(spec, prediction, target, weights)
     loss.backward()
-    state = dict(model.named_parameters())
     grads = {}
     for p in names:
-        grad = state[p.torch_name].grad
+        grad = state[keys[p.name]].grad
         assert grad is not None  # every parameter takes part in the loss
         grads[p.name] = grad.detach().numpy().copy()
     deltas = {}

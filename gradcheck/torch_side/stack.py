@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from gradcheck.core.answer import Answer
 from gradcheck.core.spec import NetSpec
-from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES
+from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES, TORCH_OUTPUTS
 from gradcheck.torch_side.reference import TORCH_DTYPES
 
 Array = NDArray[np.floating]
@@ -62,7 +62,7 @@ def autograd_stack(
         name: torch.tensor(np.asarray(value), dtype=dtype).requires_grad_(True)
         for name, value in params.items()
     }
-    act = TORCH_ACTIVATIONS[spec.activation].functional
+    acts = spec.activations
     a = torch.tensor(np.asarray(x), dtype=dtype)
     zs: list[torch.Tensor] = []
     for layer in range(1, spec.depth + 1):
@@ -72,9 +72,13 @@ def autograd_stack(
         z.retain_grad()
         zs.append(z)
         if layer < spec.depth:
-            a = act(z)
-    pred = zs[-1]
+            act = acts[layer - 1]
+            a = TORCH_ACTIVATIONS[act.name].apply(z, act.parameter, act.value)
+    pred = TORCH_OUTPUTS[spec.output_activation].functional(zs[-1])
     loss = _losses(spec, pred, y, dtype)
+    if spec.l2:
+        weights = [leaves[f"W{layer}"] for layer in range(1, spec.depth + 1)]
+        loss = loss + spec.l2 * sum((w**2).sum(dim=(1, 2)) for w in weights)
     loss.sum().backward()
     grads = {}
     for name, leaf in leaves.items():
@@ -90,10 +94,13 @@ def autograd_stack(
 def _losses(
     spec: NetSpec, pred: torch.Tensor, y: NDArray[np.generic], dtype: torch.dtype
 ) -> torch.Tensor:
-    """Per-case losses (N,), each torch's mean-reduced loss of that case."""
+    """Per-case losses (N,), each torch's loss of that case (reduction and scale, no L2)."""
     per_element = TORCH_LOSSES[spec.loss].per_element
+    reduce = torch.mean if spec.reduction == "mean" else torch.sum
     if spec.loss_record.takes_classes:
         target = torch.tensor(np.asarray(y), dtype=torch.long)
-        return per_element(pred, target).mean(dim=1)  # (N, B) → (N,)
-    target = torch.tensor(np.asarray(y), dtype=dtype)
-    return per_element(pred, target).mean(dim=(1, 2))
+        loss = reduce(per_element(pred, target), dim=1)  # (N, B) → (N,)
+    else:
+        target = torch.tensor(np.asarray(y), dtype=dtype)
+        loss = reduce(per_element(pred, target), dim=(1, 2))
+    return loss * spec.loss_scale if spec.loss_scale != 1.0 else loss
