@@ -47,6 +47,10 @@ class Activation:
     #: Points where f is not analytic (relu's 0): a finite-difference step across one measures
     #: no derivative, and the complex step is invalid.
     kinks: tuple[float, ...] = ()
+    #: Points where f switches formula and f′ jumps by a rounding-size amount (softplus is
+    #: linear above its threshold, as torch's is): f stays analytic enough for the oracle's
+    #: complex step, but the verdict accepts either one-sided derivative there, as at a kink.
+    switches: tuple[float, ...] = ()
     #: What a unit whose f′ underflows for every sample is called ("saturated", "dead"); None
     #: when f′ cannot vanish.
     stuck: str | None = None
@@ -203,6 +207,7 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=f"softplus(z) = log(1+e^z) (z if z > {SOFTPLUS_THRESHOLD:g})",
             derivative_formula="softplus′(z) = σ(z)",
             complex_f=_softplus_complex,
+            switches=(SOFTPLUS_THRESHOLD,),
             stuck="saturated",
         ),
         Activation(
