@@ -14,7 +14,10 @@ With u the dtype's machine epsilon and γ(n) = n·u (a sum of n products is with
               Ea_l = |f′(z_l)|·Ez_l + C·u·|a_l|
     loss      Eδ_L = (2/N)·max_row(Ez_L) + C·u·2(1 + |ŷ| + |y|)/N
     backward  P = δ_l·W_l:   EP = Eδ_l·|W_l| + γ(n_l+2)·|δ_l|·|W_l|
-              Eδ_{l−1} = EP·|f′| + |P|·(|f″|·Ez_{l−1} + C·u·|f′|)
+              Eδ_{l−1} = EP·|f′| + |P|·(|f″|·Ez_{l−1} + C·u·(|f′| + [1 + |a_{l−1}|]))
+
+(the bracket only where f′ is commonly computed from the output a, ``df_from_output``: σ′ =
+a(1 − a) in float32 has an absolute error ~u even where σ′ itself underflows)
     weights   EW_l = Eδ_lᵀ·|a_{l−1}| + |δ_l|ᵀ·Ea_{l−1} + γ(B+2)·|δ_l|ᵀ·|a_{l−1}|
               Eb_l = Σ_batch Eδ_l + γ(B+2)·Σ_batch |δ_l|
 
@@ -211,10 +214,13 @@ def _bounds(
                 slope_rad = np.where(near, np.abs(above - below) / 2.0, 0.0)
         slope = np.abs(slope_mid) + slope_rad
         curv = np.where(slope_rad > 0, 0.0, _curvature(act, z_prev, points))
+        # f′ may be computed from the output a (σ′ = a(1 − a), as torch does): then its error
+        # is absolute, ~u·(1 + |a|), not relative — it dominates where f′ underflows.
+        from_output = 1.0 + np.abs(acts[layer - 1]) if act.df_from_output is not None else 0.0
         mid = proj * slope_mid
         rad = np.abs(proj) * slope_rad + proj_rad * slope
         err = proj_err * slope + (np.abs(proj) + proj_rad) * (
-            curv * ez_prev + FUNCTION_ULPS * u * slope
+            curv * ez_prev + FUNCTION_ULPS * u * (slope + from_output)
         )
     order = [q.name for q in spec.parameters()] + [f"delta{i}" for i in range(1, depth + 1)]
     return Bounds({name: out[name] for name in order}, kink_elements)
