@@ -22,7 +22,7 @@ from gradcheck.core.compare import compare
 from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import DEFAULT_TOLERANCES, NORM_TOLERANCES, judge
 from gradcheck.output.table import plain_text, render_report
-from tests.conftest import invoke
+from tests.conftest import ROOT, invoke
 
 SEED_X = [0.974, 0.312]
 
@@ -55,6 +55,8 @@ def test_zeroed_first_layers_of_a_deep_sigmoid_net_fail(dtype: str, depth: int) 
     # Every element is within atol (the old rule passes it); the norm rule does not.
     assert w1.n_failed == 0 and not w1.norm_passed and w1.norm_error == 1.0
     assert "by the norm rule: W1, b1, W2, b2" in plain_text(render_report(wrong), 300)
+    # Zeros within atol of −autograd are no flipped sign: the diagnosis names the layer only.
+    assert {f.kind for f in wrong.diagnosis} == {"layer"}
     right = check(SEED_X, layers=layers, dtype=dtype, backward=replica_backward(spec))
     assert right.exit_code == 0
     assert all(c.norm_ratio < 0.1 for c in right.parameters)
@@ -246,3 +248,20 @@ def test_compare_counts_kink_elements_and_keeps_the_raw_errors() -> None:
         "delta1", ref, cand, DEFAULT_TOLERANCES["float64"], norm_tol=1e-6, bounds=b["delta1"]
     )
     assert c.passed and c.n_at_kink == 1 and c.max_abs_error > 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# sweep --impl: a batch of more than one row by default
+
+
+def test_sweep_impl_defaults_to_three_rows_and_catches_sum_instead_of_mean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = (ROOT / "samples" / "backward_seed.py").read_text()
+    buggy = tmp_path / "summed.py"
+    buggy.write_text(source.replace("/ y_pred.size", "/ 1.0"))
+    result = invoke("sweep", "--cases", "3", "--impl", f"{buggy}:backward", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["settings"]["batch_size"] == 3
+    # With one row the bug cannot show (mean over one element = sum): an explicit choice.
+    one = invoke("sweep", "--cases", "3", "--batch-size", "1", "--impl", f"{buggy}:backward")
+    assert one.exit_code == 0
+    assert invoke("sweep", "--cases", "2", "--json").stdout.count('"batch_size": 1') == 1

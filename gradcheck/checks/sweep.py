@@ -36,6 +36,9 @@ Array = NDArray[np.floating]
 HandSide = Callable[[NetSpec, Mapping[str, Array], Array, NDArray[np.generic]], Answer]
 
 X_RANGE = (-1.0, 1.0)
+#: ``sweep --impl``'s default rows per case: with one row, mean and sum over the batch agree,
+#: so a batch-reduction bug in user code could not show.
+IMPL_BATCH_SIZE = 3
 TARGET_RANGE = (0.0, 1.0)
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range as --seed accepts it
 #: Memory allowed for what a sweep keeps for all its cases (inputs and per-case errors).
