@@ -86,7 +86,7 @@ def test_per_case_errors_follow_compares_rule() -> None:
     cand = ref + rng.normal(scale=1e-7, size=ref.shape)
     cand[2, 1, 1] = np.nan
     tol = resolve_tolerance("float64")
-    max_abs, ratio, passed = sweep.per_case_errors(ref, cand, tol.atol, tol.rtol)
+    max_abs, ratio, passed, _, _ = sweep.per_case_errors(ref, cand, tol.atol, tol.rtol)
     for i in range(6):
         c = compare("W", ref[i], cand[i], tol)
         assert passed[i] == c.passed

@@ -20,7 +20,7 @@ from gradcheck.core import replica
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.functions import ACTIVATIONS
 from gradcheck.core.spec import NetSpec
-from gradcheck.core.tolerance import Tolerance
+from gradcheck.core.tolerance import NORM_TOLERANCES, Tolerance
 
 Array = NDArray[np.floating]
 
@@ -487,11 +487,16 @@ def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
 
 
 def _matches(hand: NDArray[np.generic], expected: NDArray[np.generic], tol: Tolerance) -> bool:
-    """Whether ``hand`` passes the check's rule against ``expected`` (which must be finite)."""
+    """Whether ``hand`` passes the check's rule against ``expected`` (which must be finite).
+
+    The norm rule applies too (ntol of float32, the loosest default, or rtol): where every
+    value is below atol the elementwise rule alone would match any formula — zeros would
+    "match" a flipped sign."""
     h, e = np.asarray(hand), np.asarray(expected, dtype=np.float64)
     if h.shape != e.shape or not np.all(np.isfinite(e)):
         return False
-    return compare("hypothesis", e, h, tol).passed
+    ntol = max(NORM_TOLERANCES["float32"], tol.rtol)
+    return compare("hypothesis", e, h, tol, norm_tol=ntol).passed
 
 
 def _rule(formula: str, tol: Tolerance) -> str:

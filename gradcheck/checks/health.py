@@ -7,12 +7,13 @@ know.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.core.compare import Comparison
 from gradcheck.core.spec import NetSpec
 
 Array = NDArray[np.floating]
@@ -22,7 +23,7 @@ Array = NDArray[np.floating]
 class Notice:
     """One warning: a stable ``kind`` for machines, a ``message`` for people."""
 
-    kind: str  # "saturated" | "zero_gradient" | "nonfinite"
+    kind: str  # "saturated" | "zero_gradient" | "tiny_gradient" | "nonfinite" | "oracle"
     message: str
     layer: int | None = None
 
@@ -78,3 +79,33 @@ def nonfinite(values: Mapping[str, Array], side: str) -> list[Notice]:
         for name, value in values.items()
         if not np.all(np.isfinite(value))
     ]
+
+
+def tiny_gradients(comparisons: Sequence[Comparison], dtype: str) -> list[Notice]:
+    """Gradients and δ so small that the elementwise rule alone cannot see a bug in them.
+
+    Every reference value is within atol of 0, so any hand values there — zeros too — pass
+    elementwise; only the norm rule judges such a tensor, and where even its rounding bound
+    reaches the tensor's size, nothing can.
+    """
+    fixes = ("float64, " if dtype == "float32" else "") + "a larger input or fewer layers"
+    found = []
+    for c in comparisons:
+        if not c.below_atol or c.n_nonfinite:
+            continue
+        largest = float(np.max(np.abs(np.asarray(c.reference, dtype=np.float64))))
+        size = float(np.linalg.norm(np.asarray(c.reference, dtype=np.float64)))
+        if c.rounding < size:
+            message = (
+                f"{c.name}: every autograd value is below atol={c.tolerance.atol:g} (largest "
+                f"{largest:.1e}), so the elementwise rule alone could not see a bug here; the "
+                f"norm rule judges it (norm err {c.norm_error:.1e}, ntol {c.norm_tol:g}). For a "
+                f"check with margin use {fixes}"
+            )
+        else:
+            message = (
+                f"{c.name}: the gradient (largest {largest:.1e}) is at the rounding level of "
+                f"{dtype}: neither rule can tell a bug from rounding here. Use {fixes}"
+            )
+        found.append(Notice("tiny_gradient", message))
+    return found

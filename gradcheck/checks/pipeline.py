@@ -14,6 +14,7 @@ from gradcheck.checks.problem import Problem, Request, setup
 from gradcheck.checks.report import Report, Settings
 from gradcheck.core import replica
 from gradcheck.core.answer import Answer
+from gradcheck.core.bounds import bounds
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.errors import GradcheckError, UserCodeError
 from gradcheck.core.functions import LAYOUTS
@@ -47,6 +48,9 @@ def evaluate(problem: Problem, settings: Settings, hand: Answer | None = None) -
     if hand is None:
         hand = replica_side(problem)
     tol = settings.tolerance
+    with np.errstate(all="ignore"):
+        limits = bounds(problem.spec, problem.params, problem.x, problem.y)
+    ntol = settings.norm_tol
     forward = tuple(
         compare(name, ref_value, np.asarray(hand_value), tol, kind="forward")
         for name, ref_value, hand_value in (
@@ -56,11 +60,27 @@ def evaluate(problem: Problem, settings: Settings, hand: Answer | None = None) -
         if ref_value is not None and hand_value is not None
     )
     parameters = tuple(
-        compare(p.name, ref.grads[p.name], hand.grads[p.name], tol, torch_name=p.torch_name)
+        compare(
+            p.name,
+            ref.grads[p.name],
+            hand.grads[p.name],
+            tol,
+            torch_name=p.torch_name,
+            norm_tol=ntol,
+            bounds=limits[p.name],
+        )
         for p in problem.spec.parameters()
     )
     deltas: tuple[Comparison, ...] = tuple(
-        compare(name, ref.deltas[name], hand.deltas[name], tol, kind="delta")
+        compare(
+            name,
+            ref.deltas[name],
+            hand.deltas[name],
+            tol,
+            kind="delta",
+            norm_tol=ntol,
+            bounds=limits[name],
+        )
         for name in ref.deltas
         if name in hand.deltas
     )
@@ -80,6 +100,7 @@ def evaluate(problem: Problem, settings: Settings, hand: Answer | None = None) -
             context = make_context(problem.spec, problem.params, problem.x, problem.y, ref.deltas)
             findings = diagnose(forward, parameters, deltas, context)
     found = notices(problem, ref, hand)
+    found += tuple(health.tiny_gradients(parameters + deltas, problem.spec.dtype))
     if oracle_check is not None:
         found += tuple(Notice("oracle", message) for message in oracle_check.warnings)
     return Report(

@@ -12,7 +12,7 @@ from gradcheck.checks.health import Notice
 from gradcheck.checks.oracle import OracleCheck
 from gradcheck.core.compare import Comparison
 from gradcheck.core.spec import NetSpec
-from gradcheck.core.tolerance import Tolerance
+from gradcheck.core.tolerance import Tolerance, norm_tolerance
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ class Settings:
     def batch_size(self) -> int:
         return int(self.x.shape[0])
 
+    @property
+    def norm_tol(self) -> float:
+        """ntol of the per-tensor norm rule (``tolerance.norm_tolerance``)."""
+        return norm_tolerance(self.spec.dtype, self.tolerance.rtol)
+
 
 @dataclass(frozen=True)
 class Report:
@@ -56,6 +61,11 @@ class Report:
     def passed(self) -> bool:
         oracle_ok = self.oracle is None or self.oracle.passed
         return all(c.passed for c in self.comparisons) and oracle_ok
+
+    @property
+    def at_kink(self) -> tuple[tuple[str, int], ...]:
+        """(name, elements accepted as at a kink) for every comparison with any."""
+        return tuple((c.name, c.n_at_kink) for c in self.comparisons if c.n_at_kink)
 
     @property
     def failed(self) -> tuple[str, ...]:

@@ -24,9 +24,10 @@ from numpy.typing import NDArray
 from gradcheck.checks.oracle import oracle_bounds, oracle_numbers, oracle_tolerance
 from gradcheck.core import replica
 from gradcheck.core.answer import Answer
+from gradcheck.core.bounds import Bounds, bounds
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.spec import NetSpec
-from gradcheck.core.tolerance import Tolerance, elementwise
+from gradcheck.core.tolerance import Tolerance, judge, norm_tolerance
 
 Array = NDArray[np.floating]
 
@@ -35,6 +36,9 @@ Array = NDArray[np.floating]
 HandSide = Callable[[NetSpec, Mapping[str, Array], Array, NDArray[np.generic]], Answer]
 
 X_RANGE = (-1.0, 1.0)
+#: ``sweep --impl``'s default rows per case: with one row, mean and sum over the batch agree,
+#: so a batch-reduction bug in user code could not show.
+IMPL_BATCH_SIZE = 3
 TARGET_RANGE = (0.0, 1.0)
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range as --seed accepts it
 #: Memory allowed for what a sweep keeps for all its cases (inputs and per-case errors).
@@ -104,6 +108,14 @@ class Quantity:
     max_abs: Array  # (N,) max |hand − autograd| within each case
     ratio: Array  # (N,) max |Δ| / (atol + rtol·|ref|) within each case; passes when ≤ 1
     passed: NDArray[np.bool_]  # (N,)
+    #: (N,) the norm rule's ratio (≤ 1 passes; 0 where it does not judge) and elements at kinks
+    norm_ratio: Array | None = None
+    at_kink: NDArray[np.int64] | None = None
+
+    @property
+    def worst_ratio(self) -> Array:
+        """(N,) the larger of the two rules' ratios: > 1 where the case fails."""
+        return self.ratio if self.norm_ratio is None else np.maximum(self.ratio, self.norm_ratio)
 
     @property
     def label(self) -> str:
@@ -140,12 +152,17 @@ class SweepReport:
     @property
     def worst_case(self) -> int:
         """Index of the case furthest outside (or least inside) its tolerance."""
-        ratios = np.max(np.stack([q.ratio for q in self.quantities]), axis=0)
+        ratios = np.max(np.stack([q.worst_ratio for q in self.quantities]), axis=0)
         return int(np.argmax(ratios))
 
     @property
     def worst_ratio(self) -> float:
-        return float(max(q.ratio[self.worst_case] for q in self.quantities))
+        return float(max(q.worst_ratio[self.worst_case] for q in self.quantities))
+
+    @property
+    def at_kink(self) -> int:
+        """Elements accepted as at a kink, over every case and quantity."""
+        return sum(int(np.sum(q.at_kink)) for q in self.quantities if q.at_kink is not None)
 
     def seed_of(self, case: int) -> int:
         return self.settings.seed + case
@@ -268,7 +285,8 @@ def run_sweep(
     dtype = np.dtype(spec.dtype)
     names = spec.parameters()
     step = chunk_size(spec, s.batch_size, s.oracle)
-    parts: dict[tuple[str, str], list[tuple[Array, Array, NDArray[np.bool_]]]] = {}
+    parts: dict[tuple[str, str], list[CaseErrors]] = {}
+    ntol = norm_tolerance(spec.dtype, s.tolerance.rtol)
     torch_names: dict[str, str | None] = {p.name: p.torch_name for p in names}
     skipped = 0
     for start in range(0, s.cases, step):
@@ -279,6 +297,7 @@ def run_sweep(
         yc = y[start:stop] if y.dtype.kind == "i" else y[start:stop].astype(dtype)
         ref = stack.autograd_stack(spec, params, xc, yc)
         got = hand(spec, params, xc, yc)
+        limits = bounds(spec, params, xc, yc)
         tol = (s.tolerance.atol, s.tolerance.rtol)
         pairs: list[tuple[str, str, Array, Array, tuple[float | Array, float]]] = []
         for name, expected, value in (
@@ -304,8 +323,17 @@ def run_sweep(
                     pairs.append((name, f"oracle-{side}", reference_value, candidate, per_case))
             skipped += sum(n for _, n in numbers.skipped)
         for name, kind, reference_value, candidate, (atol_, rtol_) in pairs:
+            judged = kind in ("parameter", "delta")
             parts.setdefault((name, kind), []).append(
-                per_case_errors(reference_value, np.asarray(candidate), atol_, rtol_)
+                per_case_errors(
+                    reference_value,
+                    np.asarray(candidate),
+                    atol_,
+                    rtol_,
+                    norm_tol=ntol if judged else None,
+                    limits=limits if judged else None,
+                    name=name,
+                )
             )
         if progress is not None:
             progress(stop)
@@ -317,6 +345,8 @@ def run_sweep(
             np.concatenate([c[0] for c in chunks]),
             np.concatenate([c[1] for c in chunks]),
             np.concatenate([c[2] for c in chunks]),
+            np.concatenate([c[3] for c in chunks]),
+            np.concatenate([c[4] for c in chunks]),
         )
         for (name, kind), chunks in parts.items()
     )
@@ -324,26 +354,54 @@ def run_sweep(
     return SweepReport(s, quantities, x, y, oracle_tol, skipped)
 
 
+#: Per case: max |Δ|, elementwise ratio, passed, norm ratio, elements at a kink.
+CaseErrors = tuple[Array, Array, NDArray[np.bool_], Array, NDArray[np.int64]]
+
+
 def per_case_errors(
     reference_value: NDArray[np.generic],
     candidate: NDArray[np.generic],
     atol: float | Array,
     rtol: float | Array,
-) -> tuple[Array, Array, NDArray[np.bool_]]:
-    """Per case (leading axis): max |Δ|, max |Δ|/(atol + rtol·|ref|), and whether all pass.
+    *,
+    norm_tol: float | None = None,
+    limits: Bounds | None = None,
+    name: str = "",
+) -> CaseErrors:
+    """Per case (leading axis): max |Δ|, max |Δ|/(atol + rtol·|ref|), whether the case passes,
+    the norm rule's ratio and the elements accepted at a kink.
 
-    The one pass rule (``tolerance.elementwise``), reduced over every axis but the first;
-    ``atol``/``rtol`` are numbers or per-case columns (N, 1).
+    The one verdict (``tolerance.judge``: the elementwise rule and, given ``norm_tol``, the
+    norm rule with ``limits[name]``'s rounding bound and kink intervals), reduced over every
+    axis but the first; ``atol``/``rtol`` are numbers or per-case columns (N, 1).
     """
     ref = np.asarray(reference_value, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     if ref.shape != cand.shape:
         raise GradcheckError(f"hand side: shape {cand.shape} does not match autograd's {ref.shape}")
     n = ref.shape[0]
-    e = elementwise(ref.reshape(n, -1), cand.reshape(n, -1), atol, rtol)
-    if e.diff.shape[1] == 0:
-        return np.zeros(n), np.zeros(n), np.ones(n, dtype=bool)
-    return e.diff.max(axis=1), e.ratio.max(axis=1), np.asarray(e.ok.all(axis=1), dtype=bool)
+    if ref.size == 0:
+        zeros = np.zeros(n)
+        return zeros, zeros, np.ones(n, dtype=bool), zeros, np.zeros(n, dtype=np.int64)
+    t = limits[name] if limits is not None else None
+    j = judge(
+        ref.reshape(n, -1),
+        cand.reshape(n, -1),
+        atol,
+        rtol,
+        norm_tol,
+        center=None if t is None else t.center.reshape(n, -1),
+        kink=None if t is None else t.kink.reshape(n, -1),
+        rounding=None if t is None else t.rounding.reshape(n, -1),
+    )
+    e = j.elements
+    return (
+        e.diff.max(axis=1),
+        e.ratio.max(axis=1),
+        j.passed,
+        j.norm_ratio,
+        np.count_nonzero(j.at_kink, axis=1).astype(np.int64),
+    )
 
 
 def median(values: Array) -> float:

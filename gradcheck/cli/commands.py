@@ -162,9 +162,9 @@ def run(
 @click.option(
     "--batch-size",
     type=int,
-    default=1,
-    show_default=True,
-    help="Input rows per case.",
+    default=None,
+    help="Input rows per case [default: 1; 3 with --impl, so that a sum-instead-of-mean or "
+    "other batch-reduction bug cannot hide behind a single row].",
 )
 @network_options
 @tolerance_options
@@ -178,7 +178,7 @@ def run(
 def sweep(
     cases: int,
     seed: int,
-    batch_size: int,
+    batch_size: int | None,
     layers: str | None,
     activation: str | None,
     output_activation: str | None,
@@ -213,6 +213,8 @@ def sweep(
     from gradcheck.core.tolerance import resolve_tolerance
 
     check_output_flags(as_json=as_json, quiet=quiet)
+    if batch_size is None:
+        batch_size = sweeping.IMPL_BATCH_SIZE if impl is not None else 1
     spec = NetSpec(
         parse_layers(layers) if layers is not None else SEED_LAYERS,
         activation or DEFAULT_ACTIVATION,

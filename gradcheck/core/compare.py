@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.core.bounds import TensorBounds
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.tolerance import Tolerance, elementwise
+from gradcheck.core.tolerance import Tolerance, judge
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,32 @@ class Comparison:
     error_ratio: float  # max |Δ| / (atol + rtol·|reference|): passes when ≤ 1
     n_failed: int
     n_nonfinite: int  # elements where either side is NaN or ±inf
+    #: ‖candidate − reference‖ / max(‖candidate‖, ‖reference‖), outside kink intervals.
+    norm_error: float = 0.0
+    #: The difference's norm over what the norm rule allows; passes when ≤ 1.
+    norm_ratio: float = 0.0
+    #: ntol of the norm rule; None: the norm rule does not judge this quantity.
+    norm_tol: float | None = None
+    #: ROUNDING_SAFETY·‖E‖: the rounding bound of core/bounds.py the norm rule allows.
+    rounding: float = 0.0
+    #: Elements outside the elementwise rule but inside the subgradient interval of a kink.
+    n_at_kink: int = 0
+
+    @property
+    def norm_passed(self) -> bool:
+        return self.norm_tol is None or self.norm_ratio <= 1.0
 
     @property
     def passed(self) -> bool:
-        return self.n_failed == 0
+        return self.n_failed == 0 and self.norm_passed
+
+    @property
+    def below_atol(self) -> bool:
+        """Every reference value is so small that zeros would pass the elementwise rule."""
+        ref = np.abs(np.asarray(self.reference, dtype=np.float64))
+        if not ref.size or not np.all(np.isfinite(ref)) or not np.any(ref):
+            return False
+        return bool(np.all(ref <= self.tolerance.atol + self.tolerance.rtol * ref))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -54,16 +77,34 @@ def compare(
     *,
     kind: str = "parameter",
     torch_name: str | None = None,
+    norm_tol: float | None = None,
+    bounds: TensorBounds | None = None,
 ) -> Comparison:
-    """Compare ``candidate`` with ``reference`` elementwise under ``tolerance``."""
+    """Compare ``candidate`` with ``reference`` under ``tolerance``: elementwise, and (given
+    ``norm_tol``) by the norm rule; ``bounds`` (``core/bounds.py``) give the rounding bound and
+    the subgradient intervals at kinks."""
     ref = np.asarray(reference)
     cand = np.asarray(candidate)
     if ref.shape != cand.shape:
         raise GradcheckError(
             f"{name}: shape {_shape(cand.shape)} does not match autograd's {_shape(ref.shape)}"
         )
-    e = elementwise(ref, cand, tolerance.atol, tolerance.rtol)
-    worst = np.unravel_index(int(np.argmax(e.ratio)), e.ratio.shape) if e.ratio.ndim else ()
+    row = (1, -1)
+    j = judge(
+        ref.reshape(row),
+        cand.reshape(row),
+        tolerance.atol,
+        tolerance.rtol,
+        norm_tol,
+        center=None if bounds is None else bounds.center.reshape(row),
+        kink=None if bounds is None else bounds.kink.reshape(row),
+        rounding=None if bounds is None else bounds.rounding.reshape(row),
+    )
+    e = j.elements
+    ratio = e.ratio.reshape(ref.shape)
+    worst = (
+        np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.ndim and ratio.size else ()
+    )
     return Comparison(
         name=name,
         torch_name=torch_name,
@@ -77,6 +118,11 @@ def compare(
         error_ratio=_max(e.ratio),
         n_failed=int(e.ok.size - np.count_nonzero(e.ok)),
         n_nonfinite=int(e.finite.size - np.count_nonzero(e.finite)),
+        norm_error=float(j.norm_error[0]),
+        norm_ratio=float(j.norm_ratio[0]),
+        norm_tol=norm_tol,
+        rounding=float(j.rounding[0]),
+        n_at_kink=int(np.count_nonzero(j.at_kink)),
     )
 
 

@@ -66,6 +66,10 @@ class Activation:
     #: Points where f is not analytic (relu's 0): a finite-difference step across one measures
     #: no derivative, and the complex step is invalid.
     kinks: tuple[float, ...] = ()
+    #: Points where f switches formula and f′ jumps by a rounding-size amount (softplus is
+    #: linear above its threshold, as torch's is): f stays analytic enough for the oracle's
+    #: complex step, but the verdict accepts either one-sided derivative there, as at a kink.
+    switches: tuple[float, ...] = ()
     #: What a unit whose f′ underflows for every sample is called ("saturated", "dead"); None
     #: when f′ cannot vanish.
     stuck: str | None = None
@@ -214,6 +218,7 @@ def _softplus(beta: float) -> Activation:
         ),
         derivative_formula="softplus′(z) = σ(z)" if beta == 1 else f"softplus′(z) = σ({b}z)",
         complex_f=complex_f,
+        switches=(SOFTPLUS_THRESHOLD / beta,),
         stuck="saturated",
         parameter="beta",
         value=beta,

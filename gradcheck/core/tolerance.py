@@ -95,3 +95,109 @@ def elementwise(
         ok=ok,
         finite=finite,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-tensor rule: what the elementwise rule cannot see.
+#
+# atol is a fixed absolute floor. A gradient whose values all lie below it (deep networks, tiny
+# inputs, float32) passes the elementwise rule whatever the hand side returns — zeros included.
+# The norm rule judges each tensor against its own size instead:
+#
+#     ‖hand − autograd‖ ≤ max(ntol · max(‖hand‖, ‖autograd‖),  ROUNDING_SAFETY · ‖E‖)
+#
+# (2-norms over the whole tensor). ntol is per dtype (never below rtol); E is the rounding
+# bound of ``core/bounds.py``, so a tensor whose size is itself at rounding level (cancellation)
+# is not failed for rounding. At a kink the difference is measured to the subgradient interval.
+
+#: The per-tensor rule as the table and the JSON document state it.
+NORM_RULE = "‖hand − autograd‖ ≤ max(ntol·max(‖hand‖, ‖autograd‖), rounding bound)"
+NORM_RULE_ASCII = "||hand - autograd|| <= max(ntol*max(||hand||, ||autograd||), rounding bound)"
+
+#: ntol per dtype: far above a correct computation's relative error in norm (≈ depth·width·eps:
+#: 1e-5 at most for float32 at 12 layers), far below any bug that changes a tensor by ≥ 0.1 %.
+NORM_TOLERANCES: dict[str, float] = {"float32": 1e-3, "float64": 1e-6}
+
+#: Two correct sides are each within the bound E of exact, so within 2E of each other; the
+#: rules allow twice that.
+ROUNDING_SAFETY = 4.0
+
+
+def norm_tolerance(dtype: str, rtol: float) -> float:
+    """ntol for ``dtype``; a looser ``--rtol`` loosens it too (never tighter than rtol)."""
+    return max(NORM_TOLERANCES[dtype], float(rtol))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Both rules applied to a stack of tensors, one per row of (n, m) arrays."""
+
+    elements: Elementwise  # the elementwise rule; ``ok`` counts kink elements as passing
+    at_kink: NDArray[np.bool_]  # (n, m) outside the plain rule, inside the subgradient interval
+    norm_error: Array  # (n,) ‖hand − autograd‖ / max(‖hand‖, ‖autograd‖), outside kink intervals
+    norm_ratio: Array  # (n,) ‖hand − autograd‖ over what the norm rule allows; ≤ 1 passes
+    rounding: Array  # (n,) ROUNDING_SAFETY·‖E‖, the rounding part of what is allowed
+    passed: NDArray[np.bool_]  # (n,) every element ok and (if judged) the norm rule holds
+
+
+def judge(
+    reference: NDArray[np.generic],
+    candidate: NDArray[np.generic],
+    atol: float | NDArray[np.floating],
+    rtol: float | NDArray[np.floating],
+    norm_tol: float | None,
+    *,
+    center: NDArray[np.floating] | None = None,
+    kink: NDArray[np.floating] | None = None,
+    rounding: NDArray[np.floating] | None = None,
+) -> Judgement:
+    """Apply the elementwise rule and the norm rule to (n, m) rows; ``norm_tol`` None: no norm
+    rule (forward values, the oracle). ``center``/``kink``/``rounding`` come from
+    ``core/bounds.py``; without them nothing is at a kink and the rounding bound is 0."""
+    ref = np.asarray(reference, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
+    e = elementwise(ref, cand, atol, rtol)
+    n = ref.shape[0]
+    zeros = np.zeros_like(ref)
+    mid = zeros if center is None else np.asarray(center, dtype=np.float64)
+    rad = zeros if kink is None else np.asarray(kink, dtype=np.float64)
+    err = zeros if rounding is None else ROUNDING_SAFETY * np.asarray(rounding, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        outside = np.maximum(0.0, np.abs(cand - mid) - rad)
+        slack = atol + rtol * np.abs(ref) + err
+        at_kink = e.finite & ~e.ok & (rad > 0) & (outside <= slack)
+        ok = e.ok | at_kink
+        ratio = np.where(at_kink, np.where(outside == 0, 0.0, outside / slack), e.ratio)
+        d = np.where(rad > 0, outside, e.diff)
+        d = np.where(e.finite, d, np.inf)
+        nd = _norm(d)
+        scale = np.maximum(
+            _norm(np.where(e.finite, cand, 0.0)), _norm(np.where(e.finite, ref, 0.0))
+        )
+        norm_error = np.where(nd == 0, 0.0, nd / scale)
+        floor = _norm(err)
+        if norm_tol is None:
+            norm_ratio = np.zeros(n)
+        else:
+            allowed = np.maximum(norm_tol * scale, floor)
+            norm_ratio = np.where(nd == 0, 0.0, nd / allowed)
+    passed = ok.all(axis=1) & (norm_ratio <= 1.0)
+    return Judgement(
+        elements=Elementwise(diff=e.diff, ratio=ratio, relative=e.relative, ok=ok, finite=e.finite),
+        at_kink=at_kink,
+        norm_error=norm_error,
+        norm_ratio=norm_ratio,
+        rounding=floor,
+        passed=np.asarray(passed, dtype=bool),
+    )
+
+
+def _norm(values: Array) -> Array:
+    """2-norm of each row, without overflow for huge values (scaled by the row's maximum)."""
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[0])
+    big = np.max(np.abs(values), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        safe = np.where((big > 0) & np.isfinite(big), big, 1.0)
+        scaled = np.sqrt(np.sum((values / safe[:, None]) ** 2, axis=1)) * safe
+    return np.where(np.isfinite(big), scaled, np.inf)

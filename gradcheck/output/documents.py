@@ -23,7 +23,7 @@ from gradcheck.checks.report import Report
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
 from gradcheck.core.compare import Comparison
 from gradcheck.core.spec import NetSpec
-from gradcheck.core.tolerance import RULE_ASCII
+from gradcheck.core.tolerance import NORM_RULE_ASCII, RULE_ASCII, norm_tolerance
 
 SCHEMA_VERSION = 1
 
@@ -69,7 +69,15 @@ def comparison_to_dict(c: Comparison, *, arrays: bool = True) -> dict[str, Any]:
         n_failed=c.n_failed,
         n_nonfinite=c.n_nonfinite,
         passed=c.passed,
+        norm_error=number(c.norm_error),
     )
+    if c.norm_tol is not None:
+        record.update(
+            norm_ratio=number(c.norm_ratio),
+            norm_rounding=number(c.rounding),
+            norm_passed=c.norm_passed,
+            n_at_kink=c.n_at_kink,
+        )
     return record
 
 
@@ -101,12 +109,15 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
             **network_settings(spec),
             "layout": s.layout,
             "model": s.model,
+            "norm_tol": s.norm_tol,
+            "norm_rule": NORM_RULE_ASCII,
         },
         "forward": {c.name: comparison_to_dict(c, arrays=arrays) for c in report.forward},
         "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
         "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
         "failed": list(report.failed),
         "warnings": warnings_to_list(report),
+        "at_kink": dict(report.at_kink),
         "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
     }
     if report.oracle is not None:
@@ -275,6 +286,8 @@ def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
         "atol": s.tolerance.atol,
         "rtol": s.tolerance.rtol,
         "rule": RULE_ASCII,
+        "norm_tol": norm_tolerance(spec.dtype, s.tolerance.rtol),
+        "norm_rule": NORM_RULE_ASCII,
         "oracle": s.oracle,
         **network_settings(spec),
     }
@@ -301,6 +314,10 @@ def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
                 "worst_case_seed": report.seed_of(int(np.argmax(q.ratio))),
                 "max_error_ratio": number(float(np.max(q.ratio))),
                 "n_failed_cases": int(np.count_nonzero(~q.passed)),
+                "max_norm_ratio": number(
+                    float(np.max(q.norm_ratio)) if q.norm_ratio is not None else 0.0
+                ),
+                "n_at_kink": int(np.sum(q.at_kink)) if q.at_kink is not None else 0,
             }
             for q in report.quantities
         ],
@@ -314,6 +331,7 @@ def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
         },
         "failed_seeds": report.failed_seeds,
         "oracle_skipped": report.oracle_skipped,
+        "at_kink": report.at_kink,
     }
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
-from gradcheck.core.tolerance import RULE
+from gradcheck.core.tolerance import NORM_RULE, RULE, norm_tolerance
 
 
 def _err(value: float) -> str:
@@ -40,7 +40,7 @@ def to_table(report: SweepReport) -> Table:
             q.label,
             _err(float(np.max(q.max_abs))),
             _err(median(q.max_abs)),
-            str(report.seed_of(int(np.argmax(q.ratio)))),
+            str(report.seed_of(int(np.argmax(q.worst_ratio)))),
             str(failed),
             Text("✓", style="green") if failed == 0 else Text("✗", style="bold red"),
             end_section=i + 1 < len(kinds) and kinds[i + 1] != q.kind,
@@ -58,8 +58,15 @@ def caption(report: SweepReport) -> Text:
     text = Text(
         f"{s.spec.dtype} · seeds {s.seed}…{s.seed + s.cases - 1} · "
         f"x ~ U[{X_RANGE[0]:g}, {X_RANGE[1]:g}] · target {target}\n"
-        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"
+        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}\n"
+        f"and per gradient: {NORM_RULE}, "
+        f"ntol={norm_tolerance(s.spec.dtype, s.tolerance.rtol):g}"
     )
+    if report.at_kink:
+        text.append(
+            f"\nat a kink: {report.at_kink:,} element(s) within rounding of a kink accepted with "
+            "either one-sided derivative"
+        )
     if report.oracle_tolerance is not None:
         t = report.oracle_tolerance
         text.append(

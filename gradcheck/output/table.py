@@ -13,7 +13,7 @@ from rich.text import Text
 
 from gradcheck.checks.report import Report
 from gradcheck.core.compare import Comparison
-from gradcheck.core.tolerance import RULE
+from gradcheck.core.tolerance import NORM_RULE, RULE
 
 # ---------------------------------------------------------------------------------------------
 # People
@@ -62,6 +62,7 @@ def to_table(report: Report) -> Table:
     table.add_column(Text(f"{candidate}[worst]"), justify="right", no_wrap=True)
     table.add_column("max abs err", justify="right", no_wrap=True)
     table.add_column("max rel err", justify="right", no_wrap=True)
+    table.add_column("norm err", justify="right", no_wrap=True)
     table.add_column("worst", justify="right", no_wrap=True)
     table.add_column("ok", justify="center", no_wrap=True)
     if report.oracle is not None:
@@ -81,6 +82,7 @@ def to_table(report: Report) -> Table:
                 _sci(_at(c.candidate, c.worst_index)),
                 _err(c.max_abs_error),
                 _err(c.max_rel_error),
+                _err(c.norm_error),
                 _index(c.worst_index),
             )
             table.add_row(
@@ -109,7 +111,8 @@ def caption(report: Report) -> Text:
     batch = f"data {s.data} ({s.batch_size} rows)" if s.data else f"target [{shown}]"
     text = Text(
         f"{s.spec.dtype} · {source} · {batch}\n"
-        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}"
+        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}\n"
+        f"and per gradient: {NORM_RULE}, ntol={s.norm_tol:g}"
     )
     if report.oracle is not None:
         from gradcheck.output import oracle as render_oracle
@@ -127,12 +130,27 @@ def verdict(report: Report) -> Text:
         return Text(f"PASSED: all {n} checks within tolerance", style="bold green")
     failed = report.failed
     nonfinite = [c.name for c in report.comparisons if c.n_nonfinite]
+    by_norm = [c.name for c in report.comparisons if c.n_failed == 0 and not c.norm_passed]
     line = Text(
         f"FAILED: {len(failed)} of {n} out of tolerance: {', '.join(failed)}", style="bold red"
     )
     if nonfinite:
         line.append(f" (NaN/inf in {', '.join(nonfinite)})", style="red")
+    if by_norm:
+        line.append(f" (by the norm rule: {', '.join(by_norm)})", style="red")
     return line
+
+
+def kink_line(report: Report) -> Text | None:
+    """Which elements were accepted at a kink, or None."""
+    if not report.at_kink:
+        return None
+    where = ", ".join(f"{name} ({n})" for name, n in report.at_kink)
+    return Text(
+        f"at a kink: {where}: element(s) whose argument lies within rounding of a kink, where "
+        "hand and autograd take different one-sided derivatives; both are valid, so these "
+        "are accepted, not failed"
+    )
 
 
 def render_report(report: Report) -> Group:
@@ -144,6 +162,9 @@ def render_report(report: Report) -> Group:
         parts.append(render_oracle.directions_table(report.oracle))
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning.message}", style="yellow"))
+    kinks = kink_line(report)
+    if kinks is not None:
+        parts.append(kinks)
     parts.extend(diagnosis_lines(report))
     parts.append(verdict(report))
     if report.oracle is not None:

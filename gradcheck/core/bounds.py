@@ -1,0 +1,240 @@
+"""How far a correct gradient may be from autograd's: rounding, and kinks, per element.
+
+Two correct computations of the same gradients in the same dtype differ by rounding; at a
+kink (relu's 0, l1's ŷ = y, a switch of formula) they may also take different
+one-sided derivatives, both valid. This module bounds both for every element of every
+gradient and δ, so the verdict (``tolerance.judge``) can tell a bug from either.
+
+**Rounding** is a running error analysis of the forward and backward pass (Higham, *Accuracy and
+Stability of Numerical Algorithms*, ch. 3), evaluated once in float64 with absolute values.
+With u the dtype's machine epsilon and γ(n) = n·u (a sum of n products is within
+γ(n)·Σ|terms|):
+
+    forward   Ez_l = |W_l|·Ea_{l−1} + γ(n_{l−1}+2)·(|a_{l−1}|·|W_l|ᵀ + |b_l|)
+              Ea_l = |f′(z_l)|·Ez_l + C·u·|a_l|
+    loss      Eδ_L = (2/N)·max_row(Ez_L) + C·u·2(1 + |ŷ| + |y|)/N
+    backward  P = δ_l·W_l:   EP = Eδ_l·|W_l| + γ(n_l+2)·|δ_l|·|W_l|
+              Eδ_{l−1} = EP·|f′| + |P|·(|f″|·Ez_{l−1} + C·u·(|f′| + [1 + |a_{l−1}|]))
+
+(the bracket only where f′ is commonly computed from the output a, ``df_from_output``: σ′ =
+a(1 − a) in float32 has an absolute error ~u even where σ′ itself underflows)
+    weights   EW_l = Eδ_lᵀ·|a_{l−1}| + |δ_l|ᵀ·Ea_{l−1} + γ(B+2)·|δ_l|ᵀ·|a_{l−1}|
+              Eb_l = Σ_batch Eδ_l + γ(B+2)·Σ_batch |δ_l|
+
+(N is the loss's mean count; 2/N bounds |∂²L/∂ŷ²| summed over a row for every loss here, and
+2(1 + |ŷ| + |y|)/N the size of the terms ∂L/∂ŷ is computed from; C = 8 ulps per elementary
+function.) Each side of a check is within E of the exact value, so two correct sides are within
+2E; the verdict allows ``tolerance.ROUNDING_SAFETY``·E.
+
+**Kinks** come from the records (``Activation.kinks`` and ``.switches``, ``Loss.kinks``): an
+argument within ``KINK_SAFETY``·Ez of a kink could round to either side of it, so its derivative
+is the interval between the two one-sided derivatives. Intervals are carried through backprop in
+midpoint–radius form (the midpoint ``center``, the radius ``kink``): a gradient element whose
+radius is positive may be anywhere in ``center ± kink`` and still be a valid subgradient.
+
+Every array may carry leading axes (a sweep's stack of cases); the algebra broadcasts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradcheck.core import replica
+from gradcheck.core.functions import Activation, Elementwise
+from gradcheck.core.spec import NetSpec
+
+Array = NDArray[np.float64]
+
+#: Ulps allowed for one elementary function (exp, log1p, …) and its derivative.
+FUNCTION_ULPS = 8.0
+#: An argument within this many times its rounding bound of a kink counts as at the kink.
+KINK_SAFETY = 4.0
+
+
+@dataclass(frozen=True)
+class TensorBounds:
+    """For one gradient or δ: where a correct value lies, elementwise (float64)."""
+
+    center: Array  # midpoint: the float64 replica, with the mean slope at kink elements
+    kink: Array  # radius of the subgradient interval (0 where no kink reaches the element)
+    rounding: Array  # bound E on one side's rounding error
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Bounds for every parameter gradient (``W1``, ``b1``, …) and δ (``delta1`` …)."""
+
+    tensors: dict[str, TensorBounds]
+    kink_elements: int  # pre-activations (and loss elements) found at a kink
+
+    def __getitem__(self, name: str) -> TensorBounds:
+        return self.tensors[name]
+
+
+def _t(w: Array) -> Array:
+    return np.swapaxes(w, -1, -2)
+
+
+def _near(values: Array, points: tuple[float, ...], radius: Array) -> NDArray[np.bool_]:
+    mask = np.zeros(values.shape, dtype=bool)
+    for k in points:
+        mask |= np.abs(values - k) <= KINK_SAFETY * radius
+    return mask
+
+
+def _one_sided(
+    fn: Elementwise, z: Array, points: tuple[float, ...], mask: NDArray[np.bool_]
+) -> tuple[Array, Array]:
+    """f′ just below and just above the nearest kink, at masked elements (f′(z) elsewhere)."""
+    at = np.zeros_like(z)
+    best = np.full(z.shape, np.inf)
+    for k in points:
+        closer = np.abs(z - k) < best
+        at = np.where(closer, k, at)
+        best = np.where(closer, np.abs(z - k), best)
+    base = np.asarray(fn(z), dtype=np.float64)
+    below = np.asarray(fn(np.nextafter(at, -np.inf)), dtype=np.float64)
+    above = np.asarray(fn(np.nextafter(at, np.inf)), dtype=np.float64)
+    return np.where(mask, below, base), np.where(mask, above, base)
+
+
+def _curvature(act: Activation, z: Array, points: tuple[float, ...]) -> Array:
+    """|f″(z)| by a central difference whose step never crosses a kink (×2 for safety)."""
+    h = 1e-4 * (1.0 + np.abs(z))
+    for k in points:
+        h = np.minimum(h, np.maximum(np.abs(z - k) / 2.0, 1e-12))
+    d = np.abs(act.df(z + h) - act.df(z - h)) / (2.0 * h)
+    return np.asarray(2.0 * d, dtype=np.float64)
+
+
+def bounds(
+    spec: NetSpec,
+    params: Mapping[str, NDArray[np.floating]],
+    x: NDArray[np.floating],
+    y: NDArray[np.generic],
+) -> Bounds:
+    """Bounds for every gradient and δ of ``spec`` on this problem (params/x already in dtype)."""
+    with np.errstate(all="ignore"):
+        return _bounds(spec, params, x, y)
+
+
+def _bounds(
+    spec: NetSpec,
+    params: Mapping[str, NDArray[np.floating]],
+    x: NDArray[np.floating],
+    y: NDArray[np.generic],
+) -> Bounds:
+    u = float(np.finfo(np.dtype(spec.dtype)).eps)
+    loss = spec.loss_record
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    aw = {k: np.abs(v) for k, v in p.items()}
+    a = np.asarray(x, dtype=np.float64)
+    ea = np.zeros_like(a)  # both sides receive the same x in the dtype
+    zs: list[Array] = []
+    ezs: list[Array] = []
+    acts: list[Array] = [a]
+    eas: list[Array] = [ea]
+    depth = spec.depth
+    for layer in range(1, depth + 1):
+        w, b = p[f"W{layer}"], p[f"b{layer}"]
+        n_in = spec.layers[layer - 1]
+        z = a @ _t(w) + b[..., None, :]
+        ez = ea @ _t(aw[f"W{layer}"]) + (n_in + 2) * u * (
+            np.abs(a) @ _t(aw[f"W{layer}"]) + aw[f"b{layer}"][..., None, :]
+        )
+        zs.append(z)
+        ezs.append(ez)
+        if layer < depth:
+            act = spec.activation_at(layer)
+            a = np.asarray(act.f(z), dtype=np.float64)
+            ea = np.abs(act.df(z)) * ez + FUNCTION_ULPS * u * np.abs(a)
+            acts.append(a)
+            eas.append(ea)
+    pred, epred = zs[-1], ezs[-1]
+    kink_elements = 0
+
+    # δL = ∂L/∂ŷ, as an interval where ŷ − y sits at a loss kink.
+    classes = loss.takes_classes
+    yv = np.asarray(y)
+    yf = np.ones_like(pred) if classes else yv.astype(np.float64)
+    n_mean = pred.shape[-2] if loss.mean_over == "batch" else pred.shape[-2] * pred.shape[-1]
+    # δL = (C·reduce)′ of the loss at ŷ = f_out(zL), back through the output activation.
+    out_act = spec.output_record
+    output = out_act.f(pred)
+    factor = replica.loss_factor(spec, output)
+    _, dmean = loss.f(output, yv if classes else yf)
+    dloss = out_act.vjp(pred, output, factor * np.asarray(dmean))
+    mid, rad = np.asarray(dloss, dtype=np.float64), np.zeros_like(pred)
+    # A loss kink (l1's ŷ = y) is bracketed where ŷ is zL itself, the seed's linear output.
+    if loss.kinks and not classes and spec.linear_output:
+        diff = pred - yf
+        near = _near(diff, loss.kinks, epred + u * np.abs(yf))
+        kink_elements += int(np.count_nonzero(near))
+        if near.any():
+            lo_pred = np.where(near, np.nextafter(yf + loss.kinks[0], -np.inf), pred)
+            hi_pred = np.where(near, np.nextafter(yf + loss.kinks[0], np.inf), pred)
+            lo = factor * np.asarray(loss.f(lo_pred, yf)[1], dtype=np.float64)
+            hi = factor * np.asarray(loss.f(hi_pred, yf)[1], dtype=np.float64)
+            mid = np.where(near, (lo + hi) / 2.0, mid)
+            rad = np.where(near, np.abs(hi - lo) / 2.0, rad)
+    err = factor * (
+        (2.0 / n_mean) * np.max(epred, axis=-1, keepdims=True)
+        + FUNCTION_ULPS * u * 2.0 * (1.0 + np.abs(pred) + np.abs(yf)) / n_mean
+    ) + FUNCTION_ULPS * u * np.abs(mid)
+    batch = x.shape[-2]
+    out: dict[str, TensorBounds] = {}
+    for layer in range(depth, 0, -1):
+        size = np.abs(mid) + rad  # |δ| over its interval
+        out[f"delta{layer}"] = TensorBounds(mid, rad, err + u * size)
+        a_prev, ea_prev = acts[layer - 1], eas[layer - 1]
+        abs_a = np.abs(a_prev)
+        # ∂(λ·ΣW²)/∂W = 2λW joins the weight gradient on both sides, rounded once more.
+        decay = 2.0 * spec.l2 * p[f"W{layer}"]
+        out[f"W{layer}"] = TensorBounds(
+            _t(mid) @ a_prev + decay,
+            _t(rad) @ abs_a,
+            _t(err) @ abs_a
+            + _t(size) @ ea_prev
+            + (batch + 2) * u * (_t(size) @ abs_a)
+            + 2.0 * u * np.abs(decay),
+        )
+        out[f"b{layer}"] = TensorBounds(
+            mid.sum(axis=-2),
+            rad.sum(axis=-2),
+            err.sum(axis=-2) + (batch + 2) * u * size.sum(axis=-2),
+        )
+        if layer == 1:
+            break
+        w, abs_w = p[f"W{layer}"], aw[f"W{layer}"]
+        n_out = spec.layers[layer]
+        proj = mid @ w
+        proj_rad = rad @ abs_w
+        proj_err = err @ abs_w + (n_out + 2) * u * (size @ abs_w)
+        z_prev, ez_prev = zs[layer - 2], ezs[layer - 2]
+        act = spec.activation_at(layer - 1)
+        points = tuple(sorted(set(act.kinks) | set(act.switches)))
+        df = np.asarray(act.df(z_prev), dtype=np.float64)
+        slope_mid, slope_rad = df, np.zeros_like(df)
+        if points:
+            near = _near(z_prev, points, ez_prev)
+            kink_elements += int(np.count_nonzero(near))
+            if near.any():
+                below, above = _one_sided(act.df, z_prev, points, near)
+                slope_mid = np.where(near, (below + above) / 2.0, df)
+                slope_rad = np.where(near, np.abs(above - below) / 2.0, 0.0)
+        slope = np.abs(slope_mid) + slope_rad
+        curv = np.where(slope_rad > 0, 0.0, _curvature(act, z_prev, points))
+        # f′ may be computed from the output a (σ′ = a(1 − a), as torch does): then its error
+        # is absolute, ~u·(1 + |a|), not relative — it dominates where f′ underflows.
+        from_output = 1.0 + np.abs(acts[layer - 1]) if act.df_from_output is not None else 0.0
+        mid = proj * slope_mid
+        rad = np.abs(proj) * slope_rad + proj_rad * slope
+        err = proj_err * slope + (np.abs(proj) + proj_rad) * (
+            curv * ez_prev + FUNCTION_ULPS * u * (slope + from_output)
+        )
+    order = [q.name for q in spec.parameters()] + [f"delta{i}" for i in range(1, depth + 1)]
+    return Bounds({name: out[name] for name in order}, kink_elements)
