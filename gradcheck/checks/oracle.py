@@ -70,7 +70,11 @@ class OracleNumbers:
         value, so the comparison cannot fail on them.
         """
         if self.directional is not None:
-            return {DIRECTIONAL_NAME: self.directional.project(grads)}
+            projected = self.directional.project(grads)
+            mask = self.kinks.get(DIRECTIONAL_NAME)
+            if mask is not None:
+                projected = np.where(mask, self.references[DIRECTIONAL_NAME], projected)
+            return {DIRECTIONAL_NAME: projected}
         return {
             name: np.where(self.kinks[name], ref, np.asarray(grads[name], dtype=np.float64))
             for name, ref in self.references.items()
@@ -92,8 +96,9 @@ def oracle_numbers(
     """Compute the oracle by ``method`` (arrays may carry a leading case axis)."""
     if method == "directional":
         d = numeric.directional(spec, params, x, y)
-        return OracleNumbers(method, {DIRECTIONAL_NAME: d.derivatives}, {}, d)
-    grads, kinks = numeric.full_gradient(spec, params, x, y, method)
+        kinks = {} if d.kinks is None else {DIRECTIONAL_NAME: d.kinks}
+        return OracleNumbers(method, {DIRECTIONAL_NAME: d.derivatives}, kinks, d)
+    grads, kinks, _ = numeric.full_gradient(spec, params, x, y, method)
     return OracleNumbers(method, grads, kinks)
 
 

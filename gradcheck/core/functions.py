@@ -203,6 +203,9 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=f"softplus(z) = log(1+e^z) (z if z > {SOFTPLUS_THRESHOLD:g})",
             derivative_formula="softplus′(z) = σ(z)",
             complex_f=_softplus_complex,
+            # torch switches to z itself above the threshold: the value jumps by
+            # log1p(e^−20) ≈ 2e-9 and the slope by σ(−20) ≈ 2e-9 there.
+            kinks=(SOFTPLUS_THRESHOLD,),
             stuck="saturated",
         ),
         Activation(
