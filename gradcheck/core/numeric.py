@@ -410,23 +410,29 @@ class Directional:
 
 
 def _moved_forward(
-    spec: NetSpec, net: _Net, x: Array, step: Array, v: Mapping[str, Array]
+    net: _Net, step: Array, v: Mapping[str, Array], dz1: Array
 ) -> tuple[Array, Mask]:
-    """Each sample's loss share at θ + step·v (C, B), and whether a value crossed a kink."""
-    moved = {
-        name: net.params[name] + step.reshape(-1, *([1] * (d.ndim))) * d for name, d in v.items()
-    }
-    fwd = replica.forward(spec, moved, x, net.y)
+    """Each sample's loss share at θ + step·v (C, B), and whether a value crossed a kink.
+
+    z_1 is linear in θ: z_1(θ + t·v) = z_1 + t·(x·V_1ᵀ + v_b1) with ``dz1`` the bracket, so
+    the first (often widest) layer's matmul is done once per direction, not once per step.
+    """
+    spec = net.spec
+    t = step.reshape(-1, 1, 1)
+    z = net.zs[0] + t * dz1
     crossed = np.zeros(net.losses.shape, dtype=bool)
-    for layer in range(1, spec.depth):
-        _, kinks = layer_activation(spec, layer)
+    for layer in range(1, spec.depth):  # z is z_layer
+        f, kinks = layer_activation(spec, layer)
         if kinks:
-            crossed |= np.any(_crossed(fwd.zs[layer - 1], net.zs[layer - 1], kinks), axis=-1)
+            crossed |= np.any(_crossed(z, net.zs[layer - 1], kinks), axis=-1)
+        w = net.params[f"W{layer + 1}"] + t * v[f"W{layer + 1}"]
+        b = net.params[f"b{layer + 1}"] + step[:, None] * v[f"b{layer + 1}"]
+        z = f(z) @ np.swapaxes(w, -1, -2) + b[:, None, :]
     lk = _loss_kinks(spec)
     if lk:
         target = np.asarray(net.y)
-        crossed |= np.any(_crossed(fwd.zs[-1] - target, net.zs[-1] - target, lk), axis=-1)
-    return sample_losses(spec, fwd.zs[-1][..., None, :], net.y)[..., 0], crossed
+        crossed |= np.any(_crossed(z - target, net.zs[-1] - target, lk), axis=-1)
+    return sample_losses(spec, z[..., None, :], net.y)[..., 0], crossed
 
 
 def directional(
@@ -468,8 +474,12 @@ def directional(
                 rate = np.maximum(rate, rel.max(axis=(-2, -1)))
             t = RICHARDSON_STEP / np.maximum(rate, 1e-300)
 
-            def at(factor: float, t: Array = t, v: dict[str, Array] = v) -> tuple[Array, Mask]:
-                return _moved_forward(spec, net, x64, factor * t, v)
+            dz1 = x64 @ v["W1"].T + v["b1"]
+
+            def at(
+                factor: float, t: Array = t, v: dict[str, Array] = v, dz1: Array = dz1
+            ) -> tuple[Array, Mask]:
+                return _moved_forward(net, factor * t, v, dz1)
 
             (p1, c1), (m1, c2), (p2, c3), (m2, c4) = (at(f) for f in (1.0, -1.0, 0.5, -0.5))
             tt = t[:, None]
