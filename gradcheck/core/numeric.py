@@ -166,8 +166,11 @@ class Numerical(NamedTuple):
     grads: dict[str, Array]
     #: Every difference for the element straddles a kink: not a derivative, not compared.
     kinks: dict[str, Mask]
-    #: The complex step overflowed (or left the real loss): the element is not compared.
+    #: The oracle cannot judge the element (a non-finite loss, or a complex step that overflowed
+    #: or is not analytic): not compared.
     unjudged: dict[str, Mask]
+    #: Why elements are unjudged, one sentence each.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -352,6 +355,13 @@ def full_gradient(
     grads: dict[str, Array] = {}
     kinks: dict[str, Mask] = {}
     unjudged: dict[str, Mask] = {}
+    notes: list[str] = []
+    finite = np.isfinite(net.losses).all(axis=-1)  # (C,)
+    if not finite.all():
+        total = float(np.sum(net.losses[~finite]))
+        notes.append(
+            f"the loss is {total} at these weights and inputs, so no difference quotient exists"
+        )
     with np.errstate(all="ignore"):
         for layer in range(1, spec.depth + 1):
             n_out = spec.layers[layer]
@@ -371,6 +381,17 @@ def full_gradient(
                 )
                 if progress is not None:
                     progress(len(part) * (spec.layers[layer - 1] + 1))
+            if bad.any() and not any(n.startswith("the complex step overflowed") for n in notes):
+                notes.append(
+                    "the complex step overflowed (or its real part left the real loss) for some "
+                    "pre-activations: the elements they reach are not compared"
+                )
+            whole = ~finite  # (C,): every element of the case is unjudged
+            if method == "complex-step" and len(todo) and finite.any():
+                note = _complex_cross_check(net, layer, todo)
+                if note:
+                    notes.append(note)
+                    whole = np.ones_like(finite)
             a_prev = net.activations[layer - 1]
             shape_w = (*lead, n_out, spec.layers[layer - 1])
             # ∂L/∂W_l = Σ_b δ̂_l[b]ᵀ a_{l−1}[b] (exact: z_l is linear in W_l); NaN rows stay NaN
@@ -381,10 +402,38 @@ def full_gradient(
             for store, mask in ((kinks, skip), (unjudged, bad)):
                 store[f"W{layer}"] = ((np.swapaxes(mask, -1, -2) @ touched) > 0).reshape(shape_w)
                 store[f"b{layer}"] = mask.any(axis=-2).reshape(*lead, n_out)
+            everything = whole.reshape(*lead, 1)
+            unjudged[f"W{layer}"] |= everything[..., None]
+            unjudged[f"b{layer}"] |= everything
     order = [p.name for p in spec.parameters()]
     return Numerical(
-        {k: grads[k] for k in order}, {k: kinks[k] for k in order}, {k: unjudged[k] for k in order}
+        {k: grads[k] for k in order},
+        {k: kinks[k] for k in order},
+        {k: unjudged[k] for k in order},
+        tuple(notes),
     )
+
+
+def _complex_cross_check(net: _Net, layer: int, todo: NDArray[np.intp]) -> str | None:
+    """Whether the complex step of a few units of ``layer`` agrees with a central difference.
+
+    A complex twin that is not analytic (an ``abs``, a ``max``, a branch on the imaginary part)
+    or that overflows gives a wrong imaginary part while its real part stays right: only a
+    real difference quotient can tell. Two units, all samples: cheap next to the full pass.
+    """
+    units = todo[np.linspace(0, len(todo) - 1, min(2, len(todo))).astype(int)]
+    cx, _, bad = _unit_derivatives(net, layer, units, "complex-step")
+    real, skipped, _ = _unit_derivatives(net, layer, units, "central")
+    ok = ~(bad | skipped) & np.isfinite(net.losses)[:, :, None]
+    scale = np.maximum(np.abs(net.losses), 1e-300)[:, :, None] + np.abs(real)
+    off = np.abs(cx - real) > 1000.0 * METHOD_ERROR["central"] * scale
+    if np.any(off & ok):
+        return (
+            f"the complex step disagrees with a central difference at z{layer} (a complex twin "
+            "that overflows or is not analytic), so complex-step cannot judge here; use "
+            "--oracle central or richardson"
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
