@@ -14,7 +14,7 @@ themselves carry float32 rounding, so the dtype's default tolerance is added to 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +43,11 @@ def oracle_tolerance(method: str, dtype: str, loss: float) -> Tolerance:
 def oracle_bounds(method: str, dtype: str, loss: Array) -> tuple[Array, float]:
     """``oracle_tolerance``'s (atol, rtol) for one loss or a case axis of losses (a sweep)."""
     err = SAFETY * numeric.METHOD_ERROR[method]
-    atol, rtol = err * np.maximum(1.0, np.abs(np.asarray(loss, dtype=np.float64))), err
+    magnitude = np.abs(np.asarray(loss, dtype=np.float64))
+    # A non-finite loss leaves nothing for the oracle to judge (its elements are all unjudged);
+    # the bound stays finite so that it can still be stated.
+    magnitude = np.where(np.isfinite(magnitude), magnitude, 1.0)
+    atol, rtol = err * np.maximum(1.0, magnitude), err
     if dtype == "float32":
         atol = atol + DEFAULT_TOLERANCES["float32"].atol
         rtol += DEFAULT_TOLERANCES["float32"].rtol
@@ -62,6 +66,14 @@ class OracleNumbers:
     references: dict[str, Array]
     kinks: dict[str, NDArray[np.bool_]]
     directional: numeric.Directional | None = None
+    #: Elements the oracle cannot judge (non-finite loss, complex step overflowed).
+    unjudged: Mapping[str, NDArray[np.bool_]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def left_out(self, name: str) -> NDArray[np.bool_] | None:
+        """Elements of ``name`` not compared: kinks and unjudged."""
+        masks = [m[name] for m in (self.kinks, self.unjudged) if name in m]
+        return np.logical_or.reduce(masks) if masks else None
 
     def candidates(self, grads: Mapping[str, NDArray[np.floating]]) -> dict[str, Array]:
         """A side's gradients, shaped like ``references``.
@@ -70,17 +82,40 @@ class OracleNumbers:
         value, so the comparison cannot fail on them.
         """
         if self.directional is not None:
-            return {DIRECTIONAL_NAME: self.directional.project(grads)}
-        return {
-            name: np.where(self.kinks[name], ref, np.asarray(grads[name], dtype=np.float64))
-            for name, ref in self.references.items()
-        }
+            found = {DIRECTIONAL_NAME: self.directional.project(grads)}
+        else:
+            found = {name: np.asarray(grads[name], dtype=np.float64) for name in self.references}
+        out = {}
+        for name, ref in self.references.items():
+            mask = self.left_out(name)
+            out[name] = found[name] if mask is None else np.where(mask, ref, found[name])
+        return out
 
     @property
     def skipped(self) -> tuple[tuple[str, int], ...]:
         """(name, elements not compared) for every parameter with any."""
         counts = ((name, int(np.count_nonzero(mask))) for name, mask in self.kinks.items())
         return tuple((name, n) for name, n in counts if n)
+
+    @property
+    def unjudged_counts(self) -> tuple[tuple[str, int], ...]:
+        """(name, elements the oracle cannot judge) for every parameter with any."""
+        counts = ((name, int(np.count_nonzero(mask))) for name, mask in self.unjudged.items())
+        return tuple((name, n) for name, n in counts if n)
+
+    @property
+    def elements(self) -> int:
+        """Elements the oracle was asked for (per case, summed over cases)."""
+        return sum(int(np.size(ref)) for ref in self.references.values())
+
+    @property
+    def compared(self) -> int:
+        """Elements actually compared: neither at a kink nor unjudged."""
+        left = 0
+        for name in self.references:
+            mask = self.left_out(name)
+            left += 0 if mask is None else int(np.count_nonzero(mask))
+        return self.elements - left
 
 
 DIRECTIONAL_NAME = "vᵀ∇L"
@@ -92,9 +127,15 @@ def oracle_numbers(
     """Compute the oracle by ``method`` (arrays may carry a leading case axis)."""
     if method == "directional":
         d = numeric.directional(spec, params, x, y)
-        return OracleNumbers(method, {DIRECTIONAL_NAME: d.derivatives}, {}, d)
-    grads, kinks = numeric.full_gradient(spec, params, x, y, method)
-    return OracleNumbers(method, grads, kinks)
+        kinks = {} if d.kinks is None else {DIRECTIONAL_NAME: d.kinks}
+        unjudged: dict[str, NDArray[np.bool_]] = {}
+        notes: tuple[str, ...] = ()
+        if not np.all(np.isfinite(d.derivatives)):
+            unjudged = {DIRECTIONAL_NAME: ~np.isfinite(d.derivatives)}
+            notes = ("the loss is not finite along some directions, so no difference exists",)
+        return OracleNumbers(method, {DIRECTIONAL_NAME: d.derivatives}, kinks, d, unjudged, notes)
+    found = numeric.full_gradient(spec, params, x, y, method)
+    return OracleNumbers(method, found.grads, found.kinks, None, found.unjudged, found.notes)
 
 
 @dataclass(frozen=True)
@@ -106,15 +147,29 @@ class OracleCheck:
     vs_autograd: tuple[Comparison, ...]  # reference = oracle, candidate = autograd
     vs_hand: tuple[Comparison, ...]  # reference = oracle, candidate = hand
     skipped: tuple[tuple[str, int], ...] = ()  # (name, elements whose step straddles a kink)
+    unjudged: tuple[tuple[str, int], ...] = ()  # (name, elements the oracle cannot judge)
+    notes: tuple[str, ...] = ()  # why elements are unjudged
+    elements: int = 0  # elements the oracle computed
+    compared: int = 0  # of which compared with the sides
+
+    @property
+    def checked(self) -> bool:
+        """Whether the oracle compared at least half of its elements: else it could not check."""
+        return self.compared > 0 and 2 * self.compared >= self.elements
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """One line per parameter with elements left out of the comparison."""
-        return tuple(
-            f"oracle: {n} element(s) of {name} not compared: the {self.method} step moves a "
-            "pre-activation across a kink there, so the difference is not a derivative"
+        """One line per parameter with elements left out of the comparison, and the reasons."""
+        kinks = tuple(
+            f"oracle: {n} element(s) of {name} not compared: every {self.method} step moves a "
+            "value across a kink there (on both sides), so no difference is a derivative"
             for name, n in self.skipped
         )
+        unjudged = tuple(
+            f"oracle: {n} element(s) of {name} not compared: the oracle cannot judge them"
+            for name, n in self.unjudged
+        )
+        return kinks + unjudged + tuple(f"oracle: {note}" for note in self.notes)
 
     @property
     def passed(self) -> bool:
@@ -146,6 +201,12 @@ class OracleCheck:
             side: ", ".join(c.name for c in comparisons if not c.passed)
             for side, comparisons in zip(SIDES, (self.vs_autograd, self.vs_hand), strict=True)
         }
+        if not self.checked:
+            why = f"; {self.notes[0]}" if self.notes else ""
+            return (
+                f"the {self.method} oracle could not check: {self.elements - self.compared:,} of "
+                f"{self.elements:,} elements left out (at kinks or unjudged){why}"
+            )
         match self.disagreeing:
             case ():
                 return f"the {self.method} oracle agrees with autograd and hand-derived"
@@ -196,4 +257,14 @@ def judge(
             for name, ref, cand in pairs
         )
 
-    return OracleCheck(numbers.method, tol, against(autograd), against(hand), numbers.skipped)
+    return OracleCheck(
+        numbers.method,
+        tol,
+        against(autograd),
+        against(hand),
+        numbers.skipped,
+        numbers.unjudged_counts,
+        numbers.notes,
+        numbers.elements,
+        numbers.compared,
+    )

@@ -202,6 +202,17 @@ class NetSpec:
             and self.l2 == 0.0
         )
 
+    @property
+    def complex_twins(self) -> bool:
+        """Whether every function has a complex-valid twin, so the complex step is valid away
+        from the kinks (a switch to a linear branch at a threshold is a kink, but a twin that
+        switches branch by the real part, as the real function does, stays valid)."""
+        return (
+            all(a.complex_f is not None for a in self.activations)
+            and self.output_record.complex_f is not None
+            and self.loss_record.complex_f is not None
+        )
+
     def working_bytes(self, batch: int) -> int:
         """Estimated peak memory of one check on a batch of ``batch`` rows."""
         elements = self.n_parameters + batch * sum(self.layers)

@@ -199,6 +199,9 @@ def add_oracle(doc: dict[str, Any], check: OracleCheck, *, arrays: bool = True) 
         "passed": check.passed,
         "disagreeing": list(check.disagreeing),
         "verdict": check.verdict,
+        "checked": check.checked,
+        "elements": check.elements,
+        "compared": check.compared,
     }
     pairs = list(zip(check.vs_autograd, check.vs_hand, strict=True))
     if check.method == "directional":

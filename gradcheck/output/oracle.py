@@ -69,5 +69,5 @@ def caption_line(check: OracleCheck) -> str:
 
 def verdict(check: OracleCheck) -> Text:
     """One line naming which side, if any, disagrees with the oracle."""
-    style = "bold green" if check.passed else "bold red"
+    style = "bold red" if not check.passed else "bold green" if check.checked else "bold yellow"
     return Text(f"ORACLE: {check.verdict}", style=style)
