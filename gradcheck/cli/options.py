@@ -91,8 +91,9 @@ input_options = option_group(
     click.option(
         "--data",
         metavar="FILE",
-        help="Read the batch from a CSV (first N0 columns inputs, the rest targets; header "
-        "optional) or an .npz with arrays x and y.",
+        help="Read the batch from a CSV (first N0 columns inputs, the rest targets; an optional "
+        "header line has no numbers; a trailing comma is ignored) or an .npz with arrays x and "
+        "y. '-' reads standard input; pipes such as <(…) work.",
     ),
 )
 
@@ -110,7 +111,8 @@ weight_options = option_group(
         "--weights",
         metavar="FILE",
         help="Load weights instead: a .pt state_dict (torch.save(model.state_dict())), read "
-        "with torch's weights-only loader, or an .npz with the same keys (or W1, b1, …).",
+        "with torch's weights-only loader, or an .npz with the same keys (or W1, b1, …). '-' "
+        "reads standard input.",
     ),
 )
 
@@ -184,7 +186,8 @@ IMPL_HELP = (
     "gradients. params: float64 copies of W1, b1, … (W is (out, in)); x: (batch, n_in); y: "
     "(batch, n_out), or (batch,) int64 classes for cross_entropy. Return dL/dW1, dL/db1, … "
     "(mean-reduced loss), same keys and shapes; optionally delta1 … deltaL (batch, n_l), "
-    "prediction, loss, compared too."
+    "prediction, loss, compared too. This RUNS the file's Python code with your rights: "
+    "use only code you trust."
 )
 
 candidate_options = option_group(
@@ -194,7 +197,7 @@ candidate_options = option_group(
         metavar="FILE",
         help='Check precomputed gradients instead: an .npz or .json {"W1": [[…]], …} '
         "with the keys --impl returns (W1, … or dense.0.weight, …), computed for the same "
-        "weights (--seed/--weights) and batch.",
+        "weights (--seed/--weights) and batch. '-' reads standard input.",
     ),
 )
 
