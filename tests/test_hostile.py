@@ -613,3 +613,35 @@ def test_markup_in_a_sweep_impl_path_is_text(tmp_path: Path) -> None:
     result = invoke("sweep", "--cases", "2", "--impl", f"{impl}:backward", "--no-color")
     assert result.exit_code == 0, result.stderr
     assert "a[/bold]x.py" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"), [("1,2,3\r1,2,3\r", 2), ("1,2,3\r\n0.5,0.5,0\r\n", 2), ("x,y,z\r1,2,3", 1)]
+)
+def test_carriage_return_line_ends(tmp_path: Path, text: str, rows: int) -> None:
+    doc = run_json("--data", write(tmp_path, text))
+    assert doc["settings"]["batch_size"] == rows
+
+
+def test_underscore_number_is_named_like_any_non_number(tmp_path: Path) -> None:
+    path = write(tmp_path, "1_0,2,3\n")
+    assert_usage_error(invoke("run", "--data", path), "line 1, column 1", "'1_0'")
+
+
+def test_user_chdir_does_not_move_relative_output(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = tmp_path / "wander.py"
+    path.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(SAMPLE.parent)!r})\n"
+        "from backward_seed import backward as right\n"
+        "def backward(p, x, y):\n"
+        f"    os.chdir({str(elsewhere)!r})\n"
+        "    return right(p, x, y)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", *SEED_X, "--impl", f"{path}:backward", "--junit", "j.xml", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "j.xml").exists() and not (elsewhere / "j.xml").exists()
+    assert Path.cwd() == tmp_path

@@ -206,7 +206,10 @@ def _load_csv(spec: NetSpec, file: InputFile) -> tuple[NDArray[np.float64], NDAr
     line count before any array is allocated.
     """
     decode_text(file, "--data")  # UTF-8 or exit 2 (the text itself is not kept)
-    data = _TRAILING_COMMA.sub(b"", file.data.removeprefix(b"\xef\xbb\xbf"))
+    data = file.data.removeprefix(b"\xef\xbb\xbf")
+    if b"\r" in data:  # old Mac and Windows line ends: one form for every step below
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data = _TRAILING_COMMA.sub(b"", data)
     lines = _nonblank_lines(data, 2)
     if not lines:
         raise GradcheckError(f"--data: {file}: no data rows")
@@ -222,7 +225,7 @@ def _load_csv(spec: NetSpec, file: InputFile) -> tuple[NDArray[np.float64], NDAr
         )
     if header and len(lines) < 2:
         raise GradcheckError(f"--data: {file}: no data rows (only the header line)")
-    lines_at_most = max(data.count(b"\n"), data.count(b"\r")) + 1
+    lines_at_most = data.count(b"\n") + 1
     spec.check_memory(max(1, lines_at_most - int(header)), "--data")
     width = spec.n_in + _width(spec)
     try:
@@ -262,10 +265,16 @@ def _nonblank_lines(data: bytes, count: int) -> list[tuple[int, bytes]]:
 
 def _split(line: bytes) -> list[str]:
     text = line.decode("utf-8", errors="replace")
-    return [c.strip() for c in next(csv.reader([text]), [])]
+    try:
+        return [c.strip() for c in next(csv.reader([text]), [])]
+    except csv.Error:
+        return [c.strip() for c in text.split(",")]
 
 
 def _is_number(cell: str) -> bool:
+    """What numpy's CSV reader reads as a number (Python's float also takes ``1_0``)."""
+    if "_" in cell:
+        return False
     try:
         float(cell)
     except ValueError:
@@ -277,7 +286,11 @@ def _name_bad_cell(data: bytes, file: InputFile, spec: NetSpec, width: int) -> N
     """Error path only: find the first line with a wrong column count or a non-number."""
     text = data.decode("utf-8")
     header_done = False
-    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    try:
+        rows = list(enumerate(csv.reader(io.StringIO(text)), start=1))
+    except csv.Error as exc:
+        raise GradcheckError(f"--data: {file}: not a readable CSV ({exc})") from None
+    for line_no, row in rows:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue

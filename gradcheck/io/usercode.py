@@ -128,11 +128,17 @@ def user_code_guard() -> Iterator[None]:
 
     ``sys.stdout`` and file descriptor 1 both point at stderr (a ``print``, ``os.write(1, …)``
     or a C extension's ``printf`` cannot reach the result on stdout); numpy's error state
-    (``np.seterr(all="raise")``) and the warning filters are restored afterwards. Nothing can
+    (``np.seterr(all="raise")``), the warning filters, ``sys.path`` and the working directory
+    are restored afterwards. Nothing can
     stop ``os._exit`` or a thread that writes later.
     """
     _flush_stdout()
     saved_fd = _redirect_fd1()
+    saved_path = list(sys.path)
+    try:
+        cwd: int | None = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        cwd = None
     try:
         with (
             contextlib.redirect_stdout(sys.stderr),
@@ -142,6 +148,11 @@ def user_code_guard() -> Iterator[None]:
             yield
     finally:
         _flush_stdout()
+        sys.path[:] = saved_path
+        if cwd is not None:  # relative output paths (--junit) still mean what they meant
+            with contextlib.suppress(OSError):
+                os.fchdir(cwd)
+            os.close(cwd)
         if saved_fd is not None:
             with contextlib.suppress(OSError):
                 os.dup2(saved_fd, 1)
