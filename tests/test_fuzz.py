@@ -72,10 +72,21 @@ def argument_lists(draw: st.DrawFn) -> list[str]:
     return args
 
 
-def check_outcome(args: list[str]) -> None:
-    """``args`` start with the command; ``--json`` is added."""
+def check_outcome(args: list[str], *, user_code: bool = False) -> None:
+    """``args`` start with the command; ``--json`` is added.
+
+    With ``user_code``, the user's own traceback may precede the error line (their frames
+    only, none of gradcheck's).
+    """
     result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if user_code and result.exit_code == 2 and "Traceback" in result.stderr:
+        assert "gradcheck/" not in result.stderr.replace("gradcheck/samples", ""), result.stderr
+        assert "internal error" not in result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("Error: --impl"), result.stderr
+        assert result.stdout == ""
+        return
     assert "Traceback" not in result.stderr, (args, result.stderr)
     if result.exit_code in (0, 1):
         doc = json.loads(result.stdout)
@@ -137,3 +148,224 @@ def test_regression_explain_with_overflowing_inputs() -> None:
     """Found by the fuzzer: explain let numpy's overflow warning escape as an internal error."""
     check_outcome(["explain", "--x", "0.0", "1.0311622009375142e+155", "--activation", "relu"])
     check_outcome(["sweep", "--cases", "3", "--layers", "2,4,1", "--activation", "elu"])
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile classes (issue 15): JSON structure, integer sizes, user code behaviours, path kinds,
+# .npz members and .npy headers. Each keeps the same contract: 0/1 with one document, or 2
+# with one line; never 3, never a traceback, never a wait.
+
+JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "x", ""]),
+)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+GRAD_KEYS = st.sampled_from(["W1", "b1", "W2", "b2", "W3", "b3", "loss", "delta1", "x", ""])
+
+
+def _json_text(doc: object, depth: int) -> str:
+    text = json.dumps(doc, allow_nan=True)
+    return "[" * depth + text + "]" * depth
+
+
+@given(
+    doc=st.one_of(st.dictionaries(GRAD_KEYS, JSON_VALUES, max_size=7), JSON_VALUES),
+    depth=st.sampled_from([0, 0, 0, 1, 5, 50_000]),
+    digits=st.sampled_from([0, 0, 400, 5000]),
+)
+def test_random_json_structure_for_grads(doc: object, depth: int, digits: int) -> None:
+    text = _json_text(doc, depth)
+    if digits:
+        text = '{"W1": ' + "9" * digits + "}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "g.json"
+        path.write_text(text)
+        check_outcome(["run", "--x", "0.974", "0.312", "--grads", str(path)])
+
+
+HUGE_INTS = st.one_of(
+    st.integers(-3, 3),
+    st.integers(10**6, 10**12),
+    st.integers(0, 4000).map(lambda n: "9" * (n + 1)),
+    st.sampled_from([10**400, -(10**400), 2**63, 2**64, "1" + "0" * 5000, "+5", "0x10", "1e3"]),
+).map(str)
+
+
+# Counts a sweep really runs (10**6 cases) are work, not hostile input: only tiny or absurd.
+SWEEP_COUNTS = st.one_of(
+    st.integers(-3, 3).map(str),
+    st.integers(10**12 + 1, 10**13).map(str),
+    st.integers(13, 4000).map(lambda n: "9" * (n + 1)),
+)
+
+
+@given(
+    sizes=st.lists(HUGE_INTS, min_size=2, max_size=4),
+    cases=SWEEP_COUNTS,
+    batch=SWEEP_COUNTS,
+    command=st.sampled_from(["run", "sweep", "explain"]),
+)
+def test_huge_integer_sizes(sizes: list[str], cases: str, batch: str, command: str) -> None:
+    layers = ",".join(sizes)
+    if command == "sweep":
+        check_outcome(["sweep", "--cases", cases, "--batch-size", batch, "--layers", layers])
+    else:
+        check_outcome([command, "--x", "0.974", "0.312", "--layers", layers])
+
+
+USER_BODIES = [
+    "raise ValueError('x')",
+    "raise GeneratorExit('g')",
+    "raise SystemExit(0)",
+    "raise SystemExit('bye')",
+    "raise StopIteration",
+    "raise MemoryError",
+    "raise RecursionError",
+    "class E(BaseException): pass\n    raise E()",
+    "import os; os.write(1, b'junk\\n'); return right(p, x, y)",
+    "print('junk'); return right(p, x, y)",
+    "np.seterr(all='raise'); return right(p, x, y)",
+    "import warnings; warnings.simplefilter('error'); return right(p, x, y)",
+    "g = right(p, x, y); g['loss'] = 10**400; return g",
+    "g = right(p, x, y); g['loss'] = 'nan'; return g",
+    "g = right(p, x, y); g['W1'] = g['W1'].T; return g",
+    "g = right(p, x, y); g['W1'] = g['W1'].astype(object); return g",
+    "g = right(p, x, y); g['W1'] = g['W1'].astype(complex); return g",
+    "g = right(p, x, y); g[object()] = 1; return g",
+    "g = right(p, x, y); g['b1'] = [1, 2]; return g",
+    "return None",
+    "return [1, 2]",
+    "return {}",
+    "return right(p, x, y)",
+    "g = right(p, x, y); g['W1'] = g['W1'] * np.inf; return g",
+]
+USER_PRELUDE = (
+    "import numpy as np\nimport sys\nsys.path.insert(0, {samples!r})\n"
+    "from backward_seed import backward as right\n"
+)
+
+
+@given(body=st.sampled_from(USER_BODIES), at_import=st.booleans(), sweep=st.booleans())
+def test_user_code_behaviours(body: str, at_import: bool, sweep: bool) -> None:
+    from tests.conftest import SAMPLES
+
+    source = USER_PRELUDE.format(samples=str(SAMPLES))
+    if at_import and not body.startswith("return") and "return" not in body:
+        source += "def _f(p, x, y):\n    " + body + "\n_f(None, None, None)\n"
+    source += "def backward(p, x, y):\n    " + body + "\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "user.py"
+        path.write_text(source)
+        if sweep:
+            check_outcome(["sweep", "--cases", "2", "--impl", f"{path}:backward"], user_code=True)
+        else:
+            args = ["run", "--x", "0.974", "0.312", "--impl", f"{path}:backward"]
+            check_outcome(args, user_code=True)
+    import numpy as np
+
+    assert np.geterr()["over"] != "raise"  # the user's error state did not stay
+
+
+PATH_KINDS = [
+    "regular",
+    "missing",
+    "directory",
+    "fifo",
+    "devnull",
+    "devzero",
+    "symlink",
+    "dangling",
+    "empty",
+    "loop",
+]
+
+
+def _make_path(tmp: Path, kind: str, content: bytes) -> str:
+    import os
+
+    path = tmp / "input.csv"
+    if kind == "regular":
+        path.write_bytes(content)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "devnull":
+        return "/dev/null"
+    elif kind == "devzero":
+        return "/dev/zero"
+    elif kind == "symlink":
+        (tmp / "real.csv").write_bytes(content)
+        path.symlink_to(tmp / "real.csv")
+    elif kind == "dangling":
+        path.symlink_to(tmp / "nowhere.csv")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "loop":
+        path.symlink_to(path)
+    return str(path)
+
+
+@given(
+    kind=st.sampled_from(PATH_KINDS),
+    option=st.sampled_from(["--data", "--weights", "--grads", "--impl", "--junit"]),
+)
+def test_path_kinds(kind: str, option: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        value = _make_path(Path(tmp), kind, b"0.974,0.312,1\n")
+        if option == "--impl":
+            value += ":backward"
+        args = ["run", option, value]
+        if option != "--data":
+            args += ["--x", "0.974", "0.312"]
+        check_outcome(args)
+        if option == "--junit" and kind == "devnull":
+            import stat
+
+            assert stat.S_ISCHR(__import__("os").stat("/dev/null").st_mode)
+
+
+def _npy(shape: tuple[int, ...], descr: str) -> bytes:
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}"
+    header += " " * (118 - len(header)) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+
+
+@given(
+    members=st.dictionaries(
+        st.sampled_from(["x.npy", "y.npy", "W1.npy", "dense.0.weight.npy", "x", "a.txt", "d/"]),
+        st.tuples(
+            st.lists(st.integers(0, 10**13), max_size=3).map(tuple),
+            st.sampled_from(["<f8", "<f4", "|O", "<i8", "<c16", "|b1", "<U3"]),
+            st.binary(max_size=64),
+        ),
+        max_size=4,
+    ),
+    option=st.sampled_from(["--data", "--weights", "--grads"]),
+    compressed=st.booleans(),
+)
+def test_npz_members_and_headers(members: dict, option: str, compressed: bool) -> None:  # type: ignore[type-arg]
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, (shape, descr, tail) in members.items():
+            archive.writestr(name, _npy(shape, descr) + tail)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.npz"
+        path.write_bytes(buffer.getvalue())
+        args = ["run", option, str(path)]
+        if option != "--data":
+            args += ["--x", "0.974", "0.312"]
+        check_outcome(args)

@@ -72,13 +72,15 @@ def resolve(
     if weights is None:
         spec = _spec(given_layers or SEED_LAYERS, text, out, head)
         return Network(spec, None)
-    raw = weight_files.read_weights(weights)
     if given_layers is not None:
         # --layers says what the file must hold: the strict match names what is missing.
         spec = _spec(given_layers, text, out, head)
+        what = f"the weights of --layers {','.join(map(str, given_layers))}"
+        raw = weight_files.read_weights(weights, weight_files.weights_limit(spec), what)
         names = _file_names(raw, spec, weights, layout)
         spec = _with_names(spec, names)
     else:
+        raw = weight_files.read_weights(weights)  # sizes come from the file: any MLP's limit
         inferred, names = weight_files.infer_network(raw, weights, layout)
         spec = _spec(inferred, text, out, head)
         spec = _with_names(spec, names)

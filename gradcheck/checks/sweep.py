@@ -26,7 +26,7 @@ from gradcheck.core import replica
 from gradcheck.core.answer import Answer
 from gradcheck.core.bounds import Bounds, bounds
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.spec import NetSpec
+from gradcheck.core.spec import NetSpec, short_int
 from gradcheck.core.tolerance import Tolerance, judge, norm_tolerance
 
 Array = NDArray[np.floating]
@@ -40,6 +40,7 @@ X_RANGE = (-1.0, 1.0)
 #: so a batch-reduction bug in user code could not show.
 IMPL_BATCH_SIZE = 3
 TARGET_RANGE = (0.0, 1.0)
+MAX_COUNT = 10**12  # --cases and --batch-size: far past any memory budget, far below overflow
 MAX_SEED = 2**63 - 1  # torch.manual_seed's range as --seed accepts it
 #: Memory allowed for what a sweep keeps for all its cases (inputs and per-case errors).
 MAX_SWEEP_BYTES = 2**30
@@ -221,6 +222,11 @@ def estimate_bytes(spec: NetSpec, cases: int, batch_size: int) -> int:
 
 def validate(spec: NetSpec, cases: int, seed: int, batch_size: int) -> None:
     """Refuse, before any work, a sweep that cannot run (exit 2)."""
+    for option, value in (("--cases", cases), ("--batch-size", batch_size)):
+        if value > MAX_COUNT:  # before any arithmetic: a 400-digit count has no float
+            raise GradcheckError(
+                f"{option}: {short_int(value)} is too large (at most {MAX_COUNT:,})"
+            )
     if cases < 1:
         raise GradcheckError(f"--cases: must be ≥ 1, got {cases}")
     if batch_size < 1:

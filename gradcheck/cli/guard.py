@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from gradcheck.core.errors import GradcheckError, UserCodeError
+from gradcheck.core.errors import GradcheckError, UserCodeError, printable
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -83,9 +83,7 @@ class GradcheckGroup(click.Group):
 
 def one_line(text: str) -> str:
     """The message on a single line: control characters from user input are escaped."""
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
+    return printable(text)
 
 
 def run_guarded(body: Callable[[], Any]) -> int:
@@ -103,7 +101,7 @@ def run_guarded(body: Callable[[], Any]) -> int:
         click.echo(f"Error: {one_line(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except UserCodeError as exc:
-        click.echo(exc.traceback_text.rstrip(), err=True)
+        click.echo(printable(exc.traceback_text.rstrip(), keep_newlines=True), err=True)
         click.echo(f"Error: {one_line(exc.cli_message)}", err=True)
         return EXIT_USAGE
     except GradcheckError as exc:

@@ -134,8 +134,9 @@ input_options = option_group(
     click.option(
         "--data",
         metavar="FILE",
-        help="Read the batch from a CSV (first N0 columns inputs, the rest targets; header "
-        "optional) or an .npz with arrays x and y.",
+        help="Read the batch from a CSV (first N0 columns inputs, the rest targets; an optional "
+        "header line has no numbers; a trailing comma is ignored) or an .npz with arrays x and "
+        "y. '-' reads standard input; pipes such as <(…) work.",
     ),
 )
 
@@ -153,7 +154,8 @@ weight_options = option_group(
         "--weights",
         metavar="FILE",
         help="Load weights instead: a .pt state_dict (torch.save(model.state_dict())), read "
-        "with torch's weights-only loader, or an .npz with the same keys (or W1, b1, …).",
+        "with torch's weights-only loader, or an .npz with the same keys (or W1, b1, …). '-' "
+        "reads standard input.",
     ),
 )
 
@@ -249,7 +251,8 @@ IMPL_HELP = (
     "in_out); x: (batch, n_in); y: (batch, n_out), or (batch,) int64 classes for a loss over "
     "classes. Return dL/dW1, dL/db1, … of the loss in force (its reduction, scale and L2 term), "
     "keyed W1, … or by the network's torch names, same shapes (a bias may be (n, 1)); "
-    "optionally delta1 … deltaL (batch, n_l), prediction, loss, compared too."
+    "optionally delta1 … deltaL (batch, n_l), prediction, loss, compared too. "
+    "This RUNS the file's Python code with your rights: use only code you trust."
 )
 
 candidate_options = option_group(
@@ -259,7 +262,7 @@ candidate_options = option_group(
         metavar="FILE",
         help='Check precomputed gradients instead: an .npz or .json {"W1": [[…]], …} '
         "with the keys --impl returns (W1, … or dense.0.weight, …), computed for the same "
-        "weights (--seed/--weights) and batch.",
+        "weights (--seed/--weights) and batch. '-' reads standard input.",
     ),
 )
 

@@ -15,6 +15,18 @@ _LEADING_OPTION = re.compile(r"^--([a-z][a-z0-9-]*)(?=[: ]|$)")
 _OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)\b")
 
 
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe for a terminal, a table or XML: control and unprintable characters
+    (ESC, BEL, NUL, lone surrogates from undecodable file names, bidi overrides …) are
+    shown as Python escapes (``\\x1b``), so user-provided text cannot drive the terminal."""
+    return "".join(
+        ch
+        if ch.isprintable() or (keep_newlines and ch == "\n")
+        else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for ch in text
+    )
+
+
 class GradcheckError(Exception):
     """Bad usage or bad input, with a message a user can act on (exit code 2)."""
 

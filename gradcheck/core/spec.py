@@ -35,6 +35,15 @@ ORACLE_METHODS: tuple[str, ...] = ("central", "richardson", "complex-step", "dir
 # whose estimate exceeds the budget up front, rather than be killed half-way.
 COPIES_PER_ELEMENT = 12
 MEMORY_BUDGET = 8 * 2**30
+# No layer can be wider: one such layer alone exceeds the memory budget.
+MAX_UNITS = MEMORY_BUDGET // 8
+
+
+def short_int(n: int) -> str:
+    """An integer for a message: in full when short, else its size in digits."""
+    if abs(n) < 10**30:
+        return str(n)
+    return f"{'-' if n < 0 else ''}1e{int(abs(n).bit_length() * 0.30103)} or so"
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,11 @@ class NetSpec:
         if len(self.layers) < 2:
             raise GradcheckError(
                 f"--layers: need at least two sizes (inputs and outputs), got {_sizes(self.layers)}"
+            )
+        too_big = [n for n in self.layers if n > MAX_UNITS]
+        if too_big:  # before any arithmetic on the sizes (10**400 has no float)
+            raise GradcheckError(
+                f"--layers: size {short_int(too_big[0])} is too large (at most {MAX_UNITS:,})"
             )
         if any(n < 1 for n in self.layers):
             raise GradcheckError(f"--layers: every size must be ≥ 1, got {_sizes(self.layers)}")
@@ -282,6 +296,11 @@ def parse_layers(text: str) -> tuple[int, ...]:
         raise GradcheckError("--layers: empty; expected sizes like 2,10,10,1")
     sizes = []
     for part in parts:
+        if len(part.lstrip("+-0")) > 15:  # before int(): 5000 digits is a ValueError there
+            raise GradcheckError(
+                f"--layers: {part[:12]!r}… ({len(part)} characters) is too large a size "
+                f"(at most {MAX_UNITS:,})"
+            )
         try:
             sizes.append(int(part))
         except ValueError:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.spec import NetSpec
-from gradcheck.io.files import load_npz, read_text, readable_file
+from gradcheck.core.spec import COPIES_PER_ELEMENT, MEMORY_BUDGET, NetSpec
+from gradcheck.io.files import Headers, InputFile, decode_text, load_npz, read_input
 
 DTYPE_LIMITS = {
     "float32": float(np.finfo(np.float32).max),
@@ -113,12 +113,32 @@ def validate_target(spec: NetSpec, y: NDArray[np.generic], option: str) -> NDArr
     return values
 
 
+def max_batch(spec: NetSpec) -> int:
+    """The most rows a check on ``spec`` can take within the memory budget."""
+    per_row = COPIES_PER_ELEMENT * 8 * sum(spec.layers)
+    return max(0, (MEMORY_BUDGET - spec.working_bytes(0)) // per_row)
+
+
+# A CSV cell is at most this many bytes on average (``-1.2345678901234567e-308,`` is 25).
+_CSV_BYTES_PER_CELL = 40
+
+
 def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np.generic]]:
-    """Read ``(x, y)`` from a CSV (first n_in columns inputs, the rest targets) or an ``.npz``."""
-    file = readable_file(path, "--data")
-    if file.suffix.lower() == ".npz":
-        x, y = _load_npz(file)
-    elif file.suffix.lower() in (".csv", ".txt"):
+    """Read ``(x, y)`` from a CSV (first n_in columns inputs, the rest targets) or an ``.npz``.
+
+    ``path`` may be ``-`` (standard input) or a pipe (``<(…)``); without a file name the
+    format is told by the bytes (a zip archive is an ``.npz``, anything else CSV). Sizes are
+    checked against the memory budget before parsing: the file's bytes, the arrays an
+    ``.npz`` declares, the rows a CSV can hold.
+    """
+    width = spec.n_in + _width(spec)
+    rows = max_batch(spec)
+    limit = rows * (width * _CSV_BYTES_PER_CELL + 2) + 2**20
+    what = f"{rows:,} rows of {width} values (the most that fit in memory)"
+    file = read_input(path, "--data", limit=limit, what=what)
+    if file.suffix == ".npz" or (file.stream and file.is_zip):
+        x, y = _load_npz(spec, file, limit=rows * width * 16 + 2**16)
+    elif file.suffix in (".csv", ".txt") or file.stream:
         x, y = _load_csv(spec, file)
     else:
         raise GradcheckError(
@@ -129,24 +149,37 @@ def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np
         x = x.reshape(1, -1) if x.size == spec.n_in else x.reshape(-1, 1)
     if x.ndim != 2 or x.shape[1] != spec.n_in:
         raise GradcheckError(
-            f"--data: {path}: x has shape {tuple(x.shape)}, expected (batch, {spec.n_in})"
+            f"--data: {file}: x has shape {tuple(x.shape)}, expected (batch, {spec.n_in})"
         )
     batch = x.shape[0]
     if batch == 0:
-        raise GradcheckError(f"--data: {path}: no rows")
+        raise GradcheckError(f"--data: {file}: no rows")
     spec.check_memory(batch, "--data")
     _check_finite(x, "--data")
-    width = 1 if spec.loss_record.takes_classes else spec.n_out
+    width = _width(spec)
     if y.size != batch * width or (y.ndim == 2 and y.shape[0] != batch):
         raise GradcheckError(
-            f"--data: {path}: y has shape {tuple(y.shape)}, expected ({batch}, {width}) "
+            f"--data: {file}: y has shape {tuple(y.shape)}, expected ({batch}, {width}) "
             f"for {batch} row{_s(batch)} of x"
         )
     return x, validate_target(spec, y.reshape(batch, width), "--data")
 
 
-def _load_npz(file: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    arrays = load_npz(file, "--data")
+def _width(spec: NetSpec) -> int:
+    return 1 if spec.loss_record.takes_classes else spec.n_out
+
+
+def _load_npz(
+    spec: NetSpec, file: InputFile, *, limit: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def check(headers: Headers) -> None:  # the rows x declares, before anything is read
+        if "x" in headers:
+            shape = headers["x"][0]
+            size = math.prod(shape)
+            rows = shape[0] if len(shape) == 2 else (1 if size == spec.n_in else size)
+            spec.check_memory(max(1, rows), "--data")
+
+    arrays = load_npz(file, "--data", limit=limit, check=check)
     missing = {"x", "y"} - set(arrays)
     if missing:
         raise GradcheckError(
@@ -161,45 +194,122 @@ def _load_npz(file: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     return arrays["x"].astype(np.float64), arrays["y"].astype(np.float64)
 
 
-def _load_csv(spec: NetSpec, file: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    text = read_text(file, "--data")
-    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1) if row]
-    if rows and not _is_numeric_row(rows[0][1]):
-        rows = rows[1:]  # a header
-    if not rows:
+# One trailing comma (a spreadsheet's empty last column) is dropped from every line alike.
+_TRAILING_COMMA = re.compile(rb"[ \t]*,[ \t]*(?=\r?\n|\Z)")
+
+
+def _load_csv(spec: NetSpec, file: InputFile) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Parse a CSV with numpy's C reader, after checks that need no parsing.
+
+    The first non-blank line is a header only when none of its fields is a number; a line
+    with some numeric and some other fields is a typo, named. Row counts are bounded by the
+    line count before any array is allocated.
+    """
+    decode_text(file, "--data")  # UTF-8 or exit 2 (the text itself is not kept)
+    data = file.data.removeprefix(b"\xef\xbb\xbf")
+    if b"\r" in data:  # old Mac and Windows line ends: one form for every step below
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data = _TRAILING_COMMA.sub(b"", data)
+    lines = _nonblank_lines(data, 2)
+    if not lines:
         raise GradcheckError(f"--data: {file}: no data rows")
-    spec.check_memory(len(rows), "--data")
-    width = spec.n_in + (1 if spec.loss_record.takes_classes else spec.n_out)
-    for line, row in rows:
-        if len(row) != width:
-            raise GradcheckError(
-                f"--data: {file}: line {line} has {len(row)} column{_s(len(row))}, expected "
-                f"{width} ({spec.n_in} input{_s(spec.n_in)} + {width - spec.n_in} target"
-                f"{_s(width - spec.n_in)})"
-            )
-    cells = np.array([row for _, row in rows], dtype=str)
+    first_no, first = lines[0]
+    cells = _split(first)
+    numeric = [_is_number(c) for c in cells]
+    header = not any(numeric)
+    if not header and not all(numeric):
+        column = numeric.index(False) + 1
+        raise GradcheckError(
+            f"--data: {file}: line {first_no}, column {column}: {cells[column - 1]!r} is not a "
+            "number (a header line has no numbers at all)"
+        )
+    if header and len(lines) < 2:
+        raise GradcheckError(f"--data: {file}: no data rows (only the header line)")
+    lines_at_most = data.count(b"\n") + 1
+    spec.check_memory(max(1, lines_at_most - int(header)), "--data")
+    width = spec.n_in + _width(spec)
     try:
-        table = np.char.strip(cells).astype(np.float64)
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None)
+        table = np.loadtxt(
+            text,
+            delimiter=",",
+            dtype=np.float64,
+            ndmin=2,
+            skiprows=first_no if header else 0,
+            quotechar='"',
+            comments=None,
+        )
+        bad = table.shape[1] != width
     except ValueError:
-        for line, row in rows:  # error path only: find the cell to name
-            for column, cell in enumerate(row, start=1):
-                try:
-                    float(cell)
-                except ValueError:
-                    raise GradcheckError(
-                        f"--data: {file}: line {line}, column {column}: {cell.strip()!r} is not "
-                        "a number"
-                    ) from None
-        raise
+        bad, table = True, np.empty((0, width))
+    if bad or table.shape[0] == 0:
+        _name_bad_cell(data, file, spec, width)
+        raise GradcheckError(f"--data: {file}: no data rows")
     return table[:, : spec.n_in], table[:, spec.n_in :]
 
 
-def _is_numeric_row(row: list[str]) -> bool:
+def _nonblank_lines(data: bytes, count: int) -> list[tuple[int, bytes]]:
+    """The first ``count`` non-blank lines with their 1-based numbers."""
+    out: list[tuple[int, bytes]] = []
+    start, number = 0, 0
+    while start <= len(data) and len(out) < count:
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        number += 1
+        line = data[start:end].strip()
+        if line:
+            out.append((number, line))
+        start = end + 1
+    return out
+
+
+def _split(line: bytes) -> list[str]:
+    text = line.decode("utf-8", errors="replace")
     try:
-        [float(cell) for cell in row]
+        return [c.strip() for c in next(csv.reader([text]), [])]
+    except csv.Error:
+        return [c.strip() for c in text.split(",")]
+
+
+def _is_number(cell: str) -> bool:
+    """What numpy's CSV reader reads as a number (Python's float also takes ``1_0``)."""
+    if "_" in cell:
+        return False
+    try:
+        float(cell)
     except ValueError:
         return False
     return True
+
+
+def _name_bad_cell(data: bytes, file: InputFile, spec: NetSpec, width: int) -> None:
+    """Error path only: find the first line with a wrong column count or a non-number."""
+    text = data.decode("utf-8")
+    header_done = False
+    try:
+        rows = list(enumerate(csv.reader(io.StringIO(text)), start=1))
+    except csv.Error as exc:
+        raise GradcheckError(f"--data: {file}: not a readable CSV ({exc})") from None
+    for line_no, row in rows:
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if not header_done:
+            header_done = True
+            if not any(_is_number(c) for c in cells):
+                continue
+        if len(cells) != width:
+            raise GradcheckError(
+                f"--data: {file}: line {line_no} has {len(cells)} column{_s(len(cells))}, "
+                f"expected {width} ({spec.n_in} input{_s(spec.n_in)} + {width - spec.n_in} "
+                f"target{_s(width - spec.n_in)})"
+            )
+        for column, cell in enumerate(cells, start=1):
+            if not _is_number(cell):
+                raise GradcheckError(
+                    f"--data: {file}: line {line_no}, column {column}: {cell!r} is not a number"
+                )
+    raise GradcheckError(f"--data: {file}: cannot be read as CSV rows of {width} numbers")
 
 
 def _check_finite(values: NDArray[np.generic], option: str) -> None:

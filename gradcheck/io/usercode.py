@@ -17,11 +17,14 @@ parameter, keyed ``W1, b1, …`` (or the network's torch names ``dense.0.weight,
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
+import linecache
+import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+import types
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ from numpy.typing import NDArray
 from gradcheck.core.answer import Answer
 from gradcheck.core.errors import GradcheckError, UserCodeError
 from gradcheck.core.spec import NetSpec
-from gradcheck.io.files import first_line, readable_file
+from gradcheck.io.files import first_line, read_input
 
 Array = NDArray[np.float64]
 Backward = Callable[..., Any]
@@ -61,6 +64,9 @@ def parse_target(text: str, option: str = OPTION) -> tuple[str, str]:
     return path, name
 
 
+_MAX_SOURCE_BYTES = 64 * 2**20
+
+
 def load_backward(text: str) -> Backward:
     """``--impl FILE.py:FUNC``: the user's backward function (see ``load_object``)."""
     fn = load_object(text, OPTION)
@@ -71,46 +77,128 @@ def load_backward(text: str) -> Backward:
 
 
 def load_object(text: str, option: str) -> object:
-    """Import ``FILE.py`` under a unique module name and return its attribute ``NAME``.
+    """Run ``FILE.py`` as a module under a unique name and return its attribute ``NAME``.
 
-    The file's folder is on ``sys.path`` only while it is imported (so it can import its
-    neighbours, as ``python FILE.py`` would); ``sys.path`` and ``sys.modules`` are restored.
+    This executes the file's code with the user's rights, as ``python FILE.py`` would: it is
+    the user's own code. The file is read once (``-`` or a pipe works too) and compiled from
+    those bytes. The file's folder is on ``sys.path`` only while it runs (so it can import its
+    neighbours); ``sys.path``, ``sys.modules``, numpy's error state and the warning filters
+    are restored, and whatever it prints goes to stderr (file descriptor 1 included).
     """
     path, name = parse_target(text, option)
-    file = readable_file(path, option)
-    if file.suffix != ".py":
+    source = read_input(path, option, limit=_MAX_SOURCE_BYTES, what="a Python source file")
+    if not source.stream and source.suffix != ".py":
         raise GradcheckError(f"{option}: {path}: not a .py file (expected FILE.py:NAME)")
-    module_name = f"_gradcheck_user_{next(_module_ids)}_{file.stem}"
-    import_spec = importlib.util.spec_from_file_location(module_name, file)
-    if import_spec is None or import_spec.loader is None:
-        raise GradcheckError(f"{option}: {path}: cannot be imported as a Python file")
-    module = importlib.util.module_from_spec(import_spec)
-    folder = str(file.resolve().parent)
+    file = Path(path)
+    module_name = f"_gradcheck_user_{next(_module_ids)}_{_stem(file)}"
+    module = types.ModuleType(module_name)
+    module.__file__ = path
+    folder = str(file.resolve().parent) if not source.stream else None
     saved_path = list(sys.path)
-    sys.path.insert(0, folder)
+    if folder is not None:
+        sys.path.insert(0, folder)
     sys.modules[module_name] = module  # dataclasses and pickling look the module up here
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
-            import_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
+        _remember_source(path, source.data)
+        with user_code_guard():
+            code = compile(source.data, path, "exec", dont_inherit=True)
+            exec(code, module.__dict__)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise UserCodeError(
-            f"{option}: {path}: importing it raised {_describe(exc)}", user_traceback(exc, file)
+            f"{option}: {path}: importing it {_raised(exc)}", user_traceback(exc, file)
         ) from None
     finally:
         sys.path[:] = saved_path
         sys.modules.pop(module_name, None)
-    if not hasattr(module, name):
+    if name not in module.__dict__:
         defined = sorted(
             k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
         )
         hint = f" (it defines: {', '.join(defined)})" if defined else ""
         what = "function" if option == OPTION else "name"
         raise GradcheckError(f"{option}: {path}: no {what} {name!r}{hint}")
-    return getattr(module, name)
+    return module.__dict__[name]
+
+
+def _remember_source(path: str, data: bytes) -> None:
+    """Tracebacks show the source that ran, and never reopen the path (a pipe would block)."""
+    text = data.decode("utf-8", errors="replace")
+    linecache.cache[path] = (len(text), None, text.splitlines(keepends=True), path)
+
+
+def _stem(file: Path) -> str:
+    stem = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in file.stem)
+    return stem or "stdin"
+
+
+@contextlib.contextmanager
+def user_code_guard() -> Iterator[None]:
+    """While user code runs: its output goes to stderr, and global state it sets is undone.
+
+    ``sys.stdout`` and file descriptor 1 both point at stderr (a ``print``, ``os.write(1, …)``
+    or a C extension's ``printf`` cannot reach the result on stdout); numpy's error state
+    (``np.seterr(all="raise")``), the warning filters, ``sys.path`` and the working directory
+    are restored afterwards. Nothing can
+    stop ``os._exit`` or a thread that writes later.
+    """
+    _flush_stdout()
+    saved_fd = _redirect_fd1()
+    saved_path = list(sys.path)
+    try:
+        cwd: int | None = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        cwd = None
+    try:
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            np.errstate(),
+            warnings.catch_warnings(),
+        ):
+            yield
+    finally:
+        _flush_stdout()
+        sys.path[:] = saved_path
+        if cwd is not None:  # relative output paths (--junit) still mean what they meant
+            with contextlib.suppress(OSError):
+                os.fchdir(cwd)
+            os.close(cwd)
+        if saved_fd is not None:
+            with contextlib.suppress(OSError):
+                os.dup2(saved_fd, 1)
+            os.close(saved_fd)
+
+
+def _redirect_fd1() -> int | None:
+    """Point file descriptor 1 at stderr's; return a copy of the old one (None if impossible)."""
+    try:
+        saved = os.dup(1)
+    except OSError:
+        return None
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
+
+
+def _flush_stdout() -> None:
+    for stream in {id(s): s for s in (sys.stdout, sys.__stdout__) if s is not None}.values():
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def user_traceback(exc: BaseException, file: Path | None) -> str:
     """The exception's traceback from the first frame in the user's file on (theirs to read)."""
+    try:
+        return _user_traceback(exc, file)
+    except BaseException:
+        return f"{type(exc).__name__} (its traceback could not be formatted)"
+
+
+def _user_traceback(exc: BaseException, file: Path | None) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     target = str(file.resolve()) if file is not None else None
     starts = [i for i, f in enumerate(frames) if target and _same_file(f.filename, target)]
@@ -138,8 +226,23 @@ def _same_file(filename: str, target: str) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    text = first_line(exc)
-    return type(exc).__name__ if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
+    try:
+        text = first_line(exc)
+    except BaseException:
+        text = "<str() failed>"
+    kind = type(exc).__name__
+    return kind if text == kind else f"{kind}: {text}"
+
+
+def _raised(exc: BaseException) -> str:
+    """``raised ValueError: …``, or for ``sys.exit(…)`` what it asked (not obeyed)."""
+    if isinstance(exc, SystemExit):
+        try:
+            code = repr(exc.code)
+        except BaseException:
+            code = "?"
+        return f"called sys.exit({code}) (reported, not obeyed)"
+    return f"raised {_describe(exc)}"
 
 
 def _source_file(fn: Backward) -> Path | None:
@@ -183,16 +286,41 @@ def call_backward(
     x64 = np.array(x, dtype=np.float64)
     y_copy = np.array(y, dtype=np.int64 if spec.loss_record.takes_classes else np.float64)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not break --json
-            result = fn(params64, x64, y_copy)
-    except (Exception, SystemExit) as exc:
+        with user_code_guard():  # the user's prints must not break --json
+            result = _snapshot(fn(params64, x64, y_copy))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         label = label or describe_function(fn)
         raise UserCodeError(
-            f"{option}: {label} raised {_describe(exc)}", user_traceback(exc, _source_file(fn))
+            f"{option}: {label} {_raised(exc)}", user_traceback(exc, _source_file(fn))
         ) from None
     return validate(
         result, spec, batch=int(x64.shape[0]), option=option, what="the result", layout=layout
     )
+
+
+_PLAIN_KEYS = (str, int, float, bytes, type(None))
+
+
+def _snapshot(result: object) -> object:
+    """A plain copy of a returned mapping, taken while user code is guarded.
+
+    Iterating a user's Mapping, or hashing a ``str`` subclass key, runs their code: it is done
+    here, so validation afterwards touches only builtin dicts, strings and numpy arrays.
+    """
+    if not isinstance(result, Mapping):
+        return result
+    out: dict[object, object] = {}
+    for key, value in dict(result).items():
+        if isinstance(key, str):
+            key = str.__str__(key)
+        elif type(key) not in _PLAIN_KEYS:
+            key = f"<{type(key).__name__}>"
+        if isinstance(value, np.ndarray):
+            value = np.array(value, copy=True, subok=False)
+        out[key] = value
+    return out
 
 
 def _to_layout(value: NDArray[Any], name: str, layout: str) -> NDArray[Any]:
@@ -270,7 +398,12 @@ def _array(
     layout: str = "out_in",
 ) -> Array:
     if name == "loss" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = np.float64(value)
+        try:
+            value = np.float64(float(value))
+        except OverflowError:
+            raise GradcheckError(
+                f"{option}: loss in {what} is an integer too large for a float64"
+            ) from None
     if not isinstance(value, (np.ndarray, np.generic)):
         kind = type(value).__name__
         hint = " (convert with .detach().numpy())" if kind == "Tensor" else ""

@@ -6,19 +6,20 @@ and containers, nothing executable) and ``.npz`` through ``numpy.load(allow_pick
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import warnings
+import zipfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.spec import NetSpec
-from gradcheck.io.files import first_line, load_npz, readable_file
+from gradcheck.core.spec import COPIES_PER_ELEMENT, MEMORY_BUDGET, NetSpec
+from gradcheck.io.files import InputFile, first_line, load_npz, read_input
 
 Array = NDArray[np.float64]
 
@@ -29,6 +30,16 @@ Raw = dict[str, tuple[str, Any]]  # key → (dtype, float array, or the shape of
 
 _HAND_KEY = re.compile(r"([Wb])([1-9][0-9]*)")
 
+#: Bytes a weights file may take when the network is not yet known (its sizes are inferred
+#: from the file): the float64 tensors of the largest network the memory budget admits, twice.
+_ANY_NETWORK_LIMIT = 2 * MEMORY_BUDGET // COPIES_PER_ELEMENT + 2**20
+
+
+def weights_limit(spec: NetSpec) -> int:
+    """Bytes a weights file for ``spec`` may take: its float64 tensors twice, plus room for
+    the container (pickle, zip headers); anything larger is not this network's weights."""
+    return 2 * 8 * spec.n_parameters + 4096 * len(spec.parameters()) + 2**20
+
 
 def load_weights(path: str, spec: NetSpec, layout: str = "out_in") -> dict[str, Array]:
     """Read, validate and return float64 weights keyed by hand name (``W1``, ``b1``, …).
@@ -36,22 +47,24 @@ def load_weights(path: str, spec: NetSpec, layout: str = "out_in") -> dict[str, 
     Keys may be the network's torch names (``dense.0.weight``, or a model's ``fc1.weight``) or
     the hand names (read in ``layout``: ``in_out`` means W is stored (in, out)); every
     parameter of ``spec`` must be present with its shape, in float32 or float64, finite.
+    ``path`` may be ``-`` or a pipe: the format is then told by the bytes.
     """
-    return match(read_weights(path), spec, path, layout)
+    what = f"the weights of --layers {_layers(spec)}"
+    return match(read_weights(path, weights_limit(spec), what), spec, path, layout)
 
 
-def read_weights(path: str) -> Raw:
-    """The file's entries in their order, unvalidated."""
-    file = readable_file(path, "--weights")
-    suffix = file.suffix.lower()
-    if suffix in (".pt", ".pth"):
-        raw = _load_torch(file)
-    elif suffix == ".npz":
-        raw = _load_npz(file)
+def read_weights(path: str, limit: int = _ANY_NETWORK_LIMIT, what: str = "an MLP's weights") -> Raw:
+    """The file's entries in their order, unvalidated; refused past ``limit`` bytes."""
+    file = read_input(path, "--weights", limit=limit, what=what)
+    kind = _kind(file)
+    if kind == "torch":
+        raw = _load_torch(file, limit)
+    elif kind == "npz":
+        raw = _load_npz(file, limit)
     else:
         raise GradcheckError(
-            f"--weights: {path}: unsupported file type {suffix or '(none)'!r}; expected .pt/.pth "
-            "(torch.save(model.state_dict())) or .npz"
+            f"--weights: {file}: unsupported file type {file.suffix or '(none)'!r}; expected "
+            ".pt/.pth (torch.save(model.state_dict())) or .npz"
         )
     return raw
 
@@ -118,18 +131,46 @@ def match(raw: Raw, spec: NetSpec, path: str, layout: str = "out_in") -> dict[st
     return _match(raw, spec, path, layout)
 
 
-def _load_torch(file: Path) -> dict[str, tuple[str, Any]]:
+def _kind(file: InputFile) -> str:
+    if file.suffix in (".pt", ".pth"):
+        return "torch"
+    if file.suffix == ".npz":
+        return "npz"
+    if not file.stream:
+        return ""
+    if file.is_zip:  # torch's zip format holds a pickle …/data.pkl; an .npz only .npy files
+        try:
+            with zipfile.ZipFile(io.BytesIO(file.data)) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return "npz"  # let the .npz reader name the problem
+        return "torch" if any(n.endswith("data.pkl") for n in names) else "npz"
+    return "torch" if file.data[:1] == b"\x80" else ""
+
+
+def _load_torch(file: InputFile, limit: int) -> dict[str, tuple[str, Any]]:
     import torch
 
+    if file.is_zip:  # torch's records may be compressed: refuse a bomb before expanding it
+        try:
+            with zipfile.ZipFile(io.BytesIO(file.data)) as archive:
+                declared = sum(m.file_size for m in archive.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            declared = 0  # torch names the problem below
+        if declared > limit:
+            raise GradcheckError(
+                f"--weights: {file}: expands to {declared:,} bytes, more than weights for this "
+                f"network can be (at most {limit:,}); refused before decompressing"
+            )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": not ours to show
-            obj = torch.load(file, map_location="cpu", weights_only=True)
+            obj = torch.load(io.BytesIO(file.data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise GradcheckError(_unpickling_message(file, str(exc))) from None
     except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError… on bad bytes
         raise GradcheckError(
-            f"--weights: {file}: not a readable torch file ({first_line(exc)})"
+            f"--weights: {file}: not a readable torch file ({_safe_detail(first_line(exc))})"
         ) from None
     if not isinstance(obj, Mapping):
         raise GradcheckError(
@@ -142,13 +183,45 @@ def _load_torch(file: Path) -> dict[str, tuple[str, Any]]:
             raise GradcheckError(
                 f"--weights: {file}: entry {key!r} is a {type(value).__name__}, expected a tensor"
             )
+        _check_layout(file, key, value)
         dtype = str(value.dtype).removeprefix("torch.")
         array = value.detach().cpu().numpy() if dtype in _FLOAT_KINDS else None
         out[str(key)] = (dtype, array if array is not None else tuple(value.shape))
     return out
 
 
-def _unpickling_message(file: Path, text: str) -> str:
+def _check_layout(file: InputFile, key: object, value: Any) -> None:
+    """Only plain dense tensors with data: no sparse, nested, meta, or lazy neg/conj views."""
+    import torch
+
+    problem = None
+    if value.is_nested:
+        problem = "a nested tensor"
+    elif value.layout != torch.strided:
+        problem = f"a {str(value.layout).removeprefix('torch.')} tensor"
+    elif value.device.type != "cpu":
+        problem = f"a tensor on device {value.device.type!r} (it has no data)"
+    elif value.is_neg() or value.is_conj():
+        problem = "a lazy negated/conjugated view"
+    elif value.is_quantized:
+        problem = "a quantized tensor"
+    if problem is not None:
+        raise GradcheckError(
+            f"--weights: {file}: entry {key!r} is {problem}; expected a dense (strided) tensor"
+        )
+
+
+# torch's advice for files its safe loader refuses: never passed on.
+_UNSAFE_ADVICE = ("weights_only", "can still be loaded", "trust the source", "arbitrary code")
+
+
+def _safe_detail(detail: str) -> str:
+    if any(phrase in detail for phrase in _UNSAFE_ADVICE):
+        return "not a plain state_dict of tensors"
+    return detail
+
+
+def _unpickling_message(file: InputFile, text: str) -> str:
     """One line from torch's long weights-only error, without its advice to load unsafely."""
     found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
     detail = " ".join(found.group(1).split()) if found else first_line(Exception(text))
@@ -159,15 +232,20 @@ def _unpickling_message(file: Path, text: str) -> str:
             f"--weights: {file}: refused, not a plain state_dict: loading it would call {name} "
             "(only tensors are loaded, with torch's weights-only loader)"
         )
+    detail = _safe_detail(detail)
     return f"--weights: {file}: not a readable torch file ({detail.rstrip('.')})"
 
 
-def _load_npz(file: Path) -> dict[str, tuple[str, Any]]:
+def _load_npz(file: InputFile, limit: int) -> dict[str, tuple[str, Any]]:
     out: dict[str, tuple[str, Any]] = {}
-    for key, array in load_npz(file, "--weights").items():
+    for key, array in load_npz(file, "--weights", limit=limit).items():
         dtype = str(array.dtype)
         out[key] = (dtype, array if dtype in _FLOAT_KINDS else tuple(array.shape))
     return out
+
+
+def _layers(spec: NetSpec) -> str:
+    return ",".join(map(str, spec.layers))
 
 
 def _match(raw: Raw, spec: NetSpec, path: str, layout: str) -> dict[str, Array]:

@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.text import Text
 
 from gradcheck.checks.explain import Explanation, Step
+from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import RULE
 from gradcheck.output import table as render
 
@@ -75,7 +76,7 @@ def render_explanation(explanation: Explanation) -> Group:
     """Header, the forward pass, the backward pass and the verdict; plain text, no boxes."""
     report = explanation.report
     s = report.settings
-    source = f"weights {s.weights}" if s.weights else f"seed {s.seed}"
+    source = f"weights {printable(s.weights)}" if s.weights else f"seed {s.seed}"
     parts: list[Any] = [
         Text(
             f"gradcheck explain · {s.spec.describe()} · batch {s.batch_size} · "

@@ -14,6 +14,7 @@ import numpy as np
 
 from gradcheck.checks.report import Report
 from gradcheck.core.compare import Comparison
+from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import RULE_ASCII
 
 _CLASSNAMES = {
@@ -76,7 +77,7 @@ def to_junit(report: Report) -> bytes:
         ("rtol", repr(s.tolerance.rtol)),
         ("rule", RULE_ASCII),
     ):
-        ET.SubElement(properties, "property", name=key, value=value)
+        ET.SubElement(properties, "property", name=key, value=printable(value))
     for c in cases:
         suite.append(_testcase(c))
     ET.indent(root)

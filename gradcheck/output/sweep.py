@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
+from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE, norm_tolerance
 
 
@@ -23,8 +24,10 @@ def to_table(report: SweepReport) -> Table:
     """One row per quantity: max and median error over cases, the worst case, failures."""
     s = report.settings
     table = Table(
-        title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}"
-        + ("" if s.candidate == "replica" else f" · checking {s.candidate}"),
+        title=Text(
+            f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}"
+            + ("" if s.candidate == "replica" else f" · checking {printable(s.candidate)}")
+        ),
         caption=caption(report),
         caption_justify="left",
         header_style="bold",
@@ -118,4 +121,4 @@ def render_report(report: SweepReport) -> Group:
 
 def rerun_line(report: SweepReport) -> Text:
     """The ``gradcheck run`` command for the worst case, indented."""
-    return Text(f"  {report.command(report.worst_case)}")
+    return Text(f"  {printable(report.command(report.worst_case))}")

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from gradcheck.checks.report import Report
 from gradcheck.core.compare import Comparison
+from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE
 
 # ---------------------------------------------------------------------------------------------
@@ -49,9 +50,9 @@ def to_table(report: Report) -> Table:
     """One row per forward value, parameter gradient and δ; the caption states the rule."""
     s = report.settings
     candidate = "hand" if s.candidate == "replica" else "yours"
+    versus = "hand-derived" if candidate == "hand" else printable(s.candidate)
     table = Table(
-        title=f"gradcheck: autograd vs {'hand-derived' if candidate == 'hand' else s.candidate}"
-        f" · {s.spec.describe()} · batch {s.batch_size}",
+        title=Text(f"gradcheck: autograd vs {versus} · {s.spec.describe()} · batch {s.batch_size}"),
         caption=caption(report),
         caption_justify="left",
         header_style="bold",
@@ -103,12 +104,14 @@ def _label(c: Comparison) -> str:
 
 def caption(report: Report) -> Text:
     s = report.settings
-    source = f"weights {s.weights}" if s.weights else f"seed {s.seed}"
+    source = f"weights {printable(s.weights)}" if s.weights else f"seed {s.seed}"
     if s.model is not None:
-        source = f"model {s.model}" + (f", {source}" if s.weights or s.seed is not None else "")
+        source = f"model {printable(s.model)}" + (
+            f", {source}" if s.weights or s.seed is not None else ""
+        )
     target = np.asarray(s.target)
     shown = ", ".join(f"{v:g}" for v in target.reshape(-1)[:4]) + (", …" if target.size > 4 else "")
-    batch = f"data {s.data} ({s.batch_size} rows)" if s.data else f"target [{shown}]"
+    batch = f"data {printable(s.data)} ({s.batch_size} rows)" if s.data else f"target [{shown}]"
     text = Text(
         f"{s.spec.dtype} · {source} · {batch}\n"
         f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}\n"
