@@ -19,6 +19,7 @@ from gradcheck.cli.console import (
     emit_detail,
     load_torch_side,
     make_console,
+    print_out,
     write_report_files,
 )
 from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options
@@ -255,9 +256,10 @@ def sweep(
     else:
         from gradcheck.output import sweep as render_sweep
 
-        console = make_console(no_color)
-        console.print(render_sweep.render_report(report))
-        console.print(render_sweep.rerun_line(report), soft_wrap=True)
+        print_out(
+            [(render_sweep.render_report(report), False), (render_sweep.rerun_line(report), True)],
+            no_color,
+        )
     return report.exit_code
 
 
@@ -298,7 +300,7 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
     else:
         from gradcheck.output.explain import render_explanation
 
-        make_console(no_color).print(render_explanation(explanation))
+        print_out([(render_explanation(explanation), False)], no_color)
     return explanation.exit_code
 
 
