@@ -46,3 +46,23 @@ def test_x_with_equals_sign_means_the_same_row(args: tuple[str, ...]) -> None:
     result = invoke("run", *args, "--target=0.5", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == plain
+
+
+def test_assert_backward_first_line_summarises() -> None:
+    import importlib.util
+
+    from tests.conftest import SAMPLES
+
+    spec = importlib.util.spec_from_file_location("buggy", SAMPLES / "backward_buggy.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from gradcheck.testing import assert_backward
+
+    with pytest.raises(AssertionError) as info:
+        assert_backward(module.backward, x=[0.974, 0.312])
+    first, *rest = str(info.value).splitlines()
+    assert first.startswith("gradcheck: 1 of 6 out of tolerance: W2 (max abs err "), first
+    assert first.endswith(")") and "e-" in first
+    assert any("W2" in line and "✗" in line for line in rest)  # the table follows
+    assert any(line.startswith("FAILED: 1 of 6") for line in rest)
