@@ -306,7 +306,7 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
 
 @cli.command()
 def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of the run --json and explain --json documents."""
+    """Print the JSON Schema (draft 2020-12) of every --json document: run, sweep, explain."""
     from gradcheck.io.schema import schema_text
 
     click.echo(schema_text(), nl=False)
