@@ -15,7 +15,7 @@ from typing import Any
 
 from gradcheck.api import Report, check
 
-__all__ = ["assert_backward", "report_text"]
+__all__ = ["assert_backward", "report_text", "summary_line"]
 
 
 def assert_backward(
@@ -29,14 +29,27 @@ def assert_backward(
 
     ``check_kwargs`` are ``gradcheck.check``'s (``layers``, ``activation``, ``loss``,
     ``dtype``, ``seed``, ``weights``, ``atol``, ``rtol``). Returns the passing ``Report``.
-    Raises ``AssertionError`` whose message is the plain-text table, the diagnosis and the
+    Raises ``AssertionError`` whose first line summarises (``gradcheck: 1 of 6 out of
+    tolerance: W2 (max abs err 1.9e-01)``), followed by the plain-text table, the diagnosis and the
     verdict (as ``gradcheck run`` prints them, without colour); ``GradcheckError`` on bad
     input, ``UserCodeError`` if ``fn`` raises.
     """
     report = check(x, target, backward=fn, **check_kwargs)
     if not report.passed:
-        raise AssertionError("\n" + report_text(report))
+        raise AssertionError(summary_line(report) + "\n" + report_text(report))
     return report
+
+
+def summary_line(report: Report) -> str:
+    """``gradcheck: 2 of 6 out of tolerance: W1, b2 (max abs err 3.1e-02)`` — what pytest's
+    short summary shows."""
+    failed = [c for c in report.comparisons if not c.passed]
+    n = len(report.comparisons)
+    if not failed:  # out of tolerance only against the oracle
+        return "gradcheck: " + (report.oracle.verdict if report.oracle is not None else "failed")
+    worst = max(c.max_abs_error for c in failed)
+    names = ", ".join(c.name for c in failed[:8]) + (", …" if len(failed) > 8 else "")
+    return f"gradcheck: {len(failed)} of {n} out of tolerance: {names} (max abs err {worst:.1e})"
 
 
 def report_text(report: Report, width: int = 200) -> str:

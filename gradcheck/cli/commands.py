@@ -19,6 +19,7 @@ from gradcheck.cli.console import (
     emit_detail,
     load_torch_side,
     make_console,
+    print_out,
     write_report_files,
 )
 from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options
@@ -257,9 +258,10 @@ def sweep(
     else:
         from gradcheck.output import sweep as render_sweep
 
-        console = make_console(no_color)
-        console.print(render_sweep.render_report(report))
-        console.print(render_sweep.rerun_line(report), soft_wrap=True)
+        print_out(
+            [(render_sweep.render_report(report), False), (render_sweep.rerun_line(report), True)],
+            no_color,
+        )
     return report.exit_code
 
 
@@ -300,13 +302,13 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
     else:
         from gradcheck.output.explain import render_explanation
 
-        make_console(no_color).print(render_explanation(explanation))
+        print_out([(render_explanation(explanation), False)], no_color)
     return explanation.exit_code
 
 
 @cli.command()
 def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of the run --json and explain --json documents."""
+    """Print the JSON Schema (draft 2020-12) of every --json document: run, sweep, explain."""
     from gradcheck.io.schema import schema_text
 
     click.echo(schema_text(), nl=False)

@@ -7,7 +7,9 @@ one JSON document with ``--json``); every message for people goes to stderr.
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -32,21 +34,73 @@ def load_torch_side() -> None:
     gc.freeze()
 
 
+#: Widths outside this range (``COLUMNS=0``, ``COLUMNS=100000``) are not believed.
+SANE_WIDTHS = range(20, 1001)
+#: The width with no terminal and no COLUMNS (CI logs, files): the full table fits.
+PIPE_WIDTH = 160
+#: The width when a terminal reports nothing believable.
+FALLBACK_WIDTH = 80
+
+
+def console_width(file: Any) -> int:
+    """The width to lay results out at.
+
+    COLUMNS if believable; else the width of the terminal the person is looking at: stdout's,
+    or stderr's when stdout goes into a pipe or file (``gradcheck run | less``); else (no
+    terminal at all, as in CI) 160 columns, where the full table fits.
+    """
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) in SANE_WIDTHS:
+        return int(raw)
+    for stream in (file, sys.stderr):
+        if _isatty(stream):
+            try:
+                columns = os.get_terminal_size(stream.fileno()).columns
+            except (OSError, ValueError, AttributeError):
+                return FALLBACK_WIDTH
+            return columns if columns in SANE_WIDTHS else FALLBACK_WIDTH
+    return PIPE_WIDTH
+
+
+def _isatty(file: Any) -> bool:
+    try:
+        return bool(file.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def make_console(no_color: bool, stderr: bool = False) -> Any:
-    """A rich console: colour only on a terminal and without NO_COLOR; wide enough when piped."""
+    """A rich console: colour only on a terminal and without NO_COLOR; a believable width."""
     from rich.console import Console
 
     file = sys.stderr if stderr else sys.stdout
     plain = no_color or bool(os.environ.get("NO_COLOR"))
-    width = None if file.isatty() or os.environ.get("COLUMNS") else 160
     return Console(
         file=file,
         color_system=None if plain else "auto",
         no_color=plain,
-        width=width,
+        width=console_width(file),
         highlight=False,
         soft_wrap=False,
     )
+
+
+# Trailing spaces, possibly followed by the codes that end a style.
+_TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
+
+
+def print_out(renderables: Sequence[Any], no_color: bool) -> None:
+    """Print to stdout; into a pipe or file, without the padding rich adds to fill each line."""
+    console = make_console(no_color)
+    if _isatty(console.file):
+        for renderable, soft_wrap in renderables:
+            console.print(renderable, soft_wrap=soft_wrap)
+        return
+    with console.capture() as captured:
+        for renderable, soft_wrap in renderables:
+            console.print(renderable, soft_wrap=soft_wrap)
+    console.file.write(_TRAILING.sub(r"\1", captured.get()))
+    console.file.flush()
 
 
 def emit(report: Report, *, as_json: bool, arrays: bool, no_color: bool) -> None:
@@ -58,15 +112,15 @@ def emit(report: Report, *, as_json: bool, arrays: bool, no_color: bool) -> None
         return
     from gradcheck.output.table import render_report
 
-    make_console(no_color).print(render_report(report))
+    print_out([(render_report(report), False)], no_color)
 
 
 def emit_detail(report: Report, *, no_color: bool) -> None:
     """The per-element heat maps, sized to the console."""
     from gradcheck.output.detail import render_details
 
-    console = make_console(no_color)
-    console.print(render_details(report, width=console.width))
+    width = console_width(sys.stdout)
+    print_out([(render_details(report, width=width), False)], no_color)
 
 
 def check_output_flags(*, as_json: bool, quiet: bool, detail: bool = False) -> None:

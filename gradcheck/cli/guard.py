@@ -36,15 +36,23 @@ def _is_value(token: str) -> bool:
 
 
 def join_vector_options(args: Sequence[str]) -> list[str]:
-    """``--x 0.974 0.312`` → ``--x "0.974 0.312"``, so click sees one value per occurrence."""
+    """``--x 0.974 0.312`` → ``--x "0.974 0.312"``, so click sees one value per occurrence.
+
+    ``--x=0.974 0.312`` means the same: the value after ``=`` is the row's first number.
+    """
     out: list[str] = []
     i = 0
     while i < len(args):
         token = args[i]
-        out.append(token)
         i += 1
-        if token in VECTOR_OPTIONS:
+        option, eq, first = token.partition("=")
+        if eq and option in VECTOR_OPTIONS:
+            token = option
+            values = [first] if first else []
+        else:
             values = []
+        out.append(token)
+        if token in VECTOR_OPTIONS:
             while i < len(args) and _is_value(args[i]):
                 values.append(args[i])
                 i += 1

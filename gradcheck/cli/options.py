@@ -285,8 +285,8 @@ quiet_option = click.option(
     "--quiet",
     "-q",
     is_flag=True,
-    help="Print nothing on stdout; the exit code is the result (files from --junit and "
-    "--plot are still written, errors still go to stderr).",
+    help="Print nothing on stdout; the exit code is the result (report files asked for "
+    "are still written, errors still go to stderr).",
 )
 
 report_file_options = option_group(

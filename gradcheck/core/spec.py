@@ -113,6 +113,7 @@ class NetSpec:
         return sum((a + 1) * b for a, b in pairwise(self.layers))
 
     def _check_activations(self) -> None:
+        split_list(self.activation, "--activation", "NAME or NAME1,NAME2,…")
         names = self.activation_names
         for name in names:
             if name not in ACTIVATIONS:
@@ -289,8 +290,24 @@ class ParamName:
     layer: int
 
 
+def split_list(text: str, option: str, example: str) -> list[str]:
+    """The entries of a comma list; an empty entry (``2,,1``, ``2,3,1,``) is an error."""
+    entries = [entry.strip() for entry in text.split(",")]
+    if not text.strip():
+        raise GradcheckError(f"{option}: empty; expected a list like {example}")
+    empty = [i for i, entry in enumerate(entries, start=1) if not entry]
+    if empty:
+        raise GradcheckError(
+            f"{option}: entry {empty[0]} of {text!r} is empty (a stray comma?); "
+            f"expected a list like {example}"
+        )
+    return entries
+
+
 def parse_layers(text: str) -> tuple[int, ...]:
     """Parse ``"2,10,10,1"`` (commas or spaces) into sizes, with a clear error."""
+    if "," in text:
+        split_list(text, "--layers", "2,10,10,1")
     parts = [p for p in text.replace(",", " ").split() if p]
     if not parts:
         raise GradcheckError("--layers: empty; expected sizes like 2,10,10,1")

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 
 from gradcheck.checks.explain import Explanation, Step
@@ -45,31 +46,37 @@ def _err(value: float) -> str:
     return "0" if value == 0 else f"{value:.1e}"
 
 
-def _step_lines(index: int, step: Step) -> list[Text]:
-    head = Text(f"{index:>3}. ")
-    head.append(step.formula, style="bold")
+def _step_lines(index: int, step: Step) -> Table:
+    """One step: its number, then the formula and one labelled line per value, each wrapping
+    under itself (never back to the left margin); the verdict comes first on the error line."""
+    head = Text(step.formula, style="bold")
     head.append(f"   {step.title}", style="dim")
-    lines = [head]
     if step.where:
-        lines.append(Text(f"       where {step.where}", style="dim"))
-    lines.append(Text(f"       shapes   {step.shapes}"))
-    lines.append(Text(f"       hand     {values(step.hand)}"))
+        head = Text.assemble(head, "\n", Text(f"where {step.where}", style="dim"))
+    details = Table.grid(padding=(0, 1))
+    details.add_column(no_wrap=True, min_width=len("autograd"))
+    details.add_column()
+    details.add_row("shapes", Text(step.shapes))
+    details.add_row("hand", Text(values(step.hand)))
     c = step.check
     if c is not None:
-        lines.append(Text(f"       autograd {values(c.reference)}"))
-        verdict = Text("       error    ")
-        verdict.append(
-            f"max abs {_err(c.max_abs_error)}, max rel {_err(c.max_rel_error)}, "
-            f"{c.error_ratio:.2g}× the tolerance"
-            + (f" at {list(c.worst_index)}" if c.worst_index else "")
-            + " "
-        )
-        verdict.append(
+        details.add_row("autograd", Text(values(c.reference)))
+        verdict = Text(
             "✓ within" if c.passed else "✗ OUT OF TOLERANCE",
             style="green" if c.passed else "bold red",
         )
-        lines.append(verdict)
-    return lines
+        verdict.append(
+            f": max abs {_err(c.max_abs_error)}, max rel {_err(c.max_rel_error)}, "
+            f"{c.error_ratio:.2g}× the tolerance"
+            + (f" at {list(c.worst_index)}" if c.worst_index else ""),
+            style="",
+        )
+        details.add_row("error", verdict)
+    step_grid = Table.grid(padding=(0, 1))
+    step_grid.add_column(no_wrap=True, justify="right", min_width=4)
+    step_grid.add_column()
+    step_grid.add_row(Text(f"{index}."), Group(head, details))
+    return step_grid
 
 
 def render_explanation(explanation: Explanation) -> Group:
@@ -92,9 +99,8 @@ def render_explanation(explanation: Explanation) -> Group:
             title = "Forward pass" if phase == "forward" else "Backward pass (chain rule)"
             parts.append(Text(""))
             parts.append(Text(title, style="bold underline"))
-        parts.extend(_step_lines(i, step))
-    for warning in report.warnings:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
+        parts.append(_step_lines(i, step))
+    parts.extend(render.warning_lines(report.warnings))
     parts.append(Text(""))
     parts.append(render.verdict(report))
     return Group(*parts)

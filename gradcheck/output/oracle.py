@@ -2,63 +2,89 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from rich.table import Table
 from rich.text import Text
 
 from gradcheck.checks.oracle import RULE, OracleCheck
 from gradcheck.core.compare import Comparison
+from gradcheck.output.columns import Column, FittedTable, Row
 
 
-def column_names(check: OracleCheck) -> tuple[str, ...]:
-    """Extra columns of the main table (none for directional: it has its own table)."""
+def columns(check: OracleCheck) -> list[Column[Comparison]]:
+    """Extra columns of the main table (none for directional: it has its own table).
+
+    The oracle's value at the worst element gives way with the other values; its two
+    errors and its verdict stay at any width.
+    """
     if check.method == "directional":
-        return ()
-    return ("oracle[worst]", "|Δ| autograd", "|Δ| hand", "ok")
-
-
-def cells(check: OracleCheck, c: Comparison) -> tuple[Text, ...]:
-    """The extra cells of one row: the oracle at the row's worst index and its errors."""
-    if check.method == "directional":
-        return ()
+        return []
     by_name = {a.name: (a, h) for a, h in zip(check.vs_autograd, check.vs_hand, strict=True)}
-    if c.kind != "parameter" or c.name not in by_name:
-        return tuple(Text("–") for _ in range(4))
-    a, h = by_name[c.name]
-    value = float(np.asarray(a.reference, dtype=np.float64)[c.worst_index])
-    ok = a.passed and h.passed
-    return (
-        Text(f"{value:.6e}"),
-        Text(_err(a.max_abs_error), style="" if a.passed else "bold red"),
-        Text(_err(h.max_abs_error), style="" if h.passed else "bold red"),
-        Text("✓", style="green") if ok else Text("✗", style="bold red"),
-    )
+
+    def pair(c: Comparison) -> tuple[Comparison, Comparison] | None:
+        return by_name.get(c.name) if c.kind == "parameter" else None
+
+    def value(c: Comparison) -> Text:
+        p = pair(c)
+        if p is None:
+            return Text("–")
+        return Text(f"{float(np.asarray(p[0].reference, dtype=np.float64)[c.worst_index]):.6e}")
+
+    def error(side: int) -> Callable[[Comparison], Text]:
+        def cell(c: Comparison) -> Text:
+            p = pair(c)
+            if p is None:
+                return Text("–")
+            return Text(_err(p[side].max_abs_error), style="" if p[side].passed else "bold red")
+
+        return cell
+
+    def ok(c: Comparison) -> Text:
+        p = pair(c)
+        if p is None:
+            return Text("–")
+        good = p[0].passed and p[1].passed
+        return Text("✓", style="green") if good else Text("✗", style="bold red")
+
+    return [
+        Column("oracle[worst]", value, gives_way=1, what="values at the worst element"),
+        Column("|Δ| autograd", error(0)),
+        Column("|Δ| hand", error(1)),
+        Column("ok", ok, "center"),
+    ]
 
 
 def _err(value: float) -> str:
     return "0" if value == 0 else f"{value:.1e}"
 
 
-def directions_table(check: OracleCheck) -> Table:
+def directions_table(check: OracleCheck) -> FittedTable[tuple[Comparison, Comparison]]:
     """For ``directional``: one row per direction vₖ, vₖᵀ∇L from the oracle and both sides."""
-    table = Table(
-        title="directional oracle: vᵀ∇L along seeded unit directions", header_style="bold"
+    Pair = tuple[Comparison, Comparison]
+
+    def number(get: Callable[[Pair], float]) -> Callable[[Pair], str]:
+        return lambda p: f"{get(p):.12e}"
+
+    def ok(p: Pair) -> Text:
+        good = p[0].passed and p[1].passed
+        return Text("✓", style="green") if good else Text("✗", style="bold red")
+
+    what = "the directional derivatives"
+    columns: list[Column[Pair]] = [
+        Column("v", lambda p: p[0].name),
+        Column("oracle vᵀ∇L", number(lambda p: float(p[0].reference)), gives_way=1, what=what),
+        Column("autograd vᵀg", number(lambda p: float(p[0].candidate)), gives_way=1, what=what),
+        Column("hand vᵀg", number(lambda p: float(p[1].candidate)), gives_way=1, what=what),
+        Column("|Δ| autograd", lambda p: _err(p[0].max_abs_error)),
+        Column("|Δ| hand", lambda p: _err(p[1].max_abs_error)),
+        Column("ok", ok, "center"),
+    ]
+    return FittedTable(
+        columns,
+        [Row(p) for p in zip(check.vs_autograd, check.vs_hand, strict=True)],
+        title="directional oracle: vᵀ∇L along seeded unit directions",
     )
-    for name in ("v", "oracle vᵀ∇L", "autograd vᵀg", "hand vᵀg", "|Δ| autograd", "|Δ| hand"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("ok", justify="center", no_wrap=True)
-    for a, h in zip(check.vs_autograd, check.vs_hand, strict=True):
-        ok = a.passed and h.passed
-        table.add_row(
-            a.name,
-            f"{float(a.reference):.12e}",
-            f"{float(a.candidate):.12e}",
-            f"{float(h.candidate):.12e}",
-            _err(a.max_abs_error),
-            _err(h.max_abs_error),
-            Text("✓", style="green") if ok else Text("✗", style="bold red"),
-        )
-    return table
 
 
 def caption_line(check: OracleCheck) -> str:

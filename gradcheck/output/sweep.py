@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
-from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
+from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, Quantity, SweepReport, median
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE, norm_tolerance
+from gradcheck.output.columns import Column, FittedTable, Row
 
 
 def _err(value: float) -> str:
@@ -20,35 +20,49 @@ def _err(value: float) -> str:
     return "0" if value == 0 else f"{value:.1e}"
 
 
-def to_table(report: SweepReport) -> Table:
-    """One row per quantity: max and median error over cases, the worst case, failures."""
+def to_table(report: SweepReport) -> FittedTable[Quantity]:
+    """One row per quantity: max and median error over cases, the worst case, failures.
+
+    The table fits the width it is printed at: the median, then the torch names, then the
+    worst seed give way (the verdict line names the worst seed too).
+    """
     s = report.settings
-    table = Table(
-        title=Text(
-            f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}"
-            + ("" if s.candidate == "replica" else f" · checking {printable(s.candidate)}")
+
+    def failed(q: Quantity) -> int:
+        return int(np.count_nonzero(~q.passed))
+
+    def ok(q: Quantity) -> Text:
+        return Text("✓", style="green") if failed(q) == 0 else Text("✗", style="bold red")
+
+    columns: list[Column[Quantity]] = [
+        Column("quantity", lambda q: q.label, "left", 2, "torch names", _short_label),
+        Column("max abs err", lambda q: _err(float(np.max(q.max_abs)))),
+        Column("median abs err", lambda q: _err(median(q.max_abs)), gives_way=1, what="medians"),
+        Column(
+            "worst seed",
+            lambda q: str(report.seed_of(int(np.argmax(q.worst_ratio)))),
+            gives_way=3,
+            what="worst seeds",
         ),
+        Column("failed cases", lambda q: str(failed(q))),
+        Column("ok", ok, "center"),
+    ]
+    quantities = report.quantities
+    rows = [
+        Row(q, end_section=i + 1 < len(quantities) and quantities[i + 1].kind != q.kind)
+        for i, q in enumerate(quantities)
+    ]
+    return FittedTable(
+        columns,
+        rows,
+        title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}"
+        + ("" if s.candidate == "replica" else f" · checking {printable(s.candidate)}"),
         caption=caption(report),
-        caption_justify="left",
-        header_style="bold",
     )
-    table.add_column("quantity", no_wrap=True)
-    for name in ("max abs err", "median abs err", "worst seed", "failed cases"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("ok", justify="center", no_wrap=True)
-    kinds = [q.kind for q in report.quantities]
-    for i, q in enumerate(report.quantities):
-        failed = int(np.count_nonzero(~q.passed))
-        table.add_row(
-            q.label,
-            _err(float(np.max(q.max_abs))),
-            _err(median(q.max_abs)),
-            str(report.seed_of(int(np.argmax(q.worst_ratio)))),
-            str(failed),
-            Text("✓", style="green") if failed == 0 else Text("✗", style="bold red"),
-            end_section=i + 1 < len(kinds) and kinds[i + 1] != q.kind,
-        )
-    return table
+
+
+def _short_label(q: Quantity) -> str:
+    return q.label if q.kind.startswith("oracle") else q.name
 
 
 def caption(report: SweepReport) -> Text:

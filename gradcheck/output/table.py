@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,10 +12,12 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from gradcheck.checks.health import Notice
 from gradcheck.checks.report import Report
 from gradcheck.core.compare import Comparison
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE
+from gradcheck.output.columns import Column, FittedTable, Row
 
 # ---------------------------------------------------------------------------------------------
 # People
@@ -46,53 +49,69 @@ def _index(index: tuple[int, ...]) -> str:
     return "[" + ",".join(map(str, index)) + "]" if index else "–"
 
 
-def to_table(report: Report) -> Table:
-    """One row per forward value, parameter gradient and δ; the caption states the rule."""
+def columns(report: Report) -> list[Column[Comparison]]:
+    """The run table's columns, each with the rank at which it gives way to a narrow terminal.
+
+    Values at the worst element go first, then the torch name (folded out of the quantity),
+    then the worst index, then the shape; the quantity, both errors and the verdict stay.
+    """
     s = report.settings
     candidate = "hand" if s.candidate == "replica" else "yours"
-    versus = "hand-derived" if candidate == "hand" else printable(s.candidate)
-    table = Table(
-        title=Text(f"gradcheck: autograd vs {versus} · {s.spec.describe()} · batch {s.batch_size}"),
-        caption=caption(report),
-        caption_justify="left",
-        header_style="bold",
-    )
-    table.add_column("quantity", no_wrap=True)
-    table.add_column("shape", no_wrap=True)
-    table.add_column(Text("autograd[worst]"), justify="right", no_wrap=True)
-    table.add_column(Text(f"{candidate}[worst]"), justify="right", no_wrap=True)
-    table.add_column("max abs err", justify="right", no_wrap=True)
-    table.add_column("max rel err", justify="right", no_wrap=True)
-    table.add_column("norm err", justify="right", no_wrap=True)
-    table.add_column("worst", justify="right", no_wrap=True)
-    table.add_column("ok", justify="center", no_wrap=True)
+    cols: list[Column[Comparison]] = [
+        Column(
+            "quantity",
+            _label,
+            "left",
+            gives_way=2,
+            what="torch names (δ written short)",
+            folded=_short_label,
+        ),
+        Column("shape", lambda c: _shape(c.shape), "left", gives_way=4, what="shapes"),
+        Column(
+            "autograd[worst]",
+            lambda c: _sci(_at(c.reference, c.worst_index)),
+            gives_way=1,
+            what="values at the worst element",
+        ),
+        Column(
+            f"{candidate}[worst]",
+            lambda c: _sci(_at(c.candidate, c.worst_index)),
+            gives_way=1,
+            what="values at the worst element",
+        ),
+        Column("max abs err", lambda c: _err(c.max_abs_error)),
+        Column("max rel err", lambda c: _err(c.max_rel_error)),
+        Column("norm err", lambda c: _err(c.norm_error), gives_way=5, what="norm errors"),
+        Column("worst", lambda c: _index(c.worst_index), gives_way=3, what="worst indices"),
+        Column("ok", _ok, "center"),
+    ]
     if report.oracle is not None:
         from gradcheck.output import oracle as render_oracle
 
-        for name in render_oracle.column_names(report.oracle):
-            table.add_column(Text(name), justify="right", no_wrap=True)
-    sections = [report.forward, report.parameters, report.deltas]
-    for section in sections:
-        if not section:
-            continue
-        for i, c in enumerate(section):
-            cells = (
-                _label(c),
-                _shape(c.shape),
-                _sci(_at(c.reference, c.worst_index)),
-                _sci(_at(c.candidate, c.worst_index)),
-                _err(c.max_abs_error),
-                _err(c.max_rel_error),
-                _err(c.norm_error),
-                _index(c.worst_index),
-            )
-            table.add_row(
-                *(Text(cell) for cell in cells),
-                Text("✓", style="green") if c.passed else Text("✗", style="bold red"),
-                *(render_oracle.cells(report.oracle, c) if report.oracle is not None else ()),
-                end_section=i == len(section) - 1,
-            )
-    return table
+        cols.extend(render_oracle.columns(report.oracle))
+    return cols
+
+
+def _ok(c: Comparison) -> Text:
+    return Text("✓", style="green") if c.passed else Text("✗", style="bold red")
+
+
+def to_table(report: Report) -> FittedTable[Comparison]:
+    """One row per forward value, parameter gradient and δ; the caption states the rule.
+
+    The table fits the width it is printed at (see ``output.columns``).
+    """
+    s = report.settings
+    candidate = "hand-derived" if s.candidate == "replica" else printable(s.candidate)
+    rows: list[Row[Comparison]] = []
+    for section in (report.forward, report.parameters, report.deltas):
+        rows.extend(Row(c, end_section=i == len(section) - 1) for i, c in enumerate(section))
+    return FittedTable(
+        columns(report),
+        rows,
+        title=f"gradcheck: autograd vs {candidate} · {s.spec.describe()} · batch {s.batch_size}",
+        caption=caption(report),
+    )
 
 
 def _label(c: Comparison) -> str:
@@ -100,6 +119,10 @@ def _label(c: Comparison) -> str:
         layer = c.name.removeprefix("delta")
         return f"δ{layer} = ∂L/∂z{layer}"
     return c.label
+
+
+def _short_label(c: Comparison) -> str:
+    return f"δ{c.name.removeprefix('delta')}" if c.kind == "delta" else c.name
 
 
 def caption(report: Report) -> Text:
@@ -163,8 +186,7 @@ def render_report(report: Report) -> Group:
         from gradcheck.output import oracle as render_oracle
 
         parts.append(render_oracle.directions_table(report.oracle))
-    for warning in report.warnings:
-        parts.append(Text(f"warning: {warning.message}", style="yellow"))
+    parts.extend(warning_lines(report.warnings))
     kinks = kink_line(report)
     if kinks is not None:
         parts.append(kinks)
@@ -175,6 +197,18 @@ def render_report(report: Report) -> Group:
 
         parts.append(render_oracle.verdict(report.oracle))
     return Group(*parts)
+
+
+def warning_lines(warnings: Sequence[Notice]) -> list[Any]:
+    """``warning:`` and the sentence, wrapped at word boundaries under itself."""
+    if not warnings:
+        return []
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for warning in warnings:
+        grid.add_row(Text("warning:", style="yellow"), Text(warning.message, style="yellow"))
+    return [grid]
 
 
 def diagnosis_lines(report: Report) -> list[Any]:
