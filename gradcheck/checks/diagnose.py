@@ -44,6 +44,7 @@ KINDS = (
     "weight_not_transposed_in_backprop",
     "pre_activation_in_weight_gradient",
     "convention",
+    "weights_or_inputs_differ",
 )
 
 
@@ -135,13 +136,15 @@ def diagnose(
         )
         return tuple(findings)
     top = max(_layer(c.name) for c in failing)
-    findings.append(_location(top, failing, grads))
+    location = _location(top, failing, grads)
+    findings.append(location)
     chain = _chain_scale(top, parameters, failing, context)
     if chain is not None:
         findings.append(chain)
         return tuple(findings)
     batch = context.batch_size if context is not None else None
     by_name = {c.name: c for c in parameters}
+    shapes: list[Finding] = []
     for c in sorted(failing, key=lambda c: -_layer(c.name)):
         if c.n_nonfinite:
             continue
@@ -149,10 +152,56 @@ def diagnose(
         if found is None:
             found = _scaled(c, _factors(batch, context))
         if found is not None:
-            findings.append(found)
+            shapes.append(found)
     if context is not None:
-        findings.extend(_layer_hypotheses(top, by_name, {c.name: c for c in deltas}, context))
-    return tuple(findings)
+        shapes.extend(_layer_hypotheses(top, by_name, {c.name: c for c in deltas}, context))
+    unrelated = _everything_differs(forward, parameters) if not shapes else None
+    if unrelated is not None and any(not c.passed for c in forward):
+        findings.remove(location)  # not δ{top}: the forward values already differ
+        findings.append(unrelated)
+    elif unrelated is not None:
+        findings.append(unrelated)
+    return tuple(findings + shapes)
+
+
+def _everything_differs(
+    forward: Sequence[Comparison], parameters: Sequence[Comparison]
+) -> Finding | None:
+    """Every gradient off by unrelated amounts: most likely other weights or inputs, not δL.
+
+    A bug in the backward pass leaves the forward values right; a side that ran on other
+    weights, another batch or another dtype (a ``--grads`` file made with another seed) gets
+    the forward values and every gradient wrong, with no common factor or known bug shape.
+    """
+    if not parameters or any(c.passed or c.n_nonfinite for c in parameters):
+        return None
+    names = f"{parameters[0].name} … {parameters[-1].name}"
+    causes = "another --seed or --weights file, other --x/--target/--data rows, or another --dtype"
+    differing = [c.name for c in forward if not c.passed]
+    if differing:
+        return Finding(
+            "weights_or_inputs_differ",
+            None,
+            None,
+            f"every gradient ({names}) and the {' and '.join(differing)} differ from "
+            "autograd's by unrelated amounts (no common factor, transpose or known bug shape): "
+            "your side most likely used other weights or inputs than this check — "
+            f"{causes}. A bug in the backward pass alone leaves the forward values right",
+            "every parameter and forward value out of tolerance; no factor, transpose or bug "
+            "shape above matches any",
+        )
+    if forward:
+        return None  # the forward values agree: the weights and inputs are the same
+    return Finding(
+        "weights_or_inputs_differ",
+        None,
+        None,
+        f"every gradient ({names}) differs from autograd's by unrelated amounts (no common "
+        "factor, transpose or known bug shape): if your gradients were computed for other "
+        f"weights or inputs ({causes}), every one fails like this; return or save the "
+        "prediction too, and the check tells which",
+        "every parameter out of tolerance; no factor, transpose or bug shape above matches any",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
