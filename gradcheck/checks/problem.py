@@ -65,11 +65,9 @@ class Problem:
     model: Any = None  # the user's nn.Module (a private copy), run by autograd; None: Model
 
 
-def setup(request: Request) -> tuple[Problem, Settings]:
-    """Validate every part of ``request``; build the problem both sides see and its settings."""
-    r = request
-    tolerance = resolve_tolerance(r.dtype, r.atol, r.rtol)
-    net = network.resolve(
+def network_of(r: Request) -> network.Network:
+    """The network ``r`` describes (its options, a ``--model`` or a state_dict), validated."""
+    return network.resolve(
         layers=r.layers,
         activation=r.activation,
         loss=r.loss,
@@ -83,6 +81,13 @@ def setup(request: Request) -> tuple[Problem, Settings]:
         weights=r.weights,
         model=r.model,
     )
+
+
+def setup(request: Request) -> tuple[Problem, Settings]:
+    """Validate every part of ``request``; build the problem both sides see and its settings."""
+    r = request
+    tolerance = resolve_tolerance(r.dtype, r.atol, r.rtol)
+    net = network_of(r)
     spec = net.spec
     if r.oracle is not None:
         from gradcheck.core.numeric import validate_method

@@ -306,6 +306,53 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
     return explanation.exit_code
 
 
+@cli.command(cls=VectorCommand)
+@click.argument("file", metavar="FILE.py")
+@input_options
+@network_options
+@weight_options
+@tolerance_options
+def init(*, file: str, **options: Any) -> None:
+    """Write FILE.py: a commented starting file for your own backward pass.
+
+    For the network the options describe (the same as run's): the contract, the forward
+    pass, a todo(...) where each δ and gradient goes, and the command that checks it. Until
+    every todo is filled in, that check stops at the first one (exit 2). An existing file is
+    never overwritten.
+
+    \b
+    Example:
+      gradcheck init my_backward.py
+      gradcheck init my_backward.py --layers 2,4,3 --activation tanh --loss cross_entropy
+      gradcheck run --impl my_backward.py:backward --x 0.974 0.312
+    """
+    from pathlib import Path
+
+    from gradcheck.checks.problem import network_of, resolve_batch
+    from gradcheck.core.errors import GradcheckError
+    from gradcheck.output.starter import check_command, starter_file
+
+    request = request_from(options)
+    spec = network_of(request).spec
+    if request.x is not None or request.data is not None:
+        resolve_batch(spec, request.x, request.target, request.data)
+    path = Path(file)
+    if path.suffix != ".py":
+        raise GradcheckError(f"init: {file}: expected a .py file name (--impl imports it)")
+    text = starter_file(file, request, spec)
+    try:
+        with path.open("x", encoding="utf-8") as out:
+            out.write(text)
+    except FileExistsError:
+        raise GradcheckError(
+            f"init: {file} already exists; not overwriting it (choose another name)"
+        ) from None
+    except OSError as exc:
+        raise GradcheckError(f"init: {file}: cannot write it ({exc.strerror})") from None
+    click.echo(f"wrote {file} ({spec.describe()}): fill in each todo(...), then check it with:")
+    click.echo(f"  {check_command(file, request, spec)}")
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of every --json document: run, sweep, explain."""
