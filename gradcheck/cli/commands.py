@@ -310,6 +310,7 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
 @click.argument("file", metavar="FILE.py")
 @input_options
 @network_options
+@model_options
 @weight_options
 @tolerance_options
 def init(*, file: str, **options: Any) -> None:

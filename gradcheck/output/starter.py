@@ -240,5 +240,5 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
 
 
 def _py(name: str) -> str:
-    """A Python identifier for an activation's name (a label such as ``name(0.2)`` → ``name_0_2_``)."""
+    """A Python identifier for an activation label (``name(0.2)`` → ``name_0_2_``)."""
     return "".join(ch if ch.isalnum() else "_" for ch in name)
