@@ -164,23 +164,34 @@ def _bounds(
     n_mean = pred.shape[-2] if loss.mean_over == "batch" else pred.shape[-2] * pred.shape[-1]
     # δL = (C·reduce)′ of the loss at ŷ = f_out(zL), back through the output activation.
     out_act = spec.output_record
-    output = out_act.f(pred)
+    output = np.asarray(out_act.f(pred), dtype=np.float64)
     factor = replica.loss_factor(spec, output)
     _, dmean = loss.f(output, yv if classes else yf)
-    dloss = out_act.vjp(pred, output, factor * np.asarray(dmean))
-    mid, rad = np.asarray(dloss, dtype=np.float64), np.zeros_like(pred)
-    # A loss kink (l1's ŷ = y) is bracketed where ŷ is zL itself, the seed's linear output.
-    if loss.kinks and not classes and spec.linear_output:
-        diff = pred - yf
-        near = _near(diff, loss.kinks, epred + u * np.abs(yf))
+    up_mid = factor * np.asarray(dmean, dtype=np.float64)  # ∂L/∂ŷ
+    up_rad = np.zeros_like(pred)
+    # A loss kink (l1's ŷ = y) is bracketed where ŷ is within rounding of y: either one-sided
+    # ∂L/∂ŷ is right there. ŷ's rounding: zL's, passed through the output activation (whose
+    # slope is at most 1 for every output record), plus the function's own.
+    if loss.kinks and not classes:
+        e_out = np.max(epred, axis=-1, keepdims=True) + FUNCTION_ULPS * u * (1.0 + np.abs(output))
+        near = _near(output - yf, loss.kinks, e_out + u * np.abs(yf))
         kink_elements += int(np.count_nonzero(near))
         if near.any():
-            lo_pred = np.where(near, np.nextafter(yf + loss.kinks[0], -np.inf), pred)
-            hi_pred = np.where(near, np.nextafter(yf + loss.kinks[0], np.inf), pred)
-            lo = factor * np.asarray(loss.f(lo_pred, yf)[1], dtype=np.float64)
-            hi = factor * np.asarray(loss.f(hi_pred, yf)[1], dtype=np.float64)
-            mid = np.where(near, (lo + hi) / 2.0, mid)
-            rad = np.where(near, np.abs(hi - lo) / 2.0, rad)
+            lo_out = np.where(near, np.nextafter(yf + loss.kinks[0], -np.inf), output)
+            hi_out = np.where(near, np.nextafter(yf + loss.kinks[0], np.inf), output)
+            lo = factor * np.asarray(loss.f(lo_out, yf)[1], dtype=np.float64)
+            hi = factor * np.asarray(loss.f(hi_out, yf)[1], dtype=np.float64)
+            up_mid = np.where(near, (lo + hi) / 2.0, up_mid)
+            up_rad = np.where(near, np.abs(hi - lo) / 2.0, 0.0)
+    # The output activation's vector-Jacobian product is linear: the interval's midpoint maps
+    # to the midpoint, its radius to |J|ᵀ·radius (one column of J per output unit).
+    mid = np.asarray(out_act.vjp(pred, output, up_mid), dtype=np.float64)
+    rad = np.zeros_like(pred)
+    if np.any(up_rad):
+        for j in range(pred.shape[-1]):
+            column = np.zeros_like(up_rad)
+            column[..., j] = up_rad[..., j]
+            rad = rad + np.abs(np.asarray(out_act.vjp(pred, output, column), dtype=np.float64))
     err = factor * (
         (2.0 / n_mean) * np.max(epred, axis=-1, keepdims=True)
         + FUNCTION_ULPS * u * 2.0 * (1.0 + np.abs(pred) + np.abs(yf)) / n_mean

@@ -90,6 +90,15 @@ assert set(METHOD_ERROR) == set(ORACLE_METHODS)
 
 Progress = Callable[[int], None]
 
+#: ŷ − y within this many ulps (of the check's dtype, times 1 + |y|) sits on the loss's kink:
+#: the sides computed ŷ in that dtype, so a float32 ŷ = y is a float64 ŷ − y of ~1e-8.
+AT_KINK_ULPS = 64
+
+
+def _at_loss_kink(spec: NetSpec, target: AnyArray) -> Array:
+    eps = float(np.finfo(np.dtype(spec.dtype)).eps)
+    return np.asarray(AT_KINK_ULPS * eps * (1.0 + np.abs(target)), dtype=np.float64)
+
 
 def validate_method(spec: NetSpec, method: str) -> None:
     """Refuse a method that cannot give a valid answer for this network (exit 2)."""
@@ -156,11 +165,17 @@ def _loss_kinks(spec: NetSpec) -> tuple[float, ...]:
     return () if spec.loss_record.takes_classes else spec.loss_record.kinks
 
 
-def _crossed(moved: AnyArray, base: Array, kinks: tuple[float, ...]) -> Mask:
+def _crossed(
+    moved: AnyArray, base: Array, kinks: tuple[float, ...], at: Array | None = None
+) -> Mask:
     """Whether ``moved`` lies on another side of any kink than ``base`` (elementwise)."""
     out = np.zeros(np.broadcast_shapes(moved.shape, base.shape), dtype=bool)
     for k in kinks:
         out |= (moved.real > k) != (base > k)
+        if at is not None:
+            # A base within rounding of the kink has no derivative to measure: every step from
+            # it counts as crossing (a one-sided difference would pick a side arbitrarily).
+            out |= np.abs(base - k) <= at
     return out
 
 
@@ -250,7 +265,8 @@ def _evaluate(net: _Net, layer: int, units: NDArray[np.intp], d: AnyArray) -> tu
         target = np.asarray(net.y)[:, :, None, :]
         head = spec.output_record.f  # the loss's kink is at ŷ = y, after the output activation
         moved, base = head(pred.real), head(net.zs[-1][:, :, None, :])
-        crossed |= np.any(_crossed(moved - target, base - target, lk), -1)
+        at = _at_loss_kink(spec, target)
+        crossed |= np.any(_crossed(moved - target, base - target, lk, at), -1)
     return sample_losses(spec, pred, net.y), crossed
 
 
@@ -497,7 +513,8 @@ def _moved_forward(
     if lk:
         target = np.asarray(net.y)
         head = spec.output_record.f
-        crossed |= np.any(_crossed(head(z) - target, head(net.zs[-1]) - target, lk), axis=-1)
+        at = _at_loss_kink(spec, target)
+        crossed |= np.any(_crossed(head(z) - target, head(net.zs[-1]) - target, lk, at), axis=-1)
     return sample_losses(spec, z[..., None, :], net.y)[..., 0], crossed
 
 
