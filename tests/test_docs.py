@@ -6,7 +6,8 @@ Refresh every pasted output after a behaviour change, in one command from the pr
     python -m tests.test_docs --regen          # rewrites the outputs in place; review git diff
 
 Blocks fenced as ``console`` hold ``$ command`` lines followed by their output; every command
-but a benchmark's (``python benchmarks/…``: timings of one machine, shown as measured) is run (a command whose quotes are still open continues on the next line). A following
+but a benchmark's (``python benchmarks/…``: timings of one machine, shown as measured) is run
+(a command whose quotes are still open continues on the next line). A following
 ``$ echo $?`` gives the exit code, which must match exactly. Commands run through bash from the
 project root with NO_COLOR=1, COLUMNS and FORCE_COLOR removed and stdout piped (so rich uses
 its piped width, 160 columns), stderr merged into stdout. Blocks fenced otherwise (``sh``,

@@ -65,22 +65,26 @@ class Problem:
     model: Any = None  # the user's nn.Module (a private copy), run by autograd; None: Model
 
 
+#: The fields of a ``Request`` that say which network is checked (``network.resolve``'s).
+NETWORK_FIELDS = (
+    "layers",
+    "activation",
+    "loss",
+    "dtype",
+    "output_activation",
+    "reduction",
+    "loss_scale",
+    "l2",
+    "layout",
+    "seed",
+    "weights",
+    "model",
+)
+
+
 def network_of(r: Request) -> network.Network:
     """The network ``r`` describes (its options, a ``--model`` or a state_dict), validated."""
-    return network.resolve(
-        layers=r.layers,
-        activation=r.activation,
-        loss=r.loss,
-        dtype=r.dtype,
-        output_activation=r.output_activation,
-        reduction=r.reduction,
-        loss_scale=r.loss_scale,
-        l2=r.l2,
-        layout=r.layout,
-        seed=r.seed,
-        weights=r.weights,
-        model=r.model,
-    )
+    return network.resolve(**{name: getattr(r, name) for name in NETWORK_FIELDS})
 
 
 def setup(request: Request) -> tuple[Problem, Settings]:

@@ -26,10 +26,9 @@ from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_optio
 from gradcheck.cli.options import (
     IMPL_HELP,
     candidate_options,
+    check_options,
     detail_options,
-    input_options,
     json_option,
-    model_options,
     network_options,
     no_color_option,
     oracle_option,
@@ -37,7 +36,6 @@ from gradcheck.cli.options import (
     quiet_option,
     report_file_options,
     tolerance_options,
-    weight_options,
 )
 
 if TYPE_CHECKING:  # importing it at run time would load numpy at --help time
@@ -82,11 +80,7 @@ def cli() -> None:
 
 
 @cli.command(cls=VectorCommand)
-@input_options
-@network_options
-@model_options
-@weight_options
-@tolerance_options
+@check_options
 @output_options
 @oracle_option(
     "Add a third, independent opinion: the loss gradient from forward passes alone in "
@@ -266,11 +260,7 @@ def sweep(
 
 
 @cli.command(cls=VectorCommand)
-@input_options
-@network_options
-@model_options
-@weight_options
-@tolerance_options
+@check_options
 @json_option("Print the steps as one JSON document instead.")
 @no_color_option
 @quiet_option
@@ -308,11 +298,7 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
 
 @cli.command(cls=VectorCommand)
 @click.argument("file", metavar="FILE.py")
-@input_options
-@network_options
-@model_options
-@weight_options
-@tolerance_options
+@check_options
 def init(*, file: str, **options: Any) -> None:
     """Write FILE.py: a commented starting file for your own backward pass.
 

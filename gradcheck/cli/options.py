@@ -298,3 +298,9 @@ report_file_options = option_group(
     ),
     quiet_option,
 )
+
+
+#: What run, explain and init share: the batch, the network, its weights and the tolerance.
+check_options = option_group(
+    input_options, network_options, model_options, weight_options, tolerance_options
+)

@@ -111,6 +111,7 @@ def _curvature(act: Activation, z: Array, points: tuple[float, ...]) -> Array:
     return np.asarray(2.0 * d, dtype=np.float64)
 
 
+@np.errstate(all="ignore")  # overflow in a bound is an infinite bound, not a warning
 def bounds(
     spec: NetSpec,
     params: Mapping[str, NDArray[np.floating]],
@@ -118,16 +119,6 @@ def bounds(
     y: NDArray[np.generic],
 ) -> Bounds:
     """Bounds for every gradient and δ of ``spec`` on this problem (params/x already in dtype)."""
-    with np.errstate(all="ignore"):
-        return _bounds(spec, params, x, y)
-
-
-def _bounds(
-    spec: NetSpec,
-    params: Mapping[str, NDArray[np.floating]],
-    x: NDArray[np.floating],
-    y: NDArray[np.generic],
-) -> Bounds:
     u = float(np.finfo(np.dtype(spec.dtype)).eps)
     loss = spec.loss_record
     p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}

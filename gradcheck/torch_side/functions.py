@@ -10,7 +10,7 @@ stacked autograd of sweeps), and every spelling ``torch.fx`` may show for it in 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -57,8 +57,10 @@ class TorchOutput:
 class TorchLoss:
     #: (prediction, target, reduction) → loss, as torch's functional with that reduction.
     functional: Callable[[torch.Tensor, torch.Tensor, str], torch.Tensor]
-    #: Unreduced: per element (…, B, n), or per sample (…, B) for a loss over classes.
-    per_element: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(repr=False)
+
+    def per_element(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Unreduced: per element (…, B, n), or per sample (…, B) for a loss over classes."""
+        return self.functional(prediction, target, "none")
 
 
 def _identity(z: torch.Tensor) -> torch.Tensor:
@@ -77,6 +79,22 @@ TORCH_ACTIVATIONS: dict[str, TorchActivation] = {
     "identity": TorchActivation(torch.nn.Identity, _identity),
 }
 
+
+def _along_units(
+    module: type[torch.nn.Module], fn: Callable[..., torch.Tensor], aliases: tuple[Any, ...]
+) -> TorchOutput:
+    """An output activation over the units of each sample (dim −1): softmax, log_softmax."""
+    name = fn.__name__
+    return TorchOutput(
+        lambda: module(dim=-1),
+        lambda z: fn(z, dim=-1),
+        aliases,
+        (name,),
+        module,
+        needs_dim=True,
+    )
+
+
 TORCH_OUTPUTS: dict[str, TorchOutput] = {
     "identity": TorchOutput(None, _identity, module_class=torch.nn.Identity),
     "sigmoid": TorchOutput(
@@ -89,21 +107,13 @@ TORCH_OUTPUTS: dict[str, TorchOutput] = {
     "tanh": TorchOutput(
         torch.nn.Tanh, torch.tanh, (F.tanh, torch.Tensor.tanh), ("tanh",), torch.nn.Tanh
     ),
-    "softmax": TorchOutput(
-        lambda: torch.nn.Softmax(dim=-1),
-        lambda z: torch.softmax(z, dim=-1),
-        (F.softmax, torch.softmax, torch.Tensor.softmax),
-        ("softmax",),
-        torch.nn.Softmax,
-        needs_dim=True,
+    "softmax": _along_units(
+        torch.nn.Softmax, torch.softmax, (F.softmax, torch.softmax, torch.Tensor.softmax)
     ),
-    "log_softmax": TorchOutput(
-        lambda: torch.nn.LogSoftmax(dim=-1),
-        lambda z: torch.log_softmax(z, dim=-1),
-        (F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax),
-        ("log_softmax",),
+    "log_softmax": _along_units(
         torch.nn.LogSoftmax,
-        needs_dim=True,
+        torch.log_softmax,
+        (F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax),
     ),
 }
 
@@ -114,30 +124,12 @@ def _classes_first(p: torch.Tensor) -> torch.Tensor:
 
 
 TORCH_LOSSES: dict[str, TorchLoss] = {
-    "mse": TorchLoss(
-        lambda p, t, r: F.mse_loss(p, t, reduction=r),
-        lambda p, t: F.mse_loss(p, t, reduction="none"),
-    ),
-    "l1": TorchLoss(
-        lambda p, t, r: F.l1_loss(p, t, reduction=r),
-        lambda p, t: F.l1_loss(p, t, reduction="none"),
-    ),
-    "bce_logits": TorchLoss(
-        lambda p, t, r: F.binary_cross_entropy_with_logits(p, t, reduction=r),
-        lambda p, t: F.binary_cross_entropy_with_logits(p, t, reduction="none"),
-    ),
-    "bce": TorchLoss(
-        lambda p, t, r: F.binary_cross_entropy(p, t, reduction=r),
-        lambda p, t: F.binary_cross_entropy(p, t, reduction="none"),
-    ),
-    "cross_entropy": TorchLoss(
-        lambda p, t, r: F.cross_entropy(p, t, reduction=r),
-        lambda p, t: F.cross_entropy(_classes_first(p), t, reduction="none"),
-    ),
-    "nll": TorchLoss(
-        lambda p, t, r: F.nll_loss(p, t, reduction=r),
-        lambda p, t: F.nll_loss(_classes_first(p), t, reduction="none"),
-    ),
+    "mse": TorchLoss(lambda p, t, r: F.mse_loss(p, t, reduction=r)),
+    "l1": TorchLoss(lambda p, t, r: F.l1_loss(p, t, reduction=r)),
+    "bce_logits": TorchLoss(lambda p, t, r: F.binary_cross_entropy_with_logits(p, t, reduction=r)),
+    "bce": TorchLoss(lambda p, t, r: F.binary_cross_entropy(p, t, reduction=r)),
+    "cross_entropy": TorchLoss(lambda p, t, r: F.cross_entropy(_classes_first(p), t, reduction=r)),
+    "nll": TorchLoss(lambda p, t, r: F.nll_loss(_classes_first(p), t, reduction=r)),
 }
 
 # Every record has its torch counterpart (checked at import: a missing one is a bug here).
