@@ -178,6 +178,21 @@ def bounds(
     # to the midpoint, its radius to |J|ᵀ·radius (one column of J per output unit).
     mid = np.asarray(out_act.vjp(pred, output, up_mid), dtype=np.float64)
     rad = np.zeros_like(pred)
+    if out_act.produces == "probabilities":
+        # A probability that rounds to exactly 0 or 1 in the dtype leaves ∂L/∂ŷ·f′ undefined
+        # there (0/0: torch clamps, the replica divides a stable f′): either side's δL is as
+        # right as the other's, so the row's interval takes in both (0 and the value).
+        in_dtype = np.asarray(out_act.f(pred.astype(np.dtype(spec.dtype))), dtype=np.float64)
+        tiny = 2.0 * u
+        low, high = in_dtype <= tiny, 1.0 - in_dtype <= tiny
+        saturated = np.any(low | high, axis=-1, keepdims=True)
+        saturated = np.broadcast_to(saturated, pred.shape)
+        if saturated.any():
+            kink_elements += int(np.count_nonzero(saturated))
+            # |∂L/∂zL| ≤ 2·C/N for a probability output under these losses (bce, mse: at most
+            # 2|ŷ − y|·f′ ≤ 2 per element, over the mean's count): the interval [0, that] and
+            # the float64 value cover both sides whatever they rounded to.
+            rad = np.where(saturated, np.abs(mid) + 2.0 * factor / n_mean, rad)
     if np.any(up_rad):
         for j in range(pred.shape[-1]):
             column = np.zeros_like(up_rad)
@@ -187,6 +202,14 @@ def bounds(
         (2.0 / n_mean) * np.max(epred, axis=-1, keepdims=True)
         + FUNCTION_ULPS * u * 2.0 * (1.0 + np.abs(pred) + np.abs(yf)) / n_mean
     ) + FUNCTION_ULPS * u * np.abs(mid)
+    if out_act.produces == "probabilities":
+        # ∂L/∂ŷ of a loss on probabilities divides by ŷ(1 − ŷ), whose 1 − ŷ cancels near 1:
+        # relative rounding u/min(ŷ, 1 − ŷ) in the dtype, which f′ computed another way (torch
+        # from ŷ, the replica from z) does not cancel.
+        p_dtype = np.asarray(out_act.f(pred.astype(np.dtype(spec.dtype))), dtype=np.float64)
+        margin = np.maximum(np.minimum(p_dtype, 1.0 - p_dtype), u)
+        cond = np.max(1.0 / margin, axis=-1, keepdims=True)
+        err = err + FUNCTION_ULPS * u * cond * (np.abs(mid) + rad)
     batch = x.shape[-2]
     out: dict[str, TensorBounds] = {}
     for layer in range(depth, 0, -1):

@@ -166,8 +166,15 @@ def judge(
         outside = np.maximum(0.0, np.abs(cand - mid) - rad)
         slack = atol + rtol * np.abs(ref) + err
         at_kink = e.finite & ~e.ok & (rad > 0) & (outside <= slack)
-        ok = e.ok | at_kink
+        # Where the problem itself is ill-conditioned in the dtype (a probability output near
+        # 0 or 1 in float32), two correct computations differ by more than atol: an element
+        # within the rounding bound of the reference passes, whatever atol says.
+        # (atol = rtol = 0 asks for bit equality, and gets it.)
+        exact = not (np.any(np.asarray(atol) > 0) or np.any(np.asarray(rtol) > 0))
+        rounded = e.finite & ~e.ok & ~at_kink & (e.diff <= slack) & (not exact)
+        ok = e.ok | at_kink | rounded
         ratio = np.where(at_kink, np.where(outside == 0, 0.0, outside / slack), e.ratio)
+        ratio = np.where(rounded, e.diff / slack, ratio)
         d = np.where(rad > 0, outside, e.diff)
         d = np.where(e.finite, d, np.inf)
         nd = _norm(d)
