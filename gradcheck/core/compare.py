@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from gradcheck.core.bounds import TensorBounds
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.tolerance import Tolerance, judge
+from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Tolerance, judge
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ def compare(
         center=None if bounds is None else bounds.center.reshape(row),
         kink=None if bounds is None else bounds.kink.reshape(row),
         rounding=None if bounds is None else bounds.rounding.reshape(row),
+        rounding_passes=tolerance in DEFAULT_TOLERANCES.values(),
     )
     e = j.elements
     ratio = e.ratio.reshape(ref.shape)

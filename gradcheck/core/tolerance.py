@@ -150,6 +150,7 @@ def judge(
     center: NDArray[np.floating] | None = None,
     kink: NDArray[np.floating] | None = None,
     rounding: NDArray[np.floating] | None = None,
+    rounding_passes: bool = False,
 ) -> Judgement:
     """Apply the elementwise rule and the norm rule to (n, m) rows; ``norm_tol`` None: no norm
     rule (forward values, the oracle). ``center``/``kink``/``rounding`` come from
@@ -169,9 +170,9 @@ def judge(
         # Where the problem itself is ill-conditioned in the dtype (a probability output near
         # 0 or 1 in float32), two correct computations differ by more than atol: an element
         # within the rounding bound of the reference passes, whatever atol says.
-        # (atol = rtol = 0 asks for bit equality, and gets it.)
-        exact = not (np.any(np.asarray(atol) > 0) or np.any(np.asarray(rtol) > 0))
-        rounded = e.finite & ~e.ok & ~at_kink & (e.diff <= slack) & (not exact)
+        # Only under the dtype's default tolerance (``rounding_passes``): a tolerance the user
+        # chose is theirs to keep, even below what the dtype can deliver.
+        rounded = e.finite & ~e.ok & ~at_kink & (e.diff <= slack) & rounding_passes
         ok = e.ok | at_kink | rounded
         ratio = np.where(at_kink, np.where(outside == 0, 0.0, outside / slack), e.ratio)
         ratio = np.where(rounded, e.diff / slack, ratio)
