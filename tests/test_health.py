@@ -77,3 +77,13 @@ def test_api_check_returns_report() -> None:
     assert report.passed and report.exit_code == 0
     assert report.settings.spec.dtype == "float32" and report.settings.seed == 1
     assert [c.name for c in report.parameters] == ["W1", "b1", "W2", "b2", "W3", "b3"]
+
+
+def test_every_warning_is_a_sentence() -> None:
+    from gradcheck.checks.health import Notice
+
+    assert Notice("oracle", "left out").message == "left out."
+    assert Notice("oracle", "Done.").message == "Done."
+    report = check([0.974, 0.312], layers=[2, 64, 64, 1], activation="relu", seed=3)
+    assert report.warnings, "a dead-unit warning was expected here"
+    assert all(w.message.endswith(".") for w in report.warnings)

@@ -27,6 +27,11 @@ class Notice:
     message: str
     layer: int | None = None
 
+    def __post_init__(self) -> None:
+        # Every warning is a sentence, wherever it is shown (table, explain, JSON, JUnit).
+        if not self.message.rstrip().endswith((".", "!", "?")):
+            object.__setattr__(self, "message", self.message.rstrip() + ".")
+
 
 def saturation(spec: NetSpec, zs: tuple[Array, ...]) -> list[Notice]:
     """Hidden units whose activation derivative is below the dtype's eps for every sample."""
