@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -143,32 +144,31 @@ def test_version_and_short_help() -> None:
     assert result.exit_code == 0 and "--x X1 X2 …" in result.stdout
 
 
-def test_help_does_not_import_torch() -> None:
-    code = (
-        "import sys\n"
-        "from gradcheck.cli import cli\n"
-        "try:\n"
-        "    cli.main(['--help'], prog_name='gradcheck', standalone_mode=False)\n"
-        "    cli.main(['run', '--help'], prog_name='gradcheck', standalone_mode=False)\n"
-        "finally:\n"
-        "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n"
+def _modules_after_help(*commands: str) -> list[str]:
+    """Which of numpy and torch a fresh interpreter has loaded after these --help pages."""
+    calls = "".join(
+        f"    cli.main({[*c.split(), '--help']!r}, prog_name='gradcheck', standalone_mode=False)\n"
+        for c in commands
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stderr.strip().endswith("NO-TORCH")
-
-
-def test_top_level_help_does_not_even_import_numpy() -> None:
-    # The choices of --activation/--loss come from numpy-backed records, loaded lazily.
     code = (
         "import sys\n"
         "from gradcheck.cli import cli\n"
-        "try:\n"
-        "    cli.main(['--help'], prog_name='gradcheck', standalone_mode=False)\n"
+        f"try:\n{calls}"
         "finally:\n"
         "    print(sorted({'numpy', 'torch'} & set(sys.modules)), file=sys.stderr)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stderr.strip().endswith("[]")
+    loaded: list[str] = ast.literal_eval(out.stderr.strip().splitlines()[-1])
+    return loaded
+
+
+def test_help_does_not_import_torch() -> None:
+    assert "torch" not in _modules_after_help("", "run", "sweep", "explain")
+
+
+def test_top_level_help_does_not_even_import_numpy() -> None:
+    # The choices of --activation/--loss come from numpy-backed records, loaded lazily.
+    assert _modules_after_help("") == []
 
 
 def _installed_script() -> str:
