@@ -189,10 +189,13 @@ def bounds(
         saturated = np.broadcast_to(saturated, pred.shape)
         if saturated.any():
             kink_elements += int(np.count_nonzero(saturated))
-            # |∂L/∂zL| ≤ 2·C/N for a probability output under these losses (bce, mse: at most
-            # 2|ŷ − y|·f′ ≤ 2 per element, over the mean's count): the interval [0, that] and
-            # the float64 value cover both sides whatever they rounded to.
-            rad = np.where(saturated, np.abs(mid) + 2.0 * factor / n_mean, rad)
+            # A loss on probabilities divides by ŷ (bce: y/ŷ), so at a probability p that the
+            # dtype rounds towards 0 the sides' δL can be as large as C/(N·p): the interval
+            # around the float64 value takes that in (these rows are not judged, only counted).
+            p_row = np.asarray(out_act.f(pred.astype(np.dtype(spec.dtype))), dtype=np.float64)
+            margin = np.maximum(np.minimum(p_row, 1.0 - p_row), u)
+            reach = 2.0 * factor / (n_mean * np.min(margin, axis=-1, keepdims=True))
+            rad = np.where(saturated, np.abs(mid) + reach, rad)
     if np.any(up_rad):
         for j in range(pred.shape[-1]):
             column = np.zeros_like(up_rad)
