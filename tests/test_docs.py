@@ -28,11 +28,11 @@ How output is compared (``compare``), line by line:
 * error-sized numbers are rounding noise, whose digits depend on the CPU's instruction set and
   BLAS kernels, so they are compared by what they mean rather than digit by digit. A number is
   error-sized when it sits in a table column whose heading has ``err`` or ``|Δ|``, follows the
-  words ``abs``, ``rel``, ``|Δ|`` or ``ratio`` (or a JSON key ``max_abs_error``,
-  ``max_rel_error``, ``error_ratio``), or is followed by ``×`` (an error ratio). Two
-  error-sized numbers are equal when they agree to ``REL_TOL``, or both are at most
-  ``ERROR_FLOOR`` = 1e-12 (float64 rounding: eps = 2.2e-16 times values up to ~1e4; ``0`` is
-  one of them), or both are ratios at most ``RATIO_FLOOR`` = 1e-6 (the heat map's own
+  words ``abs``, ``rel``, ``|Δ|`` or ``ratio`` (or a key ``max_abs_error``,
+  ``max_rel_error``, ``error_ratio``, as in JSON or ``name=value``), or is followed by ``×``
+  (an error ratio). Two error-sized numbers are equal when they agree to ``REL_TOL``, or both
+  are at most ``ERROR_FLOOR`` = 1e-12 (float64 rounding: eps = 2.2e-16 times values up to
+  ~1e4; ``0`` is one of them), or both are ratios at most ``RATIO_FLOOR`` = 1e-6 (the heat map's own
   "negligible" band, ``· ≤ 1e-6 of the tolerance``), or the line is a passing line on both
   sides (it shows ``✓`` and no ``✗``): an error within tolerance, float32's included (~1e-8
   to 1e-7), is below the row's tolerance by definition, and its verdict is what is compared;
@@ -71,8 +71,8 @@ SPACES = re.compile(r" +")
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]*\w)")
 INDEX = re.compile(r"\[\d+(?:, ?\d+)*\]")
 TOKEN = re.compile(rf"{INDEX.pattern}|{NUMBER.pattern}|\s+|.", re.S)
-ERROR_WORDS = ("abs", "rel", "|Δ|", "ratio", '"max_abs_error":', '"max_rel_error":')
-ERROR_WORDS += ('"error_ratio":',)
+RATIO_WORDS = ("ratio", "error_ratio")
+ERROR_WORDS = ("abs", "rel", "|Δ|", "ratio", "max_abs_error", "max_rel_error", "error_ratio")
 VERDICTS = ("PASSED:", "FAILED:", "ORACLE:")
 FAILED_NAMES = re.compile(r"^(FAILED: .*out of tolerance): (.+)$")
 
@@ -202,8 +202,8 @@ def _tokens_agree(actual: str, expected: str, *, error: bool, passing: bool) -> 
         if na is not None and ne is not None:
             after = want[k + 1] if k + 1 < len(want) else ""
             words = before.split()
-            ratio = after == "×" or bool(words and words[-1] == "ratio")
-            sized = error or ratio or bool(words and words[-1] in ERROR_WORDS)
+            ratio = after == "×" or bool(words and words[-1].strip('":=') in RATIO_WORDS)
+            sized = error or ratio or bool(words and words[-1].strip('":=') in ERROR_WORDS)
             if not numbers_agree(na, ne, error=sized, ratio=ratio, passing=passing):
                 return False
         elif a != e:
