@@ -76,7 +76,7 @@ def test_batch_reduction_bugs_pass_at_batch_1_without_probes_and_fail_with_them(
     text = " ".join(new.stdout.split())
     assert "FAILED: all 11 checks on the given batch are within tolerance, but probe" in text
     assert "probe1: batch 2 · ✗ FAILED" in text and "probe2: batch 3 · ✗ FAILED" in text
-    assert "reproduce: gradcheck run --x" in text
+    assert "reproduce: gradcheck run \\ --x " in text
 
 
 def test_sum_not_mean_is_diagnosed_on_the_failing_probe(tmp_path: Path) -> None:
@@ -114,7 +114,12 @@ def test_the_reproduce_command_reproduces_the_failing_probe(tmp_path: Path) -> N
     args = (*SEED_X, "--target", "0.5", "--dtype", "float32", "--impl", impl)
     code, doc = run_doc(*args)
     assert code == 1
-    for probe in doc["probes"]:
+    printed = invoke("run", *args).stdout.split("  reproduce: ")[1:]
+    assert len(printed) == 2
+    for probe, shown in zip(doc["probes"], printed, strict=True):
+        # The table's backslash-continued form is the same command as the JSON's one line.
+        block = shown.split("\nprobe")[0].split("\ndiagnosis:")[0]
+        assert shlex.split(block.replace("\\\n", " ")) == shlex.split(probe["command"])
         argv = shlex.split(probe["command"])
         assert argv[:2] == ["gradcheck", "run"] and argv[-2:] == ["--probes", "0"]
         assert "--dtype" in argv and "--seed" in argv
@@ -268,7 +273,7 @@ def test_assert_backward_fails_on_a_probe(tmp_path: Path) -> None:
     assert first.startswith("gradcheck: 2 of 2 probe batches fail (probe1, batch 2: ")
     assert "the given batch passes" in first
     # A local function cannot be named as FILE.py:FUNC: the command says where it goes.
-    assert "--impl YOUR_FILE.py:FUNC --probes 0" in str(caught.value)
+    assert "--impl YOUR_FILE.py:FUNC \\\n      --probes 0" in str(caught.value)
     assert assert_backward(correct, x=[0.974, 0.312]).probes
     assert not assert_backward(summed, x=[0.974, 0.312], probes=0).probes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -182,23 +183,26 @@ def verdict(report: Report) -> Text:
 
 
 def _probe_failure(probe: Probe) -> str:
-    """``probe1 (batch 2): W1, b1`` or ``probe1 (batch 2): your code failed``."""
+    """``probe1 (batch 2: 4 of 11 out)`` or ``probe1 (batch 2: your code gave no answer)``."""
     if probe.report is None:
-        return f"{probe.name} (batch {probe.size}): your code gave no answer"
-    return f"{probe.name} (batch {probe.size}): {', '.join(probe.report.failed)}"
+        return f"{probe.name} (batch {probe.size}: your code gave no answer)"
+    n = len(probe.report.comparisons)
+    return f"{probe.name} (batch {probe.size}: {len(probe.report.failed)} of {n} out)"
 
 
 def probe_lines(report: Report) -> list[Any]:
     """One compact line per probe batch (size, verdict, worst quantity and its errors), the
-    reproducing command under a failing one; or the note saying why there are none."""
+    reproducing command under a failing one; or the note saying why there are none.
+
+    The command is printed one option a line, continued with backslashes (``shell_lines``).
+    """
     if report.probe_note is not None:
         return [Text(f"note: {report.probe_note}", style="dim")]
-    if not report.probes:
-        return []
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column()
+    parts: list[Any] = []
     for probe in report.probes:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
         head = Text(f"{probe.name}:", style="bold" if probe.passed else "bold red")
         cell = Text(f"batch {probe.size} · ")
         if probe.passed:
@@ -217,10 +221,23 @@ def probe_lines(report: Report) -> list[Any]:
                 f" · worst {_short_label(worst)}: max abs err {_err(worst.max_abs_error)}, "
                 f"max rel err {_err(worst.max_rel_error)}, norm err {_err(worst.norm_error)}"
             )
-        if not probe.passed:
-            cell.append(f"\nreproduce: {printable(probe.command)}", style="dim")
         grid.add_row(head, cell)
-    return [grid]
+        parts.append(grid)
+        if not probe.passed:
+            parts.append(Text(f"  reproduce: {shell_lines(printable(probe.command))}", style="dim"))
+    return parts
+
+
+def shell_lines(command: str, indent: str = "      ") -> str:
+    """A one-line shell command as lines continued with a backslash, one option a line, so
+    that it can be copied from a terminal of any width (JSON keeps the one-line form)."""
+    words = shlex.split(command)
+    lines: list[list[str]] = [[]]
+    for word in words:
+        if word.startswith("--"):
+            lines.append([])
+        lines[-1].append(word)
+    return (" \\\n" + indent).join(shlex.join(line) for line in lines)
 
 
 def kink_line(report: Report) -> Text | None:
