@@ -290,3 +290,71 @@ def test_a_module_level_backward_is_named_in_the_command(
     assert "--impl tests/test_mutants.py:flipped_sign --probes 0" in command
     again = invoke(*shlex.split(command)[1:])
     assert again.exit_code == 1, again.stderr
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        # Output activation, sum reduction, loss scale (a 3-row batch).
+        (
+            *("--x", "0.974", "0.312", "--x", "-0.5", "0.8", "--x", "0.1", "-0.9"),
+            *("--target", "0.5", "--target", "0.2", "--target", "0.9"),
+            *("--output-activation", "sigmoid", "--reduction", "sum", "--loss-scale", "0.5"),
+            *("--impl", f"{SAMPLES}/textbook/backprop.py:backward"),
+        ),
+        # --data rows, layout in_out, L2, relu, classes.
+        (
+            *("--seed", "2", "--layers", "4,6,3", "--activation", "relu"),
+            *("--loss", "cross_entropy", "--l2", "0.05", "--layout", "in_out"),
+            *("--data", f"{SAMPLES}/course/data.csv"),
+            *("--impl", f"{SAMPLES}/course/two_layer.py:loss_and_grads"),
+        ),
+        # The user's own model class and a loss over log-probabilities, in float32.
+        (
+            *("--model", f"{SAMPLES}/model/net.py:Net", "--x", "0.974", "0.312"),
+            *("--target", "1", "--loss", "nll", "--dtype", "float32"),
+            *("--impl", f"{SAMPLES}/model/net.py:backward"),
+        ),
+    ],
+    ids=["textbook", "course", "model"],
+)
+def test_probe_commands_carry_every_option(args: tuple[str, ...]) -> None:
+    code, doc = run_doc(*args)
+    assert code == 0, doc["failed"]
+    assert [p["passed"] for p in doc["probes"]] == [True, True]
+    for probe in doc["probes"]:
+        again, alone = run_doc(*shlex.split(probe["command"])[2:])
+        assert again == 0
+        assert alone["settings"]["x"] == probe["x"]
+        assert alone["settings"]["target"] == probe["target"]
+        for key in ("layers", "activations", "loss", "dtype", "reduction", "loss_scale", "l2"):
+            assert alone["settings"][key] == doc["settings"][key], key
+        for key in ("layout", "output_activation", "model", "seed"):
+            assert alone["settings"][key] == doc["settings"][key], key
+        # The same numbers as the probe itself: the same weights and batch.
+        for mine, theirs in zip(alone["parameters"], probe["parameters"], strict=True):
+            assert mine["max_abs_error"] == theirs["max_abs_error"]
+
+
+def test_a_module_instance_is_a_placeholder_in_the_command() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe_net", SAMPLES / "model" / "net.py")
+    assert spec is not None and spec.loader is not None
+    net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(net)
+
+    def summed(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Any:
+        grads = net.backward(params, x, y)
+        return {k: np.asarray(v) * x.shape[0] for k, v in grads.items()}
+
+    good = check([0.974, 0.312], [1], model=net.Net(), loss="nll", backward=net.backward)
+    assert good.passed and len(good.probes) == 2
+    bad = check([0.974, 0.312], [1], model=net.Net(), loss="nll", backward=summed)
+    assert not bad.passed and not bad.failed and len(bad.failed_probes) == 2
+    command = bad.failed_probes[0].command
+    assert command.startswith("gradcheck run --model YOUR_FILE.py:MODEL --x ")
+    assert "--impl YOUR_FILE.py:FUNC --probes 0" in command

@@ -135,11 +135,14 @@ def command(
     """The ``gradcheck run`` command that checks this probe batch on its own (``--probes 0``).
 
     ``impl`` is the ``--impl`` argument; when the backward is a Python callable that cannot be
-    named as ``FILE.py:FUNC`` it reads ``YOUR_FILE.py:FUNC``.
+    named as ``FILE.py:FUNC`` it reads ``YOUR_FILE.py:FUNC`` (and an ``nn.Module`` instance
+    given as ``model`` reads ``--model YOUR_FILE.py:MODEL``).
     """
     args = ["gradcheck", "run"]
-    if isinstance(request.model, str):
-        args += ["--model", request.model]
+    if request.model is not None:
+        # An nn.Module instance (the API) has no command-line name: the user fills it in.
+        model = request.model if isinstance(request.model, str) else "YOUR_FILE.py:MODEL"
+        args += ["--model", model]
     for row in x:
         args += ["--x", *(_number(v) for v in row)]
     for row in np.asarray(y).reshape(x.shape[0], -1):
