@@ -47,7 +47,10 @@ class Report(checks_report.Report):
         """One line: the verdict, the network and what failed (the table is the display)."""
         n = len(self.comparisons)
         verdict = "PASSED" if self.passed else f"FAILED {len(self.failed)} of {n}"
-        failed = f": {', '.join(self.failed[:6])}{', …' if len(self.failed) > 6 else ''}"
+        if self.failed_probes and not self.failed:
+            verdict = f"FAILED {len(self.failed_probes)} of {len(self.probes)} probe batches"
+        names = self.failed + tuple(p.name for p in self.failed_probes)
+        failed = f": {', '.join(names[:6])}{', …' if len(names) > 6 else ''}"
         return (
             f"<gradcheck.Report {verdict} · {self.settings.spec.describe()} · "
             f"batch {self.settings.batch_size}{failed if not self.passed else ''}>"
@@ -91,6 +94,7 @@ def check(
     impl: str | None = None,
     grads: str | Mapping[str, object] | None = None,
     oracle: str | None = None,
+    probes: int = 2,
 ) -> Report:
     """Check the hand-derived backward pass against torch autograd; the CLI's ``run``.
 
@@ -116,7 +120,10 @@ def check(
     ``gradcheck.io.usercode``), ``impl`` (``"FILE.py:FUNC"``, as ``--impl``) or ``grads``: a
     dict of the gradients you already computed (numpy arrays or tensors, keyed ``W1, b1, …``
     or by the model's own names ``fc1.weight, …``), or an ``.npz``/``.json`` file as
-    ``--grads``. Then ``report.diagnosis`` says where a bug most likely is.
+    ``--grads``. Then ``report.diagnosis`` says where a bug most likely is. A ``backward``
+    (or ``impl``) is also checked on ``probes`` seeded probe batches of 2, 3, … rows drawn
+    around ``x``/``target`` (``report.probes``; 0 turns them off), so that a batch-reduction
+    bug cannot pass on a single row.
 
     Returns a ``Report`` (``.passed``, ``.exit_code``, per-parameter ``Comparison``s); in
     Jupyter it displays as the table ``gradcheck run`` prints.

@@ -45,6 +45,13 @@ def summary_line(report: Report) -> str:
     short summary shows."""
     failed = [c for c in report.comparisons if not c.passed]
     n = len(report.comparisons)
+    if not failed and report.failed_probes:  # the given batch passes, a probe batch fails
+        probe = report.failed_probes[0]
+        names = ", ".join(probe.report.failed) if probe.report is not None else "no answer"
+        return (
+            f"gradcheck: {len(report.failed_probes)} of {len(report.probes)} probe batches "
+            f"fail ({probe.name}, batch {probe.size}: {names}); the given batch passes"
+        )
     if not failed:  # out of tolerance only against the oracle
         return "gradcheck: " + (report.oracle.verdict if report.oracle is not None else "failed")
     worst = max(c.max_abs_error for c in failed)

@@ -11,7 +11,7 @@ from gradcheck.checks import health
 from gradcheck.checks.diagnose import Finding, diagnose, make_context
 from gradcheck.checks.health import Notice
 from gradcheck.checks.problem import Problem, Request, setup
-from gradcheck.checks.report import Report, Settings
+from gradcheck.checks.report import Probe, Report, Settings
 from gradcheck.core import replica
 from gradcheck.core.answer import Answer
 from gradcheck.core.bounds import bounds
@@ -115,10 +115,12 @@ def user_side(
     impl: str | None = None,
     grads: str | Mapping[str, object] | None = None,
     layout: str = "out_in",
+    loaded: dict[str, Callable[..., object]] | None = None,
 ) -> tuple[str, Answer] | None:
     """The user's hand side (a callable, ``--impl FILE.py:FUNC``, ``--grads FILE`` or a dict
     of gradients) and its label for ``Settings.candidate``; ``None`` when none is given (the
-    built-in replica). W is exchanged in ``layout``."""
+    built-in replica). W is exchanged in ``layout``. ``loaded`` keeps the ``--impl`` function
+    once loaded, so that probe batches call the same function (a pipe is read only once)."""
     from gradcheck.io import gradsfile, usercode
 
     one_candidate(backward, impl, grads)
@@ -135,7 +137,12 @@ def user_side(
             layout=layout,
         )
     elif impl is not None:
-        fn = usercode.load_backward(impl)
+        if loaded is not None and impl in loaded:
+            fn = loaded[impl]
+        else:
+            fn = usercode.load_backward(impl)
+            if loaded is not None:
+                loaded[impl] = fn
         label = f"impl:{impl}"
         found = usercode.call_backward(
             fn, problem.spec, problem.params, problem.x, problem.y, label=impl, layout=layout
@@ -185,6 +192,9 @@ def run_check(
 ) -> Report:
     """The check ``request`` asks for, with the hand side given (default: the replica)."""
     one_candidate(backward, impl, grads)
+    from gradcheck.checks import probes as probing
+
+    n_probes = probing.validate_count(request.probes)
     problem, settings = setup(request)
     layout = request.layout
 
@@ -196,8 +206,11 @@ def run_check(
             return None
         return found[1] if found is not None else None
 
+    loaded: dict[str, Callable[..., object]] = {}
     try:
-        user = user_side(problem, backward=backward, impl=impl, grads=grads, layout=layout)
+        user = user_side(
+            problem, backward=backward, impl=impl, grads=grads, layout=layout, loaded=loaded
+        )
     except GradcheckError as err:
         other = next(lay for lay in LAYOUTS if lay != layout)
         if hand_for(other) is None:
@@ -209,17 +222,98 @@ def run_check(
     if user is None:
         return evaluate(problem, settings)
     candidate, hand = user
-    report = evaluate(problem, replace(settings, candidate=candidate), hand)
-    if not report.passed:
-        from gradcheck.checks.conventions import SCALE_KINDS, find_convention
-
-        found = find_convention(problem, hand, layout, settings.tolerance, hand_for)
-        if found is not None:
-            # The derivation is right for a network that differs by a convention. A global
-            # scale the diagnosis already named (a factor 2, a sum for a mean) is the same fact
-            # seen as a bug: both are kept. Otherwise its hypotheses about this network would
-            # mislead, and the convention replaces them.
-            scaled = {f.kind for f in report.diagnosis} & set(SCALE_KINDS)
-            kept = report.diagnosis if scaled else ()
-            report = replace(report, diagnosis=(*kept, found))
+    probed = n_probes if backward is not None or impl is not None else 0
+    settings = replace(settings, candidate=candidate, probes=probed)
+    report = with_convention(evaluate(problem, settings, hand), problem, hand, layout, hand_for)
+    if grads is not None:
+        if n_probes:
+            note = (
+                "--grads holds gradients for the given batch only, so no probe batches were "
+                "checked; give your backward as --impl FILE.py:FUNC to also check batches of "
+                f"{', '.join(str(k + 1) for k in range(1, n_probes + 1))} rows"
+            )
+            report = replace(report, probe_note=note)
+        return report
+    found = tuple(
+        run_probe(request, problem, settings, k, backward=backward, impl=impl, loaded=loaded)
+        for k in range(1, probed + 1)
+    )
+    report = replace(report, probes=found)
+    failing = [p for p in found if p.report is not None and not p.passed]
+    if all(c.passed for c in report.comparisons) and failing:
+        # The given batch passed, so its diagnosis is empty; the largest failing probe is
+        # where a batch-reduction bug shows most plainly (×3 is the batch size, ×2 is also 2).
+        shown = failing[-1]
+        assert shown.report is not None
+        prefix = f"{shown.name} (batch {shown.size}): "
+        report = replace(
+            report,
+            diagnosis=tuple(replace(f, message=prefix + f.message) for f in shown.report.diagnosis),
+        )
     return report
+
+
+def with_convention(
+    report: Report,
+    problem: Problem,
+    hand: Answer,
+    layout: str,
+    hand_for: Callable[[str], Answer | None],
+) -> Report:
+    """``report`` with a convention finding added when the failing ``hand`` is right for a
+    network that differs by a convention (``checks/conventions.py``)."""
+    if report.passed:
+        return report
+    from gradcheck.checks.conventions import SCALE_KINDS, find_convention
+
+    found = find_convention(problem, hand, layout, report.settings.tolerance, hand_for)
+    if found is None:
+        return report
+    # The derivation is right for a network that differs by a convention. A global scale the
+    # diagnosis already named (a factor 2, a sum for a mean) is the same fact seen as a bug:
+    # both are kept. Otherwise its hypotheses about this network would mislead, and the
+    # convention replaces them.
+    scaled = {f.kind for f in report.diagnosis} & set(SCALE_KINDS)
+    kept = report.diagnosis if scaled else ()
+    return replace(report, diagnosis=(*kept, found))
+
+
+def run_probe(
+    request: Request,
+    problem: Problem,
+    settings: Settings,
+    index: int,
+    *,
+    backward: Callable[..., object] | None,
+    impl: str | None,
+    loaded: dict[str, Callable[..., object]] | None = None,
+) -> Probe:
+    """The user's backward on probe batch ``index`` (``checks/probes.py``), fully compared.
+
+    The user code raising or returning wrong shapes on a batch it was not given is a failed
+    probe (its message kept), not an error of the whole check: that is what a probe is for.
+    """
+    from gradcheck.checks import probes as probing
+
+    x, y = probing.draw(settings, index)
+    command = probing.command(request, probing.impl_argument(impl, backward), x, y)
+    small = probing.probe_problem(problem, x, y)
+    probe_settings = replace(settings, x=x, target=y, probes=0)
+    layout = request.layout
+
+    def hand_for(other: str) -> Answer | None:
+        try:
+            found = user_side(small, backward=backward, impl=impl, layout=other, loaded=loaded)
+        except GradcheckError:
+            return None
+        return found[1] if found is not None else None
+
+    try:
+        user = user_side(small, backward=backward, impl=impl, layout=layout, loaded=loaded)
+    except GradcheckError as err:
+        message = err.cli_message.strip().splitlines()[0] if err.cli_message.strip() else ""
+        return Probe(index, x, y, None, command, error=message or type(err).__name__)
+    assert user is not None
+    report = evaluate(small, probe_settings, user[1])
+    report = with_convention(report, small, user[1], layout, hand_for)
+    return Probe(index, x, y, report, command)

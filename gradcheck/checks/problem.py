@@ -52,6 +52,7 @@ class Request:
     l2: float = 0.0
     layout: str = "out_in"
     model: object | None = None  # "FILE.py:NAME" or an nn.Module instance
+    probes: int = 2  # probe batches (sizes 2, 3, …) for user code; 0: none (checks/probes.py)
 
 
 @dataclass(frozen=True)

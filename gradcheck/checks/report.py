@@ -30,6 +30,7 @@ class Settings:
     oracle: str | None = None  # numerical oracle method (numeric.py), if asked for
     layout: str = "out_in"  # how the user's code stores W: (out, in) or (in, out)
     model: str | None = None  # the user's model: "FILE.py:NAME" or "python:module.Class"
+    probes: int = 0  # probe batches checked beside the given one (user code only)
 
     @property
     def batch_size(self) -> int:
@@ -39,6 +40,44 @@ class Settings:
     def norm_tol(self) -> float:
         """ntol of the per-tensor norm rule (``tolerance.norm_tolerance``)."""
         return norm_tolerance(self.spec.dtype, self.tolerance.rtol)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe batch (``checks/probes.py``): its rows and the full check on them."""
+
+    index: int  # 1, 2, …; the batch has index + 1 rows
+    x: NDArray[np.float64]  # (size, n_in), exactly representable in the dtype
+    target: NDArray[np.generic]  # as Settings.target
+    report: Report | None  # the check on this batch; None when the user code failed on it
+    command: str  # the ``gradcheck run`` command that checks this batch on its own
+    error: str | None = None  # why the user code gave no answer on this batch
+
+    @property
+    def name(self) -> str:
+        return f"probe{self.index}"
+
+    @property
+    def size(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def passed(self) -> bool:
+        return self.report is not None and self.report.passed
+
+    @property
+    def worst(self) -> Comparison | None:
+        """The comparison furthest out of (or closest to) its tolerance: a failing one first,
+        then by the elementwise error ratio, then by the norm rule's ratio."""
+        if self.report is None or not self.report.comparisons:
+            return None
+
+        def key(c: Comparison) -> tuple[bool, float, float]:
+            ratio = c.error_ratio if np.isfinite(c.error_ratio) else np.inf
+            norm = c.norm_ratio if c.norm_tol is not None and np.isfinite(c.norm_ratio) else 0.0
+            return (not c.passed, ratio, norm)
+
+        return max(self.report.comparisons, key=key)
 
 
 @dataclass(frozen=True)
@@ -52,6 +91,8 @@ class Report:
     warnings: tuple[Notice, ...] = ()
     diagnosis: tuple[Finding, ...] = ()  # where the bug most likely is; empty when passed
     oracle: OracleCheck | None = None  # both sides vs the numerical oracle, if asked for
+    probes: tuple[Probe, ...] = ()  # user code on seeded probe batches (checks/probes.py)
+    probe_note: str | None = None  # why no probe batches were checked, where that needs saying
 
     @property
     def comparisons(self) -> tuple[Comparison, ...]:
@@ -60,7 +101,12 @@ class Report:
     @property
     def passed(self) -> bool:
         oracle_ok = self.oracle is None or self.oracle.passed
-        return all(c.passed for c in self.comparisons) and oracle_ok
+        probes_ok = all(p.passed for p in self.probes)
+        return all(c.passed for c in self.comparisons) and oracle_ok and probes_ok
+
+    @property
+    def failed_probes(self) -> tuple[Probe, ...]:
+        return tuple(p for p in self.probes if not p.passed)
 
     @property
     def at_kink(self) -> tuple[tuple[str, int], ...]:
@@ -69,7 +115,8 @@ class Report:
 
     @property
     def failed(self) -> tuple[str, ...]:
-        """Names of the comparisons out of tolerance, in report order."""
+        """Names of the comparisons out of tolerance, in report order (a failing probe batch
+        is in ``failed_probes``: its own ``report.failed`` names what failed there)."""
         oracle = self.oracle.failed if self.oracle is not None else ()
         return tuple(c.name for c in self.comparisons if not c.passed) + oracle
 
@@ -79,7 +126,8 @@ class Report:
 
         - 0: every forward value, gradient and δ is within tolerance;
         - 1: at least one is out of tolerance, or NaN/inf on either side, or (with an
-          oracle) either side disagrees with the numerical oracle.
+          oracle) either side disagrees with the numerical oracle, or (user code) a probe
+          batch fails.
 
         Code 2 (bad usage or bad input) is never a report's: bad input raises
         ``GradcheckError`` before any number is compared. Code 3 is reserved for an internal

@@ -111,6 +111,8 @@ def run(
 
     With --impl FILE.py:FUNC (or --grads FILE) your own backward is checked instead of the
     built-in replica, and a failing check says where the bug most likely is (diagnosis).
+    Your --impl is also run on seeded probe batches of 2 and 3 rows drawn around the given
+    ones (--probes), so that a sum-instead-of-mean bug cannot hide behind a single row.
 
     \b
     Example:

@@ -264,6 +264,18 @@ candidate_options = option_group(
         "with the keys --impl returns (W1, … or dense.0.weight, …), computed for the same "
         "weights (--seed/--weights) and batch. '-' reads standard input.",
     ),
+    click.option(
+        "--probes",
+        type=int,
+        default=2,
+        show_default=True,
+        metavar="N",
+        help="With --impl, also check your backward on N seeded probe batches of 2, 3, … "
+        "rows drawn around --x/--target (same network and weights), so that a sum-instead-of-"
+        "mean or other batch-reduction bug cannot hide behind one row; a failing probe fails "
+        "the check and prints the command that reproduces it. 0 turns probes off. Not "
+        "possible with --grads (one batch).",
+    ),
 )
 
 detail_options = option_group(

@@ -19,7 +19,7 @@ from gradcheck.checks.diagnose import Finding
 from gradcheck.checks.explain import Explanation, Step
 from gradcheck.checks.oracle import RULE_ASCII as ORACLE_RULE_ASCII
 from gradcheck.checks.oracle import OracleCheck
-from gradcheck.checks.report import Report
+from gradcheck.checks.report import Probe, Report
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, SweepReport, median
 from gradcheck.core.compare import Comparison
 from gradcheck.core.spec import NetSpec
@@ -111,6 +111,7 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
             "model": s.model,
             "norm_tol": s.norm_tol,
             "norm_rule": NORM_RULE_ASCII,
+            "probes": s.probes,
         },
         "forward": {c.name: comparison_to_dict(c, arrays=arrays) for c in report.forward},
         "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
@@ -118,11 +119,47 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
         "failed": list(report.failed),
         "warnings": warnings_to_list(report),
         "at_kink": dict(report.at_kink),
+        "probes": [probe_to_dict(p) for p in report.probes],
         "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
     }
+    if report.probe_note is not None:
+        doc["probes_note"] = report.probe_note
     if report.oracle is not None:
         add_oracle(doc, report.oracle, arrays=arrays)
     return doc
+
+
+def probe_to_dict(probe: Probe) -> dict[str, Any]:
+    """One probe batch: its rows, verdict, worst quantity, the command that reproduces it and
+    (when the user code answered) its comparison records without arrays."""
+    record: dict[str, Any] = {
+        "name": probe.name,
+        "batch_size": probe.size,
+        "x": array(probe.x),
+        "target": array(probe.target),
+        "passed": probe.passed,
+        "failed": list(probe.report.failed) if probe.report is not None else [],
+        "error": probe.error,
+        "command": probe.command,
+    }
+    worst = probe.worst
+    if worst is not None:
+        record["worst"] = {
+            "name": worst.name,
+            "max_abs_error": number(worst.max_abs_error),
+            "max_rel_error": number(worst.max_rel_error),
+            "error_ratio": number(worst.error_ratio),
+            "norm_error": number(worst.norm_error),
+        }
+    if probe.report is not None:
+        r = probe.report
+        record.update(
+            forward={c.name: comparison_to_dict(c, arrays=False) for c in r.forward},
+            parameters=[comparison_to_dict(c, arrays=False) for c in r.parameters],
+            deltas=[comparison_to_dict(c, arrays=False) for c in r.deltas],
+            diagnosis=[finding_to_dict(f) for f in r.diagnosis],
+        )
+    return record
 
 
 def network_settings(spec: NetSpec) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A ``Report`` as JUnit XML: one testcase per forward value, parameter and δ.
+"""A ``Report`` as JUnit XML: one testcase per forward value, parameter and δ, and per probe.
 
 The layout is the common denominator that CI systems parse (Jenkins, GitLab, GitHub
 actions that publish test results, pytest's own ``--junitxml``): ``<testsuites>`` with one
@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from gradcheck.checks.report import Report
+from gradcheck.checks.report import Probe, Report
 from gradcheck.core.compare import Comparison
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import RULE_ASCII
@@ -53,13 +53,35 @@ def _testcase(c: Comparison) -> ET.Element:
     return case
 
 
+def _probe_testcase(probe: Probe) -> ET.Element:
+    """A probe batch as one testcase; a failure names what failed and how to reproduce it."""
+    case = ET.Element(
+        "testcase", classname="gradcheck.probes", name=f"{probe.name} (batch {probe.size})"
+    )
+    if probe.passed:
+        return case
+    if probe.report is None:
+        message = (
+            f"{probe.name}: your code gave no answer on a batch of {probe.size}: {probe.error}"
+        )
+    else:
+        failed = ", ".join(probe.report.failed)
+        message = f"{probe.name} (batch {probe.size}): out of tolerance: {failed}"
+        worst = probe.worst
+        if worst is not None:
+            message += f"; worst: {failure_message(worst)}"
+    failure = ET.SubElement(case, "failure", message=printable(message), type="OutOfTolerance")
+    failure.text = f"{printable(message)}\nreproduce: {printable(probe.command)}"
+    return case
+
+
 def to_junit(report: Report) -> bytes:
     """The JUnit XML document (UTF-8, with an XML declaration)."""
     s = report.settings
     cases = report.comparisons
     counts = {
-        "tests": str(len(cases)),
-        "failures": str(sum(not c.passed for c in cases)),
+        "tests": str(len(cases) + len(report.probes)),
+        "failures": str(sum(not c.passed for c in cases) + len(report.failed_probes)),
         "errors": "0",
         "skipped": "0",
     }
@@ -80,6 +102,8 @@ def to_junit(report: Report) -> bytes:
         ET.SubElement(properties, "property", name=key, value=printable(value))
     for c in cases:
         suite.append(_testcase(c))
+    for probe in report.probes:
+        suite.append(_probe_testcase(probe))
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document + b"\n"

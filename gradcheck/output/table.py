@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcheck.checks.health import Notice
-from gradcheck.checks.report import Report
+from gradcheck.checks.report import Probe, Report
 from gradcheck.core.compare import Comparison
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE
@@ -152,9 +153,20 @@ def verdict(report: Report) -> Text:
     n = len(report.comparisons)
     if report.oracle is not None:
         n += len(report.oracle.vs_autograd) + len(report.oracle.vs_hand)
+    sizes = ", ".join(str(p.size) for p in report.probes)
     if report.passed:
-        return Text(f"PASSED: all {n} checks within tolerance", style="bold green")
+        passed = f"PASSED: all {n} checks within tolerance"
+        if report.probes:
+            passed += f", and on {len(report.probes)} probe batches ({sizes} rows)"
+        return Text(passed, style="bold green")
     failed = report.failed
+    if not failed:
+        probes = "; ".join(_probe_failure(p) for p in report.failed_probes)
+        return Text(
+            f"FAILED: all {n} checks on the given batch are within tolerance, but probe "
+            f"batches fail: {probes}",
+            style="bold red",
+        )
     nonfinite = [c.name for c in report.comparisons if c.n_nonfinite]
     by_norm = [c.name for c in report.comparisons if c.n_failed == 0 and not c.norm_passed]
     line = Text(
@@ -164,7 +176,68 @@ def verdict(report: Report) -> Text:
         line.append(f" (NaN/inf in {', '.join(nonfinite)})", style="red")
     if by_norm:
         line.append(f" (by the norm rule: {', '.join(by_norm)})", style="red")
+    if report.failed_probes:
+        probes = "; ".join(_probe_failure(p) for p in report.failed_probes)
+        line.append(f"; probe batches fail too: {probes}", style="red")
     return line
+
+
+def _probe_failure(probe: Probe) -> str:
+    """``probe1 (batch 2: 4 of 11 out)`` or ``probe1 (batch 2: your code gave no answer)``."""
+    if probe.report is None:
+        return f"{probe.name} (batch {probe.size}: your code gave no answer)"
+    n = len(probe.report.comparisons)
+    return f"{probe.name} (batch {probe.size}: {len(probe.report.failed)} of {n} out)"
+
+
+def probe_lines(report: Report) -> list[Any]:
+    """One compact line per probe batch (size, verdict, worst quantity and its errors), the
+    reproducing command under a failing one; or the note saying why there are none.
+
+    The command is printed one option a line, continued with backslashes (``shell_lines``).
+    """
+    if report.probe_note is not None:
+        return [Text(f"note: {report.probe_note}", style="dim")]
+    parts: list[Any] = []
+    for probe in report.probes:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        head = Text(f"{probe.name}:", style="bold" if probe.passed else "bold red")
+        cell = Text(f"batch {probe.size} · ")
+        if probe.passed:
+            cell.append("✓ passed", style="green")
+        else:
+            cell.append("✗ FAILED", style="bold red")
+        worst = probe.worst
+        if probe.report is None:
+            cell.append(f" · your code gave no answer: {printable(probe.error or '')}")
+        elif worst is not None:
+            if not probe.passed:
+                failed = probe.report.failed
+                cell.append(f" · {len(failed)} of {len(probe.report.comparisons)} out: ")
+                cell.append(", ".join(failed[:6]) + (", …" if len(failed) > 6 else ""))
+            cell.append(
+                f" · worst {_short_label(worst)}: max abs err {_err(worst.max_abs_error)}, "
+                f"max rel err {_err(worst.max_rel_error)}, norm err {_err(worst.norm_error)}"
+            )
+        grid.add_row(head, cell)
+        parts.append(grid)
+        if not probe.passed:
+            parts.append(Text(f"  reproduce: {shell_lines(printable(probe.command))}", style="dim"))
+    return parts
+
+
+def shell_lines(command: str, indent: str = "      ") -> str:
+    """A one-line shell command as lines continued with a backslash, one option a line, so
+    that it can be copied from a terminal of any width (JSON keeps the one-line form)."""
+    words = shlex.split(command)
+    lines: list[list[str]] = [[]]
+    for word in words:
+        if word.startswith("--"):
+            lines.append([])
+        lines[-1].append(word)
+    return (" \\\n" + indent).join(shlex.join(line) for line in lines)
 
 
 def kink_line(report: Report) -> Text | None:
@@ -187,6 +260,7 @@ def render_report(report: Report) -> Group:
 
         parts.append(render_oracle.directions_table(report.oracle))
     parts.extend(warning_lines(report.warnings))
+    parts.extend(probe_lines(report))
     kinks = kink_line(report)
     if kinks is not None:
         parts.append(kinks)
