@@ -265,3 +265,18 @@ def test_sweep_impl_defaults_to_three_rows_and_catches_sum_instead_of_mean(tmp_p
     one = invoke("sweep", "--cases", "3", "--batch-size", "1", "--impl", f"{buggy}:backward")
     assert one.exit_code == 0
     assert invoke("sweep", "--cases", "2", "--json").stdout.count('"batch_size": 1') == 1
+
+
+@pytest.mark.parametrize(
+    ("output_activation", "loss", "says_saturated"),
+    [("sigmoid", "bce", True), ("identity", "l1", False)],
+)
+def test_kink_line_names_saturated_probabilities_only_for_probability_outputs(
+    output_activation: str, loss: str, says_saturated: bool
+) -> None:
+    report = check(SEED_X, [1.0], output_activation=output_activation, loss=loss)
+    first = report.parameters[0]
+    marked = replace(report, parameters=(replace(first, n_at_kink=3), *report.parameters[1:]))
+    text = plain_text(render_report(marked), 300)
+    assert f"at a kink: {first.name} (3): " in text
+    assert ("output probability rounds to 0 or 1" in text) is says_saturated

@@ -245,10 +245,17 @@ def kink_line(report: Report) -> Text | None:
     if not report.at_kink:
         return None
     where = ", ".join(f"{name} ({n})" for name, n in report.at_kink)
+    # Rows whose output probability rounds to 0 or 1 are counted here too (core/bounds.py):
+    # there ∂L/∂ŷ·f′ is 0/0 and either side's value is as valid as the other's.
+    saturated = (
+        " or whose output probability rounds to 0 or 1"
+        if report.settings.spec.output_record.produces == "probabilities"
+        else ""
+    )
     return Text(
-        f"at a kink: {where}: element(s) whose argument lies within rounding of a kink, where "
-        "hand and autograd take different one-sided derivatives; both are valid, so these "
-        "are accepted, not failed"
+        f"at a kink: {where}: element(s) whose argument lies within rounding of a kink"
+        f"{saturated}, where hand and autograd take different one-sided derivatives; both are "
+        "valid, so these are accepted, not failed"
     )
 
 
