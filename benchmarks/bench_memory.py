@@ -5,9 +5,10 @@ Run: ``python benchmarks/bench_memory.py [--rows 400000] [--layers 2,64,64,1]``.
 Each case runs in a fresh process; its peak RSS comes from ``os.wait4`` (``ru_maxrss``). The
 baseline is the peak of a one-row run (interpreter, numpy, torch, rich); the estimate is what
 gradcheck checks before loading: ``NetSpec.working_bytes(batch)`` plus the input file's bytes
-(held once while parsing) — and, with ``--json``, the document (``json_bytes``). Printed per
-case: peak, peak − baseline, estimate, and the ratio (peak − baseline) / estimate, which must
-stay ≤ 1.25.
+(held once while parsing) — and, with ``--json``, the document: it is written in blocks of
+``documents.BLOCK_ELEMENTS`` numbers, so it adds one block's lists and text (``JSON_BYTES``),
+whatever the batch. Printed per case: peak, peak − baseline, estimate, and the ratio
+(peak − baseline) / estimate, which must stay ≤ 1.25.
 """
 
 from __future__ import annotations
@@ -21,16 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from gradcheck.core.spec import NetSpec, parse_layers
+from gradcheck.output.documents import BLOCK_ELEMENTS
 
 GRADCHECK = str(Path(sys.executable).with_name("gradcheck"))
-# A number in the document takes ~24 characters ("-1.2345678901234567e-05, ").
-JSON_CHARS_PER_NUMBER = 24
-
-
-def json_bytes(spec: NetSpec, batch: int) -> int:
-    """The --json document: autograd and hand arrays of every parameter, δ and prediction."""
-    numbers = spec.n_parameters + batch * (sum(spec.layers[1:]) + spec.n_out)
-    return 2 * numbers * JSON_CHARS_PER_NUMBER
+# One block of the document: a list of Python floats (~32 bytes a number) and its text (~24).
+JSON_BYTES = BLOCK_ELEMENTS * (32 + 24)
 
 
 def peak_rss(args: list[str]) -> tuple[int, int]:
@@ -69,7 +65,7 @@ def main() -> None:
             _, peak = peak_rss(args)
             estimate = spec.working_bytes(rows) + path.stat().st_size
             if extra:
-                estimate += json_bytes(spec, rows)
+                estimate += JSON_BYTES
             ratio = (peak - base) / estimate
             print(
                 f"{name:<22} {peak / 2**20:>7.0f}Mi {(peak - base) / 2**20:>7.0f}Mi "

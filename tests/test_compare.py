@@ -123,3 +123,43 @@ def test_bad_tolerances_are_refused(atol: float, rtol: float, message: str) -> N
     assert caught.value.cli_message.startswith(message)
     assert str(caught.value).startswith(message.removeprefix("--"))
     assert caught.value.field == message.removeprefix("--").split(":")[0]
+
+
+@pytest.mark.parametrize("piece", [1, 5, 64])
+@pytest.mark.parametrize("seed", range(8))
+def test_a_tensor_judged_in_pieces_gives_the_same_comparison(
+    monkeypatch: pytest.MonkeyPatch, piece: int, seed: int
+) -> None:
+    """compare() works a piece of elements at a time on large tensors (memory): every field
+    must equal the one-piece result — maxima, counts, the first worst index, the norm rule."""
+    from gradcheck.core import compare as compare_module
+    from gradcheck.core.bounds import TensorBounds
+
+    rng = np.random.default_rng(seed)
+    ref = rng.normal(0, 1, (13, 11)) * 10.0 ** rng.uniform(-8, 1)
+    cand = ref * (1 + rng.normal(0, 1e-9, ref.shape))
+    cand.flat[rng.integers(0, ref.size, 3)] += rng.normal(0, 1e-5, 3)  # some fail
+    if seed % 2:
+        cand.flat[rng.integers(0, ref.size)] = np.nan
+    kink = np.where(rng.random(ref.shape) < 0.2, np.abs(rng.normal(0, 1e-5, ref.shape)), 0.0)
+    limits = TensorBounds(ref.copy(), kink, np.abs(ref) * 1e-15)
+    if seed % 4 == 3:  # a tie: the first of two equal worst elements is reported
+        ref, cand = np.ones((13, 11)), np.ones((13, 11))
+        cand.flat[[20, 90]] += 1.0
+        limits = TensorBounds(ref.copy(), np.zeros_like(ref), np.zeros_like(ref))
+    tol, ntol = DEFAULT_TOLERANCES["float64"], 1e-6
+    whole = compare("W", ref, cand, tol, norm_tol=ntol, bounds=limits)
+    monkeypatch.setattr(compare_module, "PIECE_ELEMENTS", piece)
+    pieces = compare("W", ref, cand, tol, norm_tol=ntol, bounds=limits)
+    for field in ("max_abs_error", "max_rel_error", "error_ratio", "norm_error", "norm_ratio"):
+        assert getattr(pieces, field) == pytest.approx(getattr(whole, field), rel=1e-12), field
+    assert pieces.rounding == pytest.approx(whole.rounding, rel=1e-12)
+    assert (pieces.n_failed, pieces.n_nonfinite, pieces.n_at_kink) == (
+        whole.n_failed,
+        whole.n_nonfinite,
+        whole.n_at_kink,
+    )
+    assert pieces.passed == whole.passed
+    assert pieces.worst_index == whole.worst_index
+    if seed % 4 == 3:
+        assert whole.worst_index == np.unravel_index(20, ref.shape)

@@ -280,3 +280,29 @@ def test_kink_line_names_saturated_probabilities_only_for_probability_outputs(
     text = plain_text(render_report(marked), 300)
     assert f"at a kink: {first.name} (3): " in text
     assert ("output probability rounds to 0 or 1" in text) is says_saturated
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 13))
+@pytest.mark.parametrize("variant", ["as drawn", "sum, ½, l2"])
+def test_bounds_of_a_batch_in_pieces_equal_the_whole(
+    monkeypatch: pytest.MonkeyPatch, seed: int, variant: str
+) -> None:
+    from gradcheck.core import bounds as bounds_module
+    from tests.verdict_cases import random_case
+
+    case = random_case(seed, max_batch=40)
+    spec = case.spec
+    if variant != "as drawn":
+        spec = replace(spec, reduction="sum", loss_scale=0.5, l2=0.01)
+    params, x, y = case.problem.params, case.problem.x, case.problem.y
+    whole = bounds(spec, params, x, y)
+    monkeypatch.setattr(bounds_module, "PIECE_ELEMENTS", 1)  # one row a piece
+    pieces = bounds(spec, params, x, y)
+    assert pieces.kink_elements == whole.kink_elements
+    assert list(pieces.tensors) == list(whole.tensors)
+    for name, w in whole.tensors.items():
+        p = pieces[name]
+        for field in ("center", "kink", "rounding"):
+            a, b = getattr(p, field), getattr(w, field)
+            assert a.shape == b.shape, (name, field)
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-300, err_msg=f"{name}.{field}")

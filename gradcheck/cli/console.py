@@ -12,8 +12,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import click
-
 from gradcheck.core.errors import GradcheckError
 
 if TYPE_CHECKING:
@@ -104,11 +102,17 @@ def print_out(renderables: Sequence[Any], no_color: bool) -> None:
 
 
 def emit(report: Report, *, as_json: bool, arrays: bool, no_color: bool) -> None:
-    """Write the finished result to stdout in one go."""
+    """Write the finished result to stdout (the JSON document in pieces, the table whole)."""
     if as_json:
-        from gradcheck.output.documents import to_json
+        from gradcheck.output.documents import iter_json
 
-        click.echo(to_json(report, arrays=arrays))
+        # In pieces: a batch of 10⁵ rows makes a document of tens of MB, which need not be
+        # held whole (nor as Python lists) on top of the report's arrays.
+        out = sys.stdout
+        for piece in iter_json(report, arrays=arrays):
+            out.write(piece)
+        out.write("\n")
+        out.flush()
         return
     from gradcheck.output.table import render_report
 

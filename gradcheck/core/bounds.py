@@ -37,6 +37,7 @@ Every array may carry leading axes (a sweep's stack of cases); the algebra broad
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -111,6 +112,12 @@ def _curvature(act: Activation, z: Array, points: tuple[float, ...]) -> Array:
     return np.asarray(2.0 * d, dtype=np.float64)
 
 
+#: Rows per piece × units per row: the bounds of a large batch are computed a piece of rows at
+#: a time (every row's δ is independent; the weight gradients are sums over rows), so the
+#: temporaries stay ~2 MB an array instead of growing with the batch (issue 15.3).
+PIECE_ELEMENTS = 1 << 18
+
+
 @np.errstate(all="ignore")  # overflow in a bound is an infinite bound, not a warning
 def bounds(
     spec: NetSpec,
@@ -119,9 +126,61 @@ def bounds(
     y: NDArray[np.generic],
 ) -> Bounds:
     """Bounds for every gradient and δ of ``spec`` on this problem (params/x already in dtype)."""
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    batch = int(x.shape[-2])
+    per_row = max(1, math.prod(x.shape[:-2]) * sum(spec.layers))
+    step = max(1, PIECE_ELEMENTS // per_row)
+    if batch <= step:
+        return _bounds_rows(spec, p, x, y, batch=batch, share=1.0, with_l2=True)
+    classes = spec.loss_record.takes_classes
+    fields = ("center", "kink", "rounding")
+    totals: dict[str, list[Array]] = {}
+    kink_elements = 0
+    for start in range(0, batch, step):
+        stop = min(start + step, batch)
+        piece = _bounds_rows(
+            spec,
+            p,
+            x[..., start:stop, :],
+            y[..., start:stop] if classes else y[..., start:stop, :],
+            batch=batch,
+            # A mean over the batch is the row-weighted mean of the pieces' means.
+            share=(stop - start) / batch if spec.reduction == "mean" else 1.0,
+            with_l2=start == 0,
+        )
+        kink_elements += piece.kink_elements
+        # δ rows go to their place in the whole batch's arrays; a gradient's shares add up.
+        # Nothing of a piece outlives it, so the peak is the result plus one piece.
+        for name, t in piece.tensors.items():
+            is_delta = name.startswith("delta")
+            if name not in totals:
+                shape = (*t.center.shape[:-2], batch, t.center.shape[-1])
+                totals[name] = [
+                    np.empty(shape) if is_delta else np.zeros_like(t.center) for _ in fields
+                ]
+            for total, value in zip(totals[name], (t.center, t.kink, t.rounding), strict=True):
+                if is_delta:
+                    total[..., start:stop, :] = value
+                else:
+                    total += value
+    return Bounds({k: TensorBounds(*v) for k, v in totals.items()}, kink_elements)
+
+
+def _bounds_rows(
+    spec: NetSpec,
+    p: Mapping[str, Array],
+    x: NDArray[np.floating],
+    y: NDArray[np.generic],
+    *,
+    batch: int,
+    share: float,
+    with_l2: bool,
+) -> Bounds:
+    """``bounds`` on some rows of a batch of ``batch``: their δ, and their share of each
+    parameter gradient (the L2 term only ``with_l2``; ``share`` scales ∂L/∂ŷ from these
+    rows' own reduction to the whole batch's)."""
     u = float(np.finfo(np.dtype(spec.dtype)).eps)
     loss = spec.loss_record
-    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     aw = {k: np.abs(v) for k, v in p.items()}
     a = np.asarray(x, dtype=np.float64)
     ea = np.zeros_like(a)  # both sides receive the same x in the dtype
@@ -145,7 +204,9 @@ def bounds(
             ea = np.abs(act.df(z)) * ez + FUNCTION_ULPS * u * np.abs(a)
             acts.append(a)
             eas.append(ea)
-    pred, epred = zs[-1], ezs[-1]
+    # Each cached array is popped where backprop last needs it, so the forward caches shrink
+    # as the backward pass grows its outputs (a large batch holds a few layers, not all).
+    pred, epred = zs.pop(), ezs.pop()
     kink_elements = 0
 
     # δL = ∂L/∂ŷ, as an interval where ŷ − y sits at a loss kink.
@@ -156,7 +217,7 @@ def bounds(
     # δL = (C·reduce)′ of the loss at ŷ = f_out(zL), back through the output activation.
     out_act = spec.output_record
     output = np.asarray(out_act.f(pred), dtype=np.float64)
-    factor = replica.loss_factor(spec, output)
+    factor = replica.loss_factor(spec, output) * share
     _, dmean = loss.f(output, yv if classes else yf)
     up_mid = factor * np.asarray(dmean, dtype=np.float64)  # ∂L/∂ŷ
     up_rad = np.zeros_like(pred)
@@ -213,15 +274,14 @@ def bounds(
         margin = np.maximum(np.minimum(p_dtype, 1.0 - p_dtype), u)
         cond = np.max(1.0 / margin, axis=-1, keepdims=True)
         err = err + FUNCTION_ULPS * u * cond * (np.abs(mid) + rad)
-    batch = x.shape[-2]
     out: dict[str, TensorBounds] = {}
     for layer in range(depth, 0, -1):
         size = np.abs(mid) + rad  # |δ| over its interval
         out[f"delta{layer}"] = TensorBounds(mid, rad, err + u * size)
-        a_prev, ea_prev = acts[layer - 1], eas[layer - 1]
+        a_prev, ea_prev = acts.pop(), eas.pop()
         abs_a = np.abs(a_prev)
         # ∂(λ·ΣW²)/∂W = 2λW joins the weight gradient on both sides, rounded once more.
-        decay = 2.0 * spec.l2 * p[f"W{layer}"]
+        decay = 2.0 * spec.l2 * p[f"W{layer}"] if with_l2 else np.zeros_like(p[f"W{layer}"])
         out[f"W{layer}"] = TensorBounds(
             _t(mid) @ a_prev + decay,
             _t(rad) @ abs_a,
@@ -242,7 +302,7 @@ def bounds(
         proj = mid @ w
         proj_rad = rad @ abs_w
         proj_err = err @ abs_w + (n_out + 2) * u * (size @ abs_w)
-        z_prev, ez_prev = zs[layer - 2], ezs[layer - 2]
+        z_prev, ez_prev = zs.pop(), ezs.pop()
         act = spec.activation_at(layer - 1)
         points = tuple(sorted(set(act.kinks) | set(act.switches)))
         df = np.asarray(act.df(z_prev), dtype=np.float64)
@@ -258,7 +318,7 @@ def bounds(
         curv = np.where(slope_rad > 0, 0.0, _curvature(act, z_prev, points))
         # f′ may be computed from the output a (σ′ = a(1 − a), as torch does): then its error
         # is absolute, ~u·(1 + |a|), not relative — it dominates where f′ underflows.
-        from_output = 1.0 + np.abs(acts[layer - 1]) if act.df_from_output is not None else 0.0
+        from_output = 1.0 + abs_a if act.df_from_output is not None else 0.0
         mid = proj * slope_mid
         rad = np.abs(proj) * slope_rad + proj_rad * slope
         err = proj_err * slope + (np.abs(proj) + proj_rad) * (

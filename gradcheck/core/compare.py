@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core.bounds import TensorBounds
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Tolerance, judge
+from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Judgement, Norms, Tolerance, judge
 
 
 @dataclass(frozen=True)
@@ -89,23 +89,33 @@ def compare(
         raise GradcheckError(
             f"{name}: shape {_shape(cand.shape)} does not match autograd's {_shape(ref.shape)}"
         )
-    row = (1, -1)
-    j = judge(
-        ref.reshape(row),
-        cand.reshape(row),
-        tolerance.atol,
-        tolerance.rtol,
-        norm_tol,
-        center=None if bounds is None else bounds.center.reshape(row),
-        kink=None if bounds is None else bounds.kink.reshape(row),
-        rounding=None if bounds is None else bounds.rounding.reshape(row),
-        rounding_passes=tolerance in DEFAULT_TOLERANCES.values(),
+    flat = (ref.reshape(-1), cand.reshape(-1))
+    limits_flat = (
+        None
+        if bounds is None
+        else tuple(np.reshape(v, -1) for v in (bounds.center, bounds.kink, bounds.rounding))
     )
-    e = j.elements
-    ratio = e.ratio.reshape(ref.shape)
-    worst = (
-        np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.ndim and ratio.size else ()
-    )
+    # A large tensor is judged a piece of elements at a time: the rules' temporaries (a dozen
+    # float64 arrays) stay a few MB instead of a dozen copies of the tensor (issue 15.3).
+    tally = _Tally()
+    for start in range(0, max(ref.size, 1), PIECE_ELEMENTS):
+        piece = slice(start, start + PIECE_ELEMENTS)
+        row = (1, -1)
+        j = judge(
+            flat[0][piece].reshape(row),
+            flat[1][piece].reshape(row),
+            tolerance.atol,
+            tolerance.rtol,
+            norm_tol,
+            center=None if limits_flat is None else limits_flat[0][piece].reshape(row),
+            kink=None if limits_flat is None else limits_flat[1][piece].reshape(row),
+            rounding=None if limits_flat is None else limits_flat[2][piece].reshape(row),
+            rounding_passes=tolerance in DEFAULT_TOLERANCES.values(),
+        )
+        tally.add(j, start)
+    norms = Norms.combine(tally.norms)
+    norm_error, norm_ratio = norms.rule(norm_tol)
+    worst = np.unravel_index(tally.worst, ref.shape) if ref.ndim and ref.size else ()
     return Comparison(
         name=name,
         torch_name=torch_name,
@@ -113,18 +123,51 @@ def compare(
         reference=ref,
         candidate=cand,
         tolerance=tolerance,
-        max_abs_error=_max(e.diff),
-        max_rel_error=_max(e.relative),
+        max_abs_error=tally.max_abs,
+        max_rel_error=tally.max_rel,
         worst_index=tuple(int(i) for i in worst),
-        error_ratio=_max(e.ratio),
-        n_failed=int(e.ok.size - np.count_nonzero(e.ok)),
-        n_nonfinite=int(e.finite.size - np.count_nonzero(e.finite)),
-        norm_error=float(j.norm_error[0]),
-        norm_ratio=float(j.norm_ratio[0]),
+        error_ratio=tally.max_ratio,
+        n_failed=tally.n_failed,
+        n_nonfinite=tally.n_nonfinite,
+        norm_error=float(norm_error[0]),
+        norm_ratio=float(norm_ratio[0]),
         norm_tol=norm_tol,
-        rounding=float(j.rounding[0]),
-        n_at_kink=int(np.count_nonzero(j.at_kink)),
+        rounding=float(norms.rounding[0]),
+        n_at_kink=tally.n_at_kink,
     )
+
+
+#: Elements judged at a time by ``compare``.
+PIECE_ELEMENTS = 1 << 20
+
+
+@dataclass
+class _Tally:
+    """What ``compare`` keeps of each piece's judgement: maxima, counts and norms."""
+
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    max_ratio: float = 0.0
+    worst: int = 0  # flat index of the largest ratio (the first, on ties)
+    worst_ratio: float = -np.inf
+    n_failed: int = 0
+    n_nonfinite: int = 0
+    n_at_kink: int = 0
+    norms: list[Norms] = field(default_factory=list)
+
+    def add(self, j: Judgement, start: int) -> None:
+        e = j.elements
+        self.max_abs = max(self.max_abs, _max(e.diff))
+        self.max_rel = max(self.max_rel, _max(e.relative))
+        self.max_ratio = max(self.max_ratio, _max(e.ratio))
+        if e.ratio.size:
+            k = int(np.argmax(e.ratio))
+            if e.ratio.flat[k] > self.worst_ratio:
+                self.worst, self.worst_ratio = start + k, float(e.ratio.flat[k])
+        self.n_failed += int(e.ok.size - np.count_nonzero(e.ok))
+        self.n_nonfinite += int(e.finite.size - np.count_nonzero(e.finite))
+        self.n_at_kink += int(np.count_nonzero(j.at_kink))
+        self.norms.append(j.norms)
 
 
 def _max(values: NDArray[np.floating]) -> float:

@@ -138,6 +138,35 @@ class Judgement:
     norm_ratio: Array  # (n,) ‖hand − autograd‖ over what the norm rule allows; ≤ 1 passes
     rounding: Array  # (n,) ROUNDING_SAFETY·‖E‖, the rounding part of what is allowed
     passed: NDArray[np.bool_]  # (n,) every element ok and (if judged) the norm rule holds
+    norms: Norms  # the norms the rule was computed from, to combine pieces of a tensor
+
+
+@dataclass(frozen=True)
+class Norms:
+    """The 2-norms behind the norm rule, per row: a tensor judged in pieces combines them."""
+
+    diff: Array  # ‖hand − autograd‖ (outside kink intervals; inf where either is non-finite)
+    hand: Array  # ‖hand‖ over finite elements
+    autograd: Array  # ‖autograd‖ over finite elements
+    rounding: Array  # ROUNDING_SAFETY·‖E‖
+
+    def rule(self, norm_tol: float | None) -> tuple[Array, Array]:
+        """(norm_error, norm_ratio) of the norm rule; norm_ratio is 0 without ``norm_tol``."""
+        nd = self.diff
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            scale = np.maximum(self.hand, self.autograd)
+            norm_error = np.where(nd == 0, 0.0, nd / scale)
+            if norm_tol is None:
+                return norm_error, np.zeros(nd.shape)
+            allowed = np.maximum(norm_tol * scale, self.rounding)
+            return norm_error, np.where(nd == 0, 0.0, nd / allowed)
+
+    @staticmethod
+    def combine(pieces: list[Norms]) -> Norms:
+        """The norms of a tensor from those of its pieces (‖v‖ = ‖(‖v₁‖, ‖v₂‖, …)‖)."""
+        fields = ("diff", "hand", "autograd", "rounding")
+        stacked = {f: np.stack([getattr(p, f) for p in pieces], axis=1) for f in fields}
+        return Norms(**{f: _norm(v) for f, v in stacked.items()})
 
 
 def judge(
@@ -158,7 +187,6 @@ def judge(
     ref = np.asarray(reference, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     e = elementwise(ref, cand, atol, rtol)
-    n = ref.shape[0]
     zeros = np.zeros_like(ref)
     mid = zeros if center is None else np.asarray(center, dtype=np.float64)
     rad = zeros if kink is None else np.asarray(kink, dtype=np.float64)
@@ -178,25 +206,22 @@ def judge(
         ratio = np.where(rounded, e.diff / slack, ratio)
         d = np.where(rad > 0, outside, e.diff)
         d = np.where(e.finite, d, np.inf)
-        nd = _norm(d)
-        scale = np.maximum(
-            _norm(np.where(e.finite, cand, 0.0)), _norm(np.where(e.finite, ref, 0.0))
-        )
-        norm_error = np.where(nd == 0, 0.0, nd / scale)
-        floor = _norm(err)
-        if norm_tol is None:
-            norm_ratio = np.zeros(n)
-        else:
-            allowed = np.maximum(norm_tol * scale, floor)
-            norm_ratio = np.where(nd == 0, 0.0, nd / allowed)
+    norms = Norms(
+        diff=_norm(d),
+        hand=_norm(np.where(e.finite, cand, 0.0)),
+        autograd=_norm(np.where(e.finite, ref, 0.0)),
+        rounding=_norm(err),
+    )
+    norm_error, norm_ratio = norms.rule(norm_tol)
     passed = ok.all(axis=1) & (norm_ratio <= 1.0)
     return Judgement(
         elements=Elementwise(diff=e.diff, ratio=ratio, relative=e.relative, ok=ok, finite=e.finite),
         at_kink=at_kink,
         norm_error=norm_error,
         norm_ratio=norm_ratio,
-        rounding=floor,
+        rounding=norms.rounding,
         passed=np.asarray(passed, dtype=bool),
+        norms=norms,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -52,15 +53,50 @@ def array(values: NDArray[np.generic]) -> Any:
     return np.array(flat, dtype=object).reshape(arr.shape).tolist()
 
 
-def comparison_to_dict(c: Comparison, *, arrays: bool = True) -> dict[str, Any]:
+#: Elements formatted at a time when an array is written in pieces (``iter_dumps``).
+BLOCK_ELEMENTS = 1 << 16
+
+
+class Deferred:
+    """An array left as it is in the document dict, formatted block by block when written.
+
+    A nested list of Python floats costs ~32 bytes a number, and the text ~24 more; formatted
+    ``BLOCK_ELEMENTS`` at a time, a large document needs no more than one block's worth
+    beyond the arrays the report already holds (issue 15.3).
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: NDArray[np.generic]) -> None:
+        self.values = np.asarray(values)
+
+    def chunks(self) -> Iterator[str]:
+        arr = self.values
+        if arr.ndim == 0 or arr.size <= BLOCK_ELEMENTS:
+            yield _leaf(array(arr))
+            return
+        rows = max(1, BLOCK_ELEMENTS // max(1, arr[0].size))
+        yield "["
+        for start in range(0, arr.shape[0], rows):
+            # "[a, b]" of each block without its brackets: the pieces join into one list.
+            yield (", " if start else "") + _leaf(array(arr[start : start + rows]))[1:-1]
+        yield "]"
+
+
+Encode = Callable[[NDArray[np.generic]], Any]
+
+
+def comparison_to_dict(
+    c: Comparison, *, arrays: bool = True, encode: Encode = array
+) -> dict[str, Any]:
     """One comparison record of the JSON document."""
     record: dict[str, Any] = {"name": c.name}
     if c.torch_name is not None:
         record["torch_name"] = c.torch_name
     record["shape"] = list(c.shape)
     if arrays or not c.shape:
-        record["autograd"] = array(c.reference)
-        record["hand"] = array(c.candidate)
+        record["autograd"] = encode(c.reference)
+        record["hand"] = encode(c.candidate)
     record.update(
         max_abs_error=number(c.max_abs_error),
         max_rel_error=number(c.max_rel_error),
@@ -81,8 +117,12 @@ def comparison_to_dict(c: Comparison, *, arrays: bool = True) -> dict[str, Any]:
     return record
 
 
-def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
-    """The JSON document as a dict (schema version 1, documented in the README)."""
+def to_dict(report: Report, *, arrays: bool = True, encode: Encode = array) -> dict[str, Any]:
+    """The JSON document as a dict (schema version 1, documented in docs/json.md).
+
+    ``encode`` turns each array into its JSON value: nested lists by default, or ``Deferred``
+    to leave the arrays for ``iter_dumps`` to write in pieces.
+    """
     s = report.settings
     spec = s.spec
     doc = {
@@ -92,8 +132,8 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
         "passed": report.passed,
         "exit_code": report.exit_code,
         "settings": {
-            "x": array(s.x),
-            "target": array(s.target),
+            "x": encode(s.x),
+            "target": encode(s.target),
             "seed": s.seed,
             "weights": s.weights,
             "data": s.data,
@@ -113,9 +153,13 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
             "norm_rule": NORM_RULE_ASCII,
             "probes": s.probes,
         },
-        "forward": {c.name: comparison_to_dict(c, arrays=arrays) for c in report.forward},
-        "parameters": [comparison_to_dict(c, arrays=arrays) for c in report.parameters],
-        "deltas": [comparison_to_dict(c, arrays=arrays) for c in report.deltas],
+        "forward": {
+            c.name: comparison_to_dict(c, arrays=arrays, encode=encode) for c in report.forward
+        },
+        "parameters": [
+            comparison_to_dict(c, arrays=arrays, encode=encode) for c in report.parameters
+        ],
+        "deltas": [comparison_to_dict(c, arrays=arrays, encode=encode) for c in report.deltas],
         "failed": list(report.failed),
         "warnings": warnings_to_list(report),
         "at_kink": dict(report.at_kink),
@@ -125,7 +169,7 @@ def to_dict(report: Report, *, arrays: bool = True) -> dict[str, Any]:
     if report.probe_note is not None:
         doc["probes_note"] = report.probe_note
     if report.oracle is not None:
-        add_oracle(doc, report.oracle, arrays=arrays)
+        add_oracle(doc, report.oracle, arrays=arrays, encode=encode)
     return doc
 
 
@@ -194,19 +238,43 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
 
 def to_json(report: Report, *, arrays: bool = True) -> str:
     """Exactly one JSON document; same report ⇒ same bytes."""
-    return dumps(to_dict(report, arrays=arrays))
+    return "".join(iter_json(report, arrays=arrays))
+
+
+def iter_json(report: Report, *, arrays: bool = True) -> Iterator[str]:
+    """``to_json`` in pieces, for writing a large document without holding all of it."""
+    return iter_dumps(to_dict(report, arrays=arrays, encode=Deferred))
 
 
 def dumps(doc: Any, indent: int = 0) -> str:
     """JSON with objects indented and arrays of numbers kept on one line, for people and diffs."""
+    return "".join(iter_dumps(doc, indent))
+
+
+def iter_dumps(doc: Any, indent: int = 0) -> Iterator[str]:
+    """``dumps`` in pieces; a ``Deferred`` array is formatted block by block."""
+    if isinstance(doc, Deferred):
+        yield from doc.chunks()
+        return
     pad, inner = "  " * indent, "  " * (indent + 1)
     if isinstance(doc, dict) and doc:
-        items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in doc.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(doc, list) and any(isinstance(v, dict) for v in doc):
-        items = [f"{inner}{dumps(v, indent + 1)}" for v in doc]
-        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
-    return json.dumps(doc, allow_nan=False, separators=(", ", ": "))
+        yield "{\n"
+        for i, (key, value) in enumerate(doc.items()):
+            yield (",\n" if i else "") + f"{inner}{json.dumps(key)}: "
+            yield from iter_dumps(value, indent + 1)
+        yield "\n" + pad + "}"
+    elif isinstance(doc, list) and any(isinstance(v, dict) for v in doc):
+        yield "[\n"
+        for i, value in enumerate(doc):
+            yield (",\n" if i else "") + inner
+            yield from iter_dumps(value, indent + 1)
+        yield "\n" + pad + "]"
+    else:
+        yield _leaf(doc)
+
+
+def _leaf(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(", ", ": "))
 
 
 def _errors(c: Comparison) -> dict[str, Any]:
@@ -220,7 +288,9 @@ def _errors(c: Comparison) -> dict[str, Any]:
     }
 
 
-def add_oracle(doc: dict[str, Any], check: OracleCheck, *, arrays: bool = True) -> None:
+def add_oracle(
+    doc: dict[str, Any], check: OracleCheck, *, arrays: bool = True, encode: Encode = array
+) -> None:
     """Append the oracle to a report's JSON dict: per-parameter fields and an ``oracle`` section.
 
     Full methods: each parameter record gains ``oracle`` (the numerical gradient, a full
@@ -258,7 +328,7 @@ def add_oracle(doc: dict[str, Any], check: OracleCheck, *, arrays: bool = True) 
         for a, h in pairs:
             record = records[a.name]
             if arrays:
-                record["oracle"] = array(a.reference)
+                record["oracle"] = encode(a.reference)
             record["oracle_vs_autograd"] = _errors(a)
             record["oracle_vs_hand"] = _errors(h)
             record["oracle_skipped"] = dict(check.skipped).get(a.name, 0)
