@@ -95,6 +95,8 @@ def check(
     grads: str | Mapping[str, object] | None = None,
     oracle: str | None = None,
     probes: int = 2,
+    oracle_sample: int | None = None,
+    oracle_budget: float = 60.0,
 ) -> Report:
     """Check the hand-derived backward pass against torch autograd; the CLI's ``run``.
 
@@ -113,7 +115,9 @@ def check(
     ``backward`` each W as (in, out) and reads its gradients (and ``grads``) that way.
     ``atol``/``rtol`` default per dtype (``core.tolerance.DEFAULT_TOLERANCES``). ``oracle``
     (central, richardson, complex-step or directional) adds the numerical oracle as a third
-    opinion.
+    opinion; ``oracle_sample`` checks that many elements per parameter (the largest and the
+    worst always among them), and an oracle estimated to take more than ``oracle_budget``
+    seconds (0: no limit) is refused with ``GradcheckError`` before it starts.
 
     The hand side is the built-in replica unless one of these is given: ``backward``, a
     callable ``backward(params, x, y) -> {"W1": dW1, "b1": db1, …}`` (the contract is in

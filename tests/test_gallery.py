@@ -299,7 +299,7 @@ def test_default_document_only_gains_the_additive_settings_keys() -> None:
     old = ["x", "target", "seed", "weights", "data", "candidate", "dtype", "layers"]
     old += ["activation", "loss", "batch_size", "atol", "rtol", "rule"]
     new = ["activations", "output_activation", "reduction", "loss_scale", "l2", "layout", "model"]
-    assert list(doc["settings"]) == old + new + ["norm_tol", "norm_rule", "probes"]
+    assert list(doc["settings"]) == old + new + ["norm_tol", "norm_rule", "probes", "oracle_sample"]
     assert (doc["settings"]["activation"], doc["settings"]["loss"]) == ("sigmoid", "mse")
     assert [doc["settings"][k] for k in new] == [
         ["sigmoid", "sigmoid"],

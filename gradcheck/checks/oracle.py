@@ -13,14 +13,17 @@ themselves carry float32 rounding, so the dtype's default tolerance is added to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core import numeric
 from gradcheck.core.compare import Comparison, compare
+from gradcheck.core.errors import GradcheckError
 from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Tolerance
 
@@ -69,6 +72,9 @@ class OracleNumbers:
     #: Elements the oracle cannot judge (non-finite loss, complex step overflowed).
     unjudged: Mapping[str, NDArray[np.bool_]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: ``--oracle-sample``: the flat indices checked per parameter (references, masks and
+    #: candidates are then those elements only, in this order); empty: every element.
+    samples: Mapping[str, NDArray[np.intp]] = field(default_factory=dict)
 
     def left_out(self, name: str) -> NDArray[np.bool_] | None:
         """Elements of ``name`` not compared: kinks and unjudged."""
@@ -85,6 +91,8 @@ class OracleNumbers:
             found = {DIRECTIONAL_NAME: self.directional.project(grads)}
         else:
             found = {name: np.asarray(grads[name], dtype=np.float64) for name in self.references}
+            for name, idx in self.samples.items():
+                found[name] = found[name].reshape(-1)[idx]
         out = {}
         for name, ref in self.references.items():
             mask = self.left_out(name)
@@ -121,11 +129,39 @@ class OracleNumbers:
 DIRECTIONAL_NAME = "vᵀ∇L"
 
 
+#: Called as the oracle works: (parameter elements done, elements in all, share of the work
+#: done). Elements of layer 1 cost the most (every later layer is recomputed for each), so
+#: the share of work, not of elements, is what predicts the time left.
+Progress = Callable[[int, int, float], None]
+
+#: Sample sizes offered, largest first, when the full oracle would not fit the budget.
+SAMPLE_LADDER = (1000, 300, 100, 30, 10, 3, 1)
+
+
 def oracle_numbers(
-    spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic], method: str
+    spec: NetSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: NDArray[np.generic],
+    method: str,
+    *,
+    sample: int | None = None,
+    focus: Mapping[str, tuple[int, ...]] | None = None,
+    autograd: Mapping[str, NDArray[np.floating]] | None = None,
+    seed: int = 0,
+    budget: float | None = None,
+    progress: Progress | None = None,
 ) -> OracleNumbers:
-    """Compute the oracle by ``method`` (arrays may carry a leading case axis)."""
+    """Compute the oracle by ``method`` (arrays may carry a leading case axis).
+
+    ``sample`` (a full method, one case) checks that many elements per parameter, chosen by
+    ``sample_indices`` from ``autograd``'s gradients, the ``focus`` elements (the worst
+    hand-vs-autograd ones) and ``seed``. ``budget`` (seconds) refuses, before any work, an
+    oracle estimated to take longer, naming what would fit. ``progress`` hears of each block.
+    """
     if method == "directional":
+        if budget:
+            _within_budget(spec, params, x, y, method, None, budget)
         d = numeric.directional(spec, params, x, y)
         kinks = {} if d.kinks is None else {DIRECTIONAL_NAME: d.kinks}
         unjudged: dict[str, NDArray[np.bool_]] = {}
@@ -134,8 +170,142 @@ def oracle_numbers(
             unjudged = {DIRECTIONAL_NAME: ~np.isfinite(d.derivatives)}
             notes = ("the loss is not finite along some directions, so no difference exists",)
         return OracleNumbers(method, {DIRECTIONAL_NAME: d.derivatives}, kinks, d, unjudged, notes)
-    found = numeric.full_gradient(spec, params, x, y, method)
-    return OracleNumbers(method, found.grads, found.kinks, None, found.unjudged, found.notes)
+    samples: dict[str, NDArray[np.intp]] = {}
+    units: dict[int, NDArray[np.intp]] | None = None
+    if sample is not None:
+        if autograd is None:
+            raise ValueError("a sampled oracle needs autograd's gradients to choose from")
+        samples = sample_indices(spec, sample, seed, autograd, focus or {})
+        units = units_for(spec, samples)
+    if budget:
+        _within_budget(spec, params, x, y, method, units, budget)
+    counts = {
+        layer: spec.layers[layer] if units is None else len(units[layer])
+        for layer in range(1, spec.depth + 1)
+    }
+    batch = math.prod(np.shape(x)[:-1])
+    unit_work = {layer: numeric.cost(spec, batch, method, {layer: 1}) for layer in counts}
+    total = sum((spec.layers[layer - 1] + 1) * n for layer, n in counts.items())
+    total_work = sum(unit_work[layer] * n for layer, n in counts.items()) or 1.0
+    done, work = 0, 0.0
+
+    def advance(layer: int, n: int) -> None:
+        nonlocal done, work
+        done += n * (spec.layers[layer - 1] + 1)
+        work += n * unit_work[layer]
+        if progress is not None:
+            progress(done, total, min(1.0, work / total_work))
+
+    found = numeric.full_gradient(spec, params, x, y, method, units=units, progress=advance)
+    if not samples:
+        return OracleNumbers(method, found.grads, found.kinks, None, found.unjudged, found.notes)
+
+    def pick(arrays: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+        return {name: arrays[name].reshape(-1)[idx] for name, idx in samples.items()}
+
+    return OracleNumbers(
+        method,
+        pick(found.grads),
+        pick(found.kinks),
+        None,
+        pick(found.unjudged),
+        found.notes,
+        samples,
+    )
+
+
+def sample_indices(
+    spec: NetSpec,
+    k: int,
+    seed: int,
+    autograd: Mapping[str, NDArray[np.floating]],
+    focus: Mapping[str, tuple[int, ...]],
+) -> dict[str, NDArray[np.intp]]:
+    """``--oracle-sample``: ``k`` flat indices per parameter, sorted.
+
+    Always the ``focus`` element (the worst hand-vs-autograd one) and the element of largest
+    |autograd| (for ``k`` = 1 only the first), the rest uniform without replacement from
+    ``numpy.random.default_rng([seed, i])`` for the i-th parameter; every element when the
+    parameter has no more than ``k``.
+    """
+    out: dict[str, NDArray[np.intp]] = {}
+    for i, p in enumerate(spec.parameters()):
+        size = math.prod(p.shape)
+        if size <= k:
+            out[p.name] = np.arange(size)
+            continue
+        g = np.abs(np.asarray(autograd[p.name], dtype=np.float64)).reshape(-1)
+        must: list[int] = []  # the worst element first: it is where a wrong side shows most
+        if focus.get(p.name):
+            must.append(int(np.ravel_multi_index(focus[p.name], p.shape)))
+        largest = int(np.argmax(np.where(np.isfinite(g), g, np.inf)))
+        if largest not in must:
+            must.append(largest)
+        must = must[:k]
+        rng = np.random.default_rng([seed, i])
+        drawn = rng.choice(size, size=min(size, k + len(must)), replace=False)
+        rest = [int(j) for j in drawn if int(j) not in must][: k - len(must)]
+        out[p.name] = np.sort(np.array([*must, *rest], dtype=np.intp))
+    return out
+
+
+def units_for(
+    spec: NetSpec, samples: Mapping[str, NDArray[np.intp]]
+) -> dict[int, NDArray[np.intp]]:
+    """The units (rows of W_l, entries of b_l) whose perturbation yields the sampled elements."""
+    units = {}
+    for layer in range(1, spec.depth + 1):
+        rows = samples[f"W{layer}"] // spec.layers[layer - 1]
+        units[layer] = np.unique(np.concatenate([rows, samples[f"b{layer}"]]))
+    return units
+
+
+def _within_budget(
+    spec: NetSpec,
+    params: Mapping[str, Array],
+    x: Array,
+    y: NDArray[np.generic],
+    method: str,
+    units: Mapping[int, NDArray[np.intp]] | None,
+    budget: float,
+) -> None:
+    """Refuse an oracle estimated to take longer than ``budget`` seconds, naming what fits."""
+    batch = math.prod(np.shape(x)[:-1])
+    speed = numeric.rate(spec, params, x, y)
+
+    def seconds(method: str, units: Mapping[int, int] | None) -> float:
+        return numeric.cost(spec, batch, method, units) / speed
+
+    counts = None if units is None else {layer: len(u) for layer, u in units.items()}
+    estimate = seconds(method, counts)
+    if estimate <= budget:
+        return
+    options = []
+    for k in SAMPLE_LADDER:
+        worst_case = {n: min(spec.layers[n], 2 * k) for n in range(1, spec.depth + 1)}
+        if method != "directional" and seconds(method, worst_case) <= budget:
+            options.append(f"--oracle-sample {k} (about {_time(seconds(method, worst_case))})")
+            break
+    directional = seconds("directional", None)
+    if method != "directional" and directional <= budget:
+        options.append(f"--oracle directional (about {_time(directional)})")
+    what = (
+        f"{sum(len(u) for u in units.values()):,} units' elements"
+        if units is not None
+        else f"{spec.n_parameters:,} parameters"
+    )
+    fits = " or ".join(options) if options else "a smaller batch or network"
+    raise GradcheckError(
+        f"--oracle-budget: the {method} oracle would take about {_time(estimate)} here "
+        f"({what}, batch {batch}; estimated from a timed sample), over the budget of "
+        f"{budget:g} s; within it: {fits}; or raise --oracle-budget (0: no limit)"
+    )
+
+
+def _time(seconds: float) -> str:
+    if seconds < 100:
+        return f"{seconds:.2g} s"
+    return f"{seconds / 60:.0f} min" if seconds < 6000 else f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True)
@@ -151,6 +321,24 @@ class OracleCheck:
     notes: tuple[str, ...] = ()  # why elements are unjudged
     elements: int = 0  # elements the oracle computed
     compared: int = 0  # of which compared with the sides
+    #: ``--oracle-sample``: flat indices of the elements checked per parameter; the
+    #: comparisons are then over those elements, in this order. Empty: every element.
+    samples: Mapping[str, NDArray[np.intp]] = field(default_factory=dict)
+
+    def value_at(self, name: str, index: tuple[int, ...], shape: tuple[int, ...]) -> float | None:
+        """The oracle's value of parameter ``name`` (of ``shape``) at ``index``; None if the
+        oracle has none there (not sampled, or not a parameter it computed)."""
+        ref = next((c.reference for c in self.vs_autograd if c.name == name), None)
+        if ref is None:
+            return None
+        values = np.asarray(ref, dtype=np.float64)
+        if name not in self.samples:
+            return float(values[index])
+        flat = int(np.ravel_multi_index(index, shape)) if shape else 0
+        at = np.searchsorted(self.samples[name], flat)
+        if at < len(self.samples[name]) and self.samples[name][at] == flat:
+            return float(values[at])
+        return None
 
     @property
     def checked(self) -> bool:
@@ -267,4 +455,5 @@ def judge(
         numbers.notes,
         numbers.elements,
         numbers.compared,
+        dict(numbers.samples),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from gradcheck.core.bounds import bounds
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.errors import GradcheckError, UserCodeError
 from gradcheck.core.functions import LAYOUTS
+
+if TYPE_CHECKING:
+    from gradcheck.checks.oracle import Progress
 
 
 def replica_side(problem: Problem) -> Answer:
@@ -40,8 +44,15 @@ def notices(problem: Problem, ref: Answer, hand: Answer) -> tuple[Notice, ...]:
     return tuple(found)
 
 
-def evaluate(problem: Problem, settings: Settings, hand: Answer | None = None) -> Report:
-    """Run autograd and the hand side (default: the replica) on ``problem``; compare all."""
+def evaluate(
+    problem: Problem,
+    settings: Settings,
+    hand: Answer | None = None,
+    *,
+    progress: Progress | None = None,
+) -> Report:
+    """Run autograd and the hand side (default: the replica) on ``problem``; compare all.
+    ``progress`` hears how far the oracle has got, if there is one."""
     from gradcheck.torch_side import reference
 
     ref = reference.autograd(problem.spec, problem.params, problem.x, problem.y, problem.model)
@@ -89,7 +100,18 @@ def evaluate(problem: Problem, settings: Settings, hand: Answer | None = None) -
         from gradcheck.checks.oracle import judge, oracle_numbers
 
         numbers = oracle_numbers(
-            problem.spec, problem.params, problem.x, problem.y, settings.oracle
+            problem.spec,
+            problem.params,
+            problem.x,
+            problem.y,
+            settings.oracle,
+            sample=settings.oracle_sample,
+            # The sample always holds each parameter's worst hand-vs-autograd element.
+            focus={c.name: c.worst_index for c in parameters},
+            autograd=ref.grads,
+            seed=settings.seed or 0,
+            budget=settings.oracle_budget,
+            progress=progress,
         )
         loss = float(np.asarray(ref.loss))
         oracle_check = judge(numbers, problem.spec, autograd=ref.grads, hand=hand.grads, loss=loss)
@@ -189,8 +211,10 @@ def run_check(
     backward: Callable[..., object] | None = None,
     impl: str | None = None,
     grads: str | Mapping[str, object] | None = None,
+    progress: Progress | None = None,
 ) -> Report:
-    """The check ``request`` asks for, with the hand side given (default: the replica)."""
+    """The check ``request`` asks for, with the hand side given (default: the replica);
+    ``progress`` hears how far the oracle has got."""
     one_candidate(backward, impl, grads)
     from gradcheck.checks import probes as probing
 
@@ -220,11 +244,12 @@ def run_check(
             raise UserCodeError(err.cli_message + hint, err.traceback_text) from None
         raise GradcheckError(err.cli_message + hint, field=err.field) from None
     if user is None:
-        return evaluate(problem, settings)
+        return evaluate(problem, settings, progress=progress)
     candidate, hand = user
     probed = n_probes if backward is not None or impl is not None else 0
     settings = replace(settings, candidate=candidate, probes=probed)
-    report = with_convention(evaluate(problem, settings, hand), problem, hand, layout, hand_for)
+    report = evaluate(problem, settings, hand, progress=progress)
+    report = with_convention(report, problem, hand, layout, hand_for)
     if grads is not None:
         if n_probes:
             note = (

@@ -181,5 +181,9 @@ def command(
         args += ["--rtol", _number(request.rtol)]
     if request.oracle is not None:
         args += ["--oracle", request.oracle]
+    if request.oracle_sample is not None:
+        args += ["--oracle-sample", str(request.oracle_sample)]
+    if request.oracle is not None and request.oracle_budget != Request.oracle_budget:
+        args += ["--oracle-budget", _number(request.oracle_budget)]
     args += ["--impl", impl if impl is not None else "YOUR_FILE.py:FUNC", "--probes", "0"]
     return shlex.join(args)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -53,6 +54,8 @@ class Request:
     layout: str = "out_in"
     model: object | None = None  # "FILE.py:NAME" or an nn.Module instance
     probes: int = 2  # probe batches (sizes 2, 3, …) for user code; 0: none (checks/probes.py)
+    oracle_sample: int | None = None  # elements per parameter the oracle checks; None: all
+    oracle_budget: float = 60.0  # seconds the oracle may take (estimated first); 0: no limit
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ def setup(request: Request) -> tuple[Problem, Settings]:
         from gradcheck.core.numeric import validate_method
 
         validate_method(spec, r.oracle)
+    validate_oracle_options(r.oracle, r.oracle_sample, r.oracle_budget)
     x, y = resolve_batch(spec, _plain(r.x), _plain(r.target), r.data)
     problem = prepare(spec, x=x, target=y, seed=r.seed, params=net.params)
     problem = replace(problem, model=net.module)
@@ -112,10 +116,43 @@ def setup(request: Request) -> tuple[Problem, Settings]:
         weights=r.weights,
         data=r.data,
         oracle=r.oracle,
+        oracle_sample=r.oracle_sample,
+        oracle_budget=r.oracle_budget,
         layout=r.layout,
         model=net.model,
     )
     return problem, settings
+
+
+#: Largest --oracle-sample: beyond it, the full oracle is the better tool.
+MAX_ORACLE_SAMPLE = 10**6
+
+
+def validate_oracle_options(oracle: str | None, sample: int | None, budget: float) -> None:
+    """``--oracle-sample`` needs a full oracle method; both options need sane numbers."""
+    if sample is not None:
+        if isinstance(sample, bool) or not isinstance(sample, int):
+            raise GradcheckError(f"--oracle-sample: must be a whole number, got {sample!r}")
+        if not 1 <= sample <= MAX_ORACLE_SAMPLE:
+            shown = f"{sample:,}" if abs(sample) < 10**18 else f"{len(str(sample))} digits"
+            raise GradcheckError(
+                f"--oracle-sample: must be between 1 and {MAX_ORACLE_SAMPLE:,}, got {shown}"
+            )
+        if oracle is None:
+            raise GradcheckError(
+                "--oracle-sample: needs --oracle central, richardson or complex-step"
+            )
+        if oracle == "directional":
+            raise GradcheckError(
+                "--oracle-sample: the directional oracle checks projections, not elements; "
+                "use --oracle central, richardson or complex-step"
+            )
+    if isinstance(budget, bool) or not isinstance(budget, int | float):
+        raise GradcheckError(f"--oracle-budget: must be a number of seconds, got {budget!r}")
+    if not math.isfinite(budget) or budget < 0:
+        raise GradcheckError(
+            f"--oracle-budget: must be a finite number of seconds ≥ 0 (0: no limit), got {budget}"
+        )
 
 
 def prepare(

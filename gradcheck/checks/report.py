@@ -28,6 +28,8 @@ class Settings:
     data: str | None = None
     candidate: str = "replica"  # what the hand side is: the built-in replica, or the user's
     oracle: str | None = None  # numerical oracle method (numeric.py), if asked for
+    oracle_sample: int | None = None  # elements per parameter the oracle checks; None: all
+    oracle_budget: float = 0.0  # seconds the oracle may take; 0: no limit
     layout: str = "out_in"  # how the user's code stores W: (out, in) or (in, out)
     model: str | None = None  # the user's model: "FILE.py:NAME" or "python:module.Class"
     probes: int = 0  # probe batches checked beside the given one (user code only)

@@ -19,6 +19,7 @@ from gradcheck.cli.console import (
     emit_detail,
     load_torch_side,
     make_console,
+    oracle_progress,
     print_out,
     write_report_files,
 )
@@ -31,6 +32,7 @@ from gradcheck.cli.options import (
     json_option,
     network_options,
     no_color_option,
+    oracle_limit_options,
     oracle_option,
     output_options,
     quiet_option,
@@ -87,6 +89,7 @@ def cli() -> None:
     "float64 (central or richardson differences, complex-step, or a few seeded directional "
     "derivatives for big models), compared with both sides."
 )
+@oracle_limit_options
 @candidate_options
 @detail_options
 @report_file_options
@@ -121,6 +124,8 @@ def run(
       gradcheck run --x 0.974 0.312 --impl samples/backward_seed.py:backward
       gradcheck run --x 0.974 0.312 --detail --plot errors.png --junit report.xml
       gradcheck run --x 0.974 0.312 --oracle richardson
+      gradcheck run --layers 784,512,512,10 --data mnist64.csv --loss cross_entropy \\
+          --oracle central --oracle-sample 20
       gradcheck run --model net.py:Net --x 0.1 0.2 --impl mine.py:backward
       gradcheck run --x 0.974 0.312 --reduction sum --loss-scale 0.5 --impl mine.py:backward
     """
@@ -130,7 +135,8 @@ def run(
     check_report_files(junit=junit, plot=plot)
     request = request_from(options)
     load_torch_side()
-    report = run_check(request, impl=impl, grads=grads)
+    with oracle_progress() as progress:
+        report = run_check(request, impl=impl, grads=grads, progress=progress)
     write_report_files(report, junit=junit, plot=plot)
     if quiet:
         return report.exit_code

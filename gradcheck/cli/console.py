@@ -6,10 +6,11 @@ one JSON document with ``--json``); every message for people goes to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gradcheck.core.errors import GradcheckError
@@ -65,6 +66,50 @@ def _isatty(file: Any) -> bool:
         return bool(file.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+@contextlib.contextmanager
+def oracle_progress() -> Iterator[Callable[[int, int, float], None] | None]:
+    """A progress bar for the oracle on stderr, or None when stderr is not a terminal.
+
+    The bar appears with the oracle's first block (runs without an oracle show nothing) and
+    is cleared when it ends: stdout never carries it, and a log of stderr gets no bar at all.
+    It counts parameter elements; its length and the time left follow the share of the work.
+    """
+    if not _isatty(sys.stderr):
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("oracle"),
+        BarColumn(),
+        TextColumn("{task.fields[done]:,}/{task.fields[elements]:,} elements ·"),
+        TimeElapsedColumn(),
+        TextColumn("· left"),
+        TimeRemainingColumn(),
+        console=make_console(no_color=False, stderr=True),
+        transient=True,
+    )
+    task: list[Any] = []
+
+    def update(done: int, total: int, share: float) -> None:
+        if not task:
+            bar.start()
+            task.append(bar.add_task("oracle", total=1.0, done=0, elements=total))
+        bar.update(task[0], completed=share, done=done, elements=total)
+
+    try:
+        yield update
+    finally:
+        if task:
+            bar.stop()
 
 
 def make_console(no_color: bool, stderr: bool = False) -> Any:

@@ -245,6 +245,30 @@ def oracle_option(help: str) -> Callable[[F], F]:
     return click.option("--oracle", type=click.Choice(ORACLE_METHODS), default=None, help=help)
 
 
+def oracle_limit_options(f: F) -> F:
+    """``--oracle-sample K`` and ``--oracle-budget SECONDS`` (``run``)."""
+    f = click.option(
+        "--oracle-budget",
+        type=float,
+        default=60.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Refuse (exit 2), before it starts, an oracle estimated to take longer, and say "
+        "which --oracle-sample or --oracle directional would fit. The estimate comes from "
+        "the network's size and a short timed sample of the oracle's work. 0: no limit.",
+    )(f)
+    return click.option(
+        "--oracle-sample",
+        type=int,
+        default=None,
+        metavar="K",
+        help="With a full --oracle (central, richardson, complex-step): check K elements per "
+        "parameter instead of all of them: always its largest-|gradient| element and its "
+        "worst hand-vs-autograd element, the rest uniform (seeded by --seed). Same rules; the "
+        "indices are in the JSON document. For big networks: cost grows with K, not size.",
+    )(f)
+
+
 IMPL_HELP = (
     "Check your own backward instead of the built-in one: FUNC(params, x, y) -> dict of "
     "gradients. params: float64 copies of W1, b1, … (W is (out, in); (in, out) with --layout "

@@ -49,6 +49,7 @@ pre-activation). Every array may carry extra leading (case) axes, as in ``replic
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -88,7 +89,8 @@ FULL_METHODS = ("central", "richardson", "complex-step")
 N_STEPS = {"central": 2, "richardson": 4, "complex-step": 1}
 assert set(METHOD_ERROR) == set(ORACLE_METHODS)
 
-Progress = Callable[[int], None]
+#: Told, after each block, the layer and how many of its units were just done.
+Progress = Callable[[int, int], None]
 
 #: ŷ − y within this many ulps (of the check's dtype, times 1 + |y|) sits on the loss's kink:
 #: the sides computed ŷ in that dtype, so a float32 ŷ = y is a float64 ŷ − y of ~1e-8.
@@ -338,10 +340,15 @@ def _one_sided(
 
 
 def cost(spec: NetSpec, batch: int, method: str, units: Mapping[int, int] | None = None) -> float:
-    """Multiply-adds (and activation evaluations) of the full oracle: the budget's estimate.
+    """Multiply-adds (and activation evaluations) of the oracle: the budget's estimate.
 
-    ``units`` gives, per layer, how many units are perturbed (default: all of them).
+    ``units`` gives, per layer, how many units a full method perturbs (default: all of them).
+    ``directional`` costs its forward passes of the whole network, whatever ``units`` says.
     """
+    if method == "directional":
+        # 4 Richardson points per direction, plus the directions' own dot products.
+        forward = batch * sum(a * b for a, b in zip(spec.layers, spec.layers[1:], strict=False))
+        return N_DIRECTIONS * (4 * forward + 2 * spec.n_parameters)
     total = 0.0
     for layer in range(1, spec.depth + 1):
         n = spec.layers[layer] if units is None else units.get(layer, 0)
@@ -349,7 +356,31 @@ def cost(spec: NetSpec, batch: int, method: str, units: Mapping[int, int] | None
             spec.layers[m] * (1 + spec.layers[m + 1]) for m in range(layer, spec.depth)
         )
         total += N_STEPS[method] * batch * n * (downstream + spec.n_out)
-    return total
+    # A complex multiply-add is four real ones.
+    return 4.0 * total if method == "complex-step" else total
+
+
+#: Units of layer 1 timed by ``rate``: enough for a steady timing, a small share of the work.
+RATE_UNITS = 8
+
+
+def rate(spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.generic]) -> float:
+    """Multiply-adds a second of the oracle here, from a timed block of layer 1's units.
+
+    Layer 1 is where the oracle spends nearly all its time (every layer after it is
+    recomputed), so its speed stands for the whole. Central differences are timed whatever
+    the method: ``cost`` counts each method's evaluations.
+    """
+    net, _ = _flatten(spec, params, x, y)
+    n_cases, batch = net.zs[0].shape[:2]
+    units = np.arange(min(spec.layers[1], RATE_UNITS))
+    with np.errstate(all="ignore"):
+        _unit_derivatives(net, 1, units[:1], "central")  # warm-up: first-call overheads
+        start = time.perf_counter()
+        _unit_derivatives(net, 1, units, "central")
+        elapsed = time.perf_counter() - start
+    work = cost(spec, n_cases * batch, "central", units={1: len(units)})
+    return work / max(elapsed, 1e-9)
 
 
 def full_gradient(
@@ -369,7 +400,8 @@ def full_gradient(
     Args: the network, its parameters (``W1, b1, …``, any dtype; cast to float64), the batch
     ``x (…, B, n_in)`` and targets, the method, the working-set budget per block, optionally
     which units to perturb per layer (elements of other units come back NaN: a sample), and a
-    callback ``progress(n)`` with the number of parameter elements finished after each block.
+    callback ``progress(layer, n)`` after each block of ``n`` units of ``layer`` (each unit
+    gives its row of W and its entry of b).
     Returns gradients and masks keyed like ``params`` with the parameter's shape (plus case
     axes). Raises ``GradcheckError`` for a method the network does not allow.
     """
@@ -406,7 +438,7 @@ def full_gradient(
                     net, layer, part, method
                 )
                 if progress is not None:
-                    progress(len(part) * (spec.layers[layer - 1] + 1))
+                    progress(layer, len(part))
             if bad.any() and not any(n.startswith("the complex step overflowed") for n in notes):
                 notes.append(
                     "the complex step overflowed (or its real part left the real loss) for some "

@@ -152,6 +152,7 @@ def to_dict(report: Report, *, arrays: bool = True, encode: Encode = array) -> d
             "norm_tol": s.norm_tol,
             "norm_rule": NORM_RULE_ASCII,
             "probes": s.probes,
+            "oracle_sample": s.oracle_sample,
         },
         "forward": {
             c.name: comparison_to_dict(c, arrays=arrays, encode=encode) for c in report.forward
@@ -309,6 +310,7 @@ def add_oracle(
         "checked": check.checked,
         "elements": check.elements,
         "compared": check.compared,
+        "sampled": bool(check.samples),
     }
     pairs = list(zip(check.vs_autograd, check.vs_hand, strict=True))
     if check.method == "directional":
@@ -329,6 +331,11 @@ def add_oracle(
             record = records[a.name]
             if arrays:
                 record["oracle"] = encode(a.reference)
+            if a.name in check.samples:
+                # The sampled elements, in the order of ``oracle`` and of the comparisons.
+                shape = tuple(record["shape"])
+                flat = check.samples[a.name]
+                record["oracle_indices"] = np.stack(np.unravel_index(flat, shape), axis=-1).tolist()
             record["oracle_vs_autograd"] = _errors(a)
             record["oracle_vs_hand"] = _errors(h)
             record["oracle_skipped"] = dict(check.skipped).get(a.name, 0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 from rich.text import Text
 
 from gradcheck.checks.oracle import RULE, OracleCheck
@@ -26,10 +25,8 @@ def columns(check: OracleCheck) -> list[Column[Comparison]]:
         return by_name.get(c.name) if c.kind == "parameter" else None
 
     def value(c: Comparison) -> Text:
-        p = pair(c)
-        if p is None:
-            return Text("–")
-        return Text(f"{float(np.asarray(p[0].reference, dtype=np.float64)[c.worst_index]):.6e}")
+        found = check.value_at(c.name, c.worst_index, c.shape) if pair(c) else None
+        return Text("–") if found is None else Text(f"{found:.6e}")
 
     def error(side: int) -> Callable[[Comparison], Text]:
         def cell(c: Comparison) -> Text:
