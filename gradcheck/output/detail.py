@@ -7,6 +7,7 @@ gets one summary line per parameter and heat maps for ``errormap.FULL`` of them.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,10 +157,11 @@ def summary(
         why = "every failing one, then the worst"
     else:
         why = f"{len(shown)} of the {n_failing} failing: the one nearest the output, the worst"
-    text = Text(
+    head = (
         f"{len(params)} parameter tensors (more than {DEEP}): one line each, {n_failing} "
         f"failing; heat maps below (◆) for {len(shown)}: {why}."
     )
+    text = Text(textwrap.fill(head, width=max(20, width)))
     shapes = ["×".join(map(str, c.shape)) for c in params]
     ratios_ = [_fmt(p) for p in peaks]
     shape_w = max(map(len, shapes))
