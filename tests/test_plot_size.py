@@ -480,3 +480,14 @@ def test_cli_detail_of_a_deep_buggy_backward_fits_80_columns(tmp_path: Path) -> 
     listed = body.split("\n\n")[0].splitlines()[2:]
     assert len(listed) == 62 and sum("◆" in line for line in listed) == FULL
     assert [line.split()[1] for line in listed if "✗" in line] == ["W28"]
+
+
+def test_help_states_the_limits_the_code_uses() -> None:
+    from gradcheck.output.plot import DPI, MAX_INCHES
+
+    # The help text cannot import them (--help loads no numpy), so it repeats them: checked.
+    text = " ".join(invoke("run", "--help").stdout.split())
+    side = round(MAX_INCHES * DPI)
+    assert f"over {DEEP} parameters: one summary line each and {FULL} maps" in text
+    assert f"over {DEEP} parameters: a summary panel and {FULL} panels" in text
+    assert f"at most {side}×{side} px" in text

@@ -163,7 +163,8 @@ def summary(
     )
     text = Text(textwrap.fill(head, width=max(20, width)))
     shapes = ["×".join(map(str, c.shape)) for c in params]
-    ratios_ = [_fmt(p) for p in peaks]
+    # "×" as in the heat maps' "2× the tolerance" (and tests/test_docs reads it as a ratio).
+    ratios_ = [_fmt(p) + ("" if np.isnan(p) else "×") for p in peaks]
     shape_w = max(map(len, shapes))
     ratio_w = max(map(len, ratios_))
     verdict_w = max(len(_verdict(c)) for c in params)
