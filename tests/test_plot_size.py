@@ -491,3 +491,16 @@ def test_help_states_the_limits_the_code_uses() -> None:
     assert f"over {DEEP} parameters: one summary line each and {FULL} maps" in text
     assert f"over {DEEP} parameters: a summary panel and {FULL} panels" in text
     assert f"at most {side}×{side} px" in text
+
+
+def test_detail_says_when_failing_tensors_outnumber_the_maps(deep: Report) -> None:
+    changes = {f"W{k}": off_by(1e-3 * k, (0, 0)) for k in range(1, 12)}
+    changes["b30"] = off_by(1e-6, (0,))
+    out = text_of(render_details(with_params(deep, changes), width=80))
+    head = " ".join(out[out.index("82 parameter tensors") :].split("\n  ")[0].split())
+    assert head == (
+        "82 parameter tensors (more than 12): one line each, 12 failing; heat maps below (◆) "
+        "for 6: 6 of 12 failing: the one nearest the output, then the worst."
+    )
+    maps = [line.split()[0] for line in out.splitlines() if re.match(r"[Wb]\d+ · ", line)]
+    assert maps == ["W7", "W8", "W9", "W10", "W11", "b30"]

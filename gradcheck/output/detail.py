@@ -31,6 +31,7 @@ from gradcheck.output.errormap import (
     error_map,
     peak,
     pick_full,
+    pick_reason,
     ratios,
 )
 
@@ -151,15 +152,9 @@ def summary(
 ) -> Text:
     """One line per parameter: band of its worst ratio, name, shape, worst ratio, verdict."""
     n_failing = sum(not c.passed for c in params)
-    if n_failing == 0:
-        why = "the worst"
-    elif n_failing <= len(shown):
-        why = "every failing one, then the worst"
-    else:
-        why = f"{len(shown)} of the {n_failing} failing: the one nearest the output, the worst"
     head = (
         f"{len(params)} parameter tensors (more than {DEEP}): one line each, {n_failing} "
-        f"failing; heat maps below (◆) for {len(shown)}: {why}."
+        f"failing; heat maps below (◆) for {len(shown)}: {pick_reason(n_failing, len(shown))}."
     )
     text = Text(textwrap.fill(head, width=max(20, width)))
     shapes = ["×".join(map(str, c.shape)) for c in params]

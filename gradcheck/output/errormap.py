@@ -184,3 +184,12 @@ def pick_full(params: Sequence[Comparison], peaks: Sequence[float], limit: int) 
         if i not in chosen:
             chosen.append(i)
     return sorted(chosen)
+
+
+def pick_reason(n_failing: int, n_shown: int) -> str:
+    """Why ``pick_full`` chose what it did, for the summary's heading."""
+    if n_failing == 0:
+        return "the worst"
+    if n_failing <= n_shown:
+        return "every failing one, then the worst"
+    return f"{n_shown} of {n_failing} failing: the one nearest the output, then the worst"

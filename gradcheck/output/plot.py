@@ -30,6 +30,7 @@ from gradcheck.output.errormap import (
     block_maxima,
     peak,
     pick_full,
+    pick_reason,
     ratios,
     worst_cell,
 )
@@ -234,17 +235,9 @@ def _summary(
     grouped = f"; each bar = max of {k} neighbouring tensors" if k > 1 else ""
     ax.set_title(
         f"summary: all {n} parameter tensors in layer order, {n_failing} failing (▼){grouped}\n"
-        f"full panels below for {len(shown)} (▲): {_why(n_failing, len(shown))}",
+        f"full panels below for {len(shown)} (▲): {pick_reason(n_failing, len(shown))}",
         fontsize=9,
     )
-
-
-def _why(n_failing: int, n_shown: int) -> str:
-    if n_failing == 0:
-        return "the worst"
-    if n_failing <= n_shown:
-        return "every failing one, then the worst"
-    return f"{n_shown} of {n_failing} failing: the one nearest the output, then the worst"
 
 
 def panels(fig: Figure) -> list[str]:
