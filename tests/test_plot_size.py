@@ -504,3 +504,17 @@ def test_detail_says_when_failing_tensors_outnumber_the_maps(deep: Report) -> No
     )
     maps = [line.split()[0] for line in out.splitlines() if re.match(r"[Wb]\d+ · ", line)]
     assert maps == ["W7", "W8", "W9", "W10", "W11", "b30"]
+
+
+def test_overview_colours_cells_by_band_and_reverses_the_worst() -> None:
+    ref = np.ones((300, 500))
+    hand = ref.copy()
+    hand[250, 420] += 1e-3
+    c = compare("W1", ref, hand, TOL, torch_name="dense.0.weight")
+    console = Console(file=io.StringIO(), width=120, color_system="standard", force_terminal=True)
+    console.print(overview(error_map(c, 24, 30), block_maxima(ratios(c), 12, 70)))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[0].startswith("\x1b[2m  overview")  # the heading is dim, the cells are not
+    worst = next(line for line in lines if "▶" in line)
+    assert "\x1b[1;7;31m█\x1b[0m" in worst  # bold red, reversed
+    assert "\x1b[32m····" in worst and "\x1b[2;32m" not in worst

@@ -7,6 +7,7 @@ gets one summary line per parameter and heat maps for ``errormap.FULL`` of them.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -123,7 +124,8 @@ def overview(m: ErrorMap, blocks: Blocks) -> Text:
     per_cell = str(b) if m.is_vector else f"{a}×{b}"
     worst = blocks.cell(m.worst)
     n_rows, n_cells = blocks.grid.shape
-    text = Text(
+    text = Text()
+    text.append(
         f"  overview of all {n}×{cols}: each cell = max of {per_cell} elements", style="dim"
     )
     label = len(str((n_rows - 1) * a)) + 3  # "▶", the row, a space
@@ -141,9 +143,12 @@ def overview(m: ErrorMap, blocks: Blocks) -> Text:
         else:
             head = ("▶" if r == worst[0] else " ") + str(r * a).rjust(label - 2) + " "
         text.append("\n" + head)
-        for k in range(n_cells):
-            i = int(bands[r, k])
-            text.append(CHARS[i], style=BAND_STYLES[i] + (" reverse" if (r, k) == worst else ""))
+        # One span per run of equal cells: rich's cost grows with spans, and most cells of an
+        # overview share a band.
+        row = [(int(i), (r, k) == worst) for k, i in enumerate(bands[r])]
+        for (i, is_worst), run in itertools.groupby(row):
+            style = BAND_STYLES[i] + (" reverse" if is_worst else "")
+            text.append(CHARS[i] * len(list(run)), style=style)
     return text
 
 
