@@ -307,13 +307,16 @@ detail_options = option_group(
         "--detail",
         is_flag=True,
         help="After the table, a heat map per parameter of |Δ| / (atol + rtol·|autograd|), "
-        "element by element, worst element marked (a bounded window for large ones).",
+        "element by element, worst element marked (large ones: a window around the worst "
+        "and an overview of block maxima; over 12 parameters: one summary line each and "
+        "6 maps, failing first).",
     ),
     click.option(
         "--plot",
         metavar="FILE.png",
-        help="Write the same heat maps as a PNG figure, one panel per parameter (needs "
-        "matplotlib: pip install 'gradcheck[plot]').",
+        help="Write the same heat maps as a PNG figure, one panel per parameter, large "
+        "ones as block maxima (over 12 parameters: a summary panel and 6 panels, failing "
+        "first; at most 2400×2400 px; needs matplotlib: pip install 'gradcheck[plot]').",
     ),
 )
 
