@@ -96,6 +96,10 @@ def test_a_sampled_oracle_names_the_wrong_side() -> None:
     assert "W2 (oracle vs hand)" in report.failed
     correct = check([0.974, 0.312], oracle="richardson", oracle_sample=2)
     assert correct.exit_code == 0 and correct.oracle is not None and correct.oracle.checked
+    # Said wherever the oracle's verdict is: a sample is not the whole.
+    assert correct.oracle.verdict.endswith("hand-derived on a sample of 11 elements")
+    result = invoke("run", *SEED_X, "--oracle", "richardson", "--oracle-sample", "2")
+    assert "oracle (richardson, float64, a sample of 11 elements):" in result.stdout
 
 
 def test_json_lists_the_sampled_indices() -> None:

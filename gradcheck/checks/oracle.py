@@ -397,7 +397,8 @@ class OracleCheck:
             )
         match self.disagreeing:
             case ():
-                return f"the {self.method} oracle agrees with autograd and hand-derived"
+                on = f" on a sample of {self.elements:,} elements" if self.samples else ""
+                return f"the {self.method} oracle agrees with autograd and hand-derived{on}"
             case ("hand",):
                 return (
                     f"hand-derived is wrong: {names['hand']} disagree(s) with the "

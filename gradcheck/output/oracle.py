@@ -87,7 +87,10 @@ def directions_table(check: OracleCheck) -> FittedTable[tuple[Comparison, Compar
 def caption_line(check: OracleCheck) -> str:
     """The oracle's tolerance, for the table caption."""
     t = check.tolerance
-    return f"oracle ({check.method}, float64): {RULE}, atol={t.atol:.2g}, rtol={t.rtol:.2g}"
+    sampled = f", a sample of {check.elements:,} elements" if check.samples else ""
+    return (
+        f"oracle ({check.method}, float64{sampled}): {RULE}, atol={t.atol:.2g}, rtol={t.rtol:.2g}"
+    )
 
 
 def verdict(check: OracleCheck) -> Text:
