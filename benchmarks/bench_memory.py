@@ -5,9 +5,9 @@ Run: ``python benchmarks/bench_memory.py [--rows 400000] [--layers 2,64,64,1]``.
 Each case runs in a fresh process; its peak RSS comes from ``os.wait4`` (``ru_maxrss``). The
 baseline is the peak of a one-row run (interpreter, numpy, torch, rich); the estimate is what
 gradcheck checks before loading: ``NetSpec.working_bytes(batch)`` plus the input file's bytes
-(held once while parsing) — and, with ``--json``, the document: it is written in blocks of
-``documents.BLOCK_ELEMENTS`` numbers, so it adds one block's lists and text (``JSON_BYTES``),
-whatever the batch. Printed per case: peak, peak − baseline, estimate, and the ratio
+(held once while parsing). ``working_bytes`` counts one block of the ``--json`` document
+(``spec.OUTPUT_BYTES``): it is written ``documents.BLOCK_ELEMENTS`` numbers at a time, so it
+holds no more whatever the batch. Printed per case: peak, peak − baseline, estimate, and the ratio
 (peak − baseline) / estimate, which must stay ≤ 1.25.
 """
 
@@ -22,11 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from gradcheck.core.spec import NetSpec, parse_layers
-from gradcheck.output.documents import BLOCK_ELEMENTS
 
 GRADCHECK = str(Path(sys.executable).with_name("gradcheck"))
-# One block of the document: a list of Python floats (~32 bytes a number) and its text (~24).
-JSON_BYTES = BLOCK_ELEMENTS * (32 + 24)
 
 
 def peak_rss(args: list[str]) -> tuple[int, int]:
@@ -63,9 +60,8 @@ def main() -> None:
         ):
             args = [GRADCHECK, "run", "--data", str(path), "--layers", layers, *extra]
             _, peak = peak_rss(args)
+            # working_bytes already counts one block of the --json document (OUTPUT_BYTES).
             estimate = spec.working_bytes(rows) + path.stat().st_size
-            if extra:
-                estimate += JSON_BYTES
             ratio = (peak - base) / estimate
             print(
                 f"{name:<22} {peak / 2**20:>7.0f}Mi {(peak - base) / 2**20:>7.0f}Mi "

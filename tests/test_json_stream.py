@@ -49,3 +49,11 @@ def test_the_streamed_run_document_equals_the_whole_one(
     assert len(pieces) > 200  # written in pieces, not as one string
     assert "".join(pieces) == dumps(to_dict(report))
     assert json.loads("".join(pieces))["settings"]["x"] == x.tolist()
+
+
+def test_the_memory_estimate_holds_one_block_of_the_document() -> None:
+    from gradcheck.core.spec import OUTPUT_BYTES, NetSpec
+
+    assert documents.BLOCK_ELEMENTS * (32 + 24) <= OUTPUT_BYTES
+    spec = NetSpec()
+    assert spec.working_bytes(0) >= OUTPUT_BYTES  # counted in every estimate

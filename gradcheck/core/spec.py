@@ -34,6 +34,10 @@ ORACLE_METHODS: tuple[str, ...] = ("central", "richardson", "complex-step", "dir
 # (weights, gradients and δ on both sides, and the comparison's temporaries). Refuse a check
 # whose estimate exceeds the budget up front, rather than be killed half-way.
 COPIES_PER_ELEMENT = 12
+# The --json document is written in blocks of output/documents.BLOCK_ELEMENTS numbers (a list
+# of floats, ~32 bytes a number, and its text, ~24): one block is all it holds at a time,
+# whatever the batch (tests/test_json_stream.py keeps the two constants in step).
+OUTPUT_BYTES = 4 * 2**20
 MEMORY_BUDGET = 8 * 2**30
 # No layer can be wider: one such layer alone exceeds the memory budget.
 MAX_UNITS = MEMORY_BUDGET // 8
@@ -229,9 +233,10 @@ class NetSpec:
         )
 
     def working_bytes(self, batch: int) -> int:
-        """Estimated peak memory of one check on a batch of ``batch`` rows."""
+        """Estimated peak memory of one check on a batch of ``batch`` rows (with the
+        ``--json`` document, which is written a block at a time: ``OUTPUT_BYTES``)."""
         elements = self.n_parameters + batch * sum(self.layers)
-        return elements * COPIES_PER_ELEMENT * 8
+        return elements * COPIES_PER_ELEMENT * 8 + OUTPUT_BYTES
 
     def check_memory(self, batch: int, option: str) -> None:
         """Refuse, with the estimate, a check that would not fit in the memory budget."""
