@@ -306,3 +306,40 @@ def test_sweep_quiet_prints_nothing_and_keeps_the_exit_code() -> None:
     bad = invoke("sweep", "--cases", "5", "-q", "--impl", f"{SAMPLES}/backward_buggy.py:backward")
     assert bad.exit_code == 1 and bad.stdout == ""
     assert_usage_error(invoke("sweep", "--cases", "5", "-q", "--json"), "--quiet: cannot be")
+
+
+@pytest.mark.parametrize("piece", [1, 4, 50])
+def test_per_case_errors_in_pieces_equal_the_whole(
+    monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    """A large network's quantities are judged a piece of columns at a time (memory); every
+    per-case figure must equal the one-piece result."""
+    from gradcheck.checks import sweep as sweep_module
+    from gradcheck.core.bounds import Bounds, TensorBounds
+
+    rng = np.random.default_rng(4)
+    ref = rng.normal(0, 1, (5, 7, 6))
+    cand = ref * (1 + rng.normal(0, 1e-9, ref.shape))
+    cand[1, 2, 3] += 1e-4  # case 1 fails elementwise
+    cand[3] *= 1 + 1e-5  # case 3: small everywhere, the norm rule's business
+    cand[4, 0, 0] = np.nan  # case 4: non-finite
+    kink = np.where(rng.random(ref.shape) < 0.2, 1e-5, 0.0)
+    limits = Bounds({"W": TensorBounds(ref.copy(), kink, np.abs(ref) * 1e-16)}, 0)
+    atol = np.full((5, 1), 1e-7)
+    args = (ref, cand, atol, 1e-7)
+    whole = sweep_module.per_case_errors(*args, norm_tol=1e-6, limits=limits, name="W")
+    monkeypatch.setattr(sweep_module, "PIECE_ELEMENTS", piece)
+    pieces = sweep_module.per_case_errors(*args, norm_tol=1e-6, limits=limits, name="W")
+    for a, b in zip(pieces, whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert list(whole[2]) == [True, False, True, False, False]
+
+
+def test_a_sweep_case_too_large_for_memory_is_refused_before_any_work() -> None:
+    # 81 million parameters: a run fits (12 copies), a sweep's case (16 copies) does not.
+    result = invoke("sweep", "--cases", "3", "--batch-size", "3", "--layers", "2,9000,9000,1")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert (
+        "Error: --layers: one sweep case of 81,045,001 parameters and 3 rows would need about "
+        "9.7 GiB; the limit is 8 GiB" in result.stderr
+    )
