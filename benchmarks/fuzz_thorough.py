@@ -5,7 +5,10 @@ tests/test_fuzz.py under the seeded "ci" profile (60 examples per test); this ru
 under "thorough" (2000 examples per test, random seeds) and prints pytest's summary with the
 wall time. ``--minutes M`` repeats such rounds, each with fresh random seeds, until M minutes
 have passed (a "30-minute hostile run": ``--minutes 30``), and stops at the first failing
-round. Any failure prints hypothesis's minimal example and its reproduction blob.
+round. Each round's peak RSS is printed: every example runs in the one pytest process, so it
+bounds the worst example's memory (an example over the budget shows there, as a sweep of
+81-million-parameter cases did). Any failure prints hypothesis's minimal example and its
+reproduction blob.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_round(extra: list[str]) -> int:
+def one_round(extra: list[str]) -> tuple[int, int]:
+    """(pytest's exit code, its peak RSS in bytes): every example runs in that one process,
+    so its peak bounds the memory of the worst example."""
     env = {**os.environ, "HYPOTHESIS_PROFILE": "thorough"}
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py"]
-    return subprocess.run(
-        [*args, "--hypothesis-show-statistics", *extra], cwd=ROOT, env=env
-    ).returncode
+    proc = subprocess.Popen([*args, "--hypothesis-show-statistics", *extra], cwd=ROOT, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024
 
 
 def main() -> int:
@@ -36,13 +41,19 @@ def main() -> int:
         del argv[at : at + 2]
     start = time.perf_counter()
     rounds = 0
+    peak = 0
     while True:
-        code = one_round(argv)
+        code, used = one_round(argv)
+        peak = max(peak, used)
         rounds += 1
         elapsed = time.perf_counter() - start
+        print(f"round {rounds}: exit {code}, peak RSS {used / 2**30:.2f} GiB", flush=True)
         if code != 0 or elapsed >= 60 * minutes:
             break
-    print(f"thorough fuzz: exit {code} after {rounds} round(s) in {elapsed:.0f} s")
+    print(
+        f"thorough fuzz: exit {code} after {rounds} round(s) in {elapsed:.0f} s; "
+        f"peak RSS {peak / 2**30:.2f} GiB (the memory budget is 8 GiB)"
+    )
     return code
 
 
