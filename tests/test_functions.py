@@ -119,3 +119,25 @@ def test_l1_gradient_is_zero_where_prediction_equals_target() -> None:
     pred = np.array([[0.5, 1.0]])
     _, grad = LOSSES["l1"].f(pred, np.array([[0.5, 0.0]]))
     assert grad[0, 0] == 0.0 and grad[0, 1] == 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_in_place_sigmoid_equals_the_two_branch_formula_bit_for_bit(dtype: type) -> None:
+    """sigmoid and σ′ are computed in place for speed; they must give exactly the values of
+    the plain formulas (1/(1 + e) for z ≥ 0, e/(1 + e) below, e = exp(−|z|))."""
+    from gradcheck.core.functions import sigmoid, sigmoid_prime
+
+    rng = np.random.default_rng(0)
+    special = [0.0, -0.0, 1e-300, -1e-300, 40, -40, 88.7, -88.7, 745, -745, 800, -800]
+    z = np.concatenate([rng.normal(0, 8, 5000), special, [np.inf, -np.inf, np.nan]]).astype(dtype)
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(z))
+        plain = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(dtype)
+        plain_prime = (e / (1.0 + e) ** 2).astype(dtype)
+        got, got_prime = sigmoid(z), sigmoid_prime(z)
+    assert got.dtype == dtype and got_prime.dtype == dtype
+    np.testing.assert_array_equal(got, plain)
+    np.testing.assert_array_equal(got_prime, plain_prime)
+    before = z.copy()
+    sigmoid(z), sigmoid_prime(z)
+    np.testing.assert_array_equal(z, before)  # the input is never written
