@@ -97,6 +97,7 @@ def whole_commands(data: Path, repeats: int) -> None:
 
 
 def accuracy(data: Path) -> None:
+    from gradcheck.checks.oracle import estimate_seconds
     from gradcheck.checks.problem import Request, setup
     from gradcheck.core import numeric
     from gradcheck.torch_side import reference
@@ -120,7 +121,7 @@ def accuracy(data: Path) -> None:
         # What --oracle-budget would have estimated for this oracle, here, before starting.
         spec, batch = problem.spec, problem.x.shape[0]
         speed = numeric.rate(spec, problem.params, problem.x, problem.y)
-        estimate = numeric.cost(spec, batch, method) / speed
+        estimate = estimate_seconds(spec, batch, method, None, speed)
         print(f"  {'':<13} budget estimate {estimate:6.2f} s ({estimate / seconds:.2f}× the time)")
 
 
