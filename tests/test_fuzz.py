@@ -72,6 +72,15 @@ def argument_lists(draw: st.DrawFn) -> list[str]:
     return args
 
 
+def _shortened(value: object) -> object:
+    """``value`` with every list cut to its first 8 items, recursively (same types)."""
+    if isinstance(value, dict):
+        return {k: _shortened(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shortened(v) for v in value[:8]]
+    return value
+
+
 def check_outcome(args: list[str], *, user_code: bool = False) -> None:
     """``args`` start with the command; ``--json`` is added.
 
@@ -90,7 +99,10 @@ def check_outcome(args: list[str], *, user_code: bool = False) -> None:
     assert "Traceback" not in result.stderr, (args, result.stderr)
     if result.exit_code in (0, 1):
         doc = json.loads(result.stdout)
-        assert_valid_document(doc)
+        # jsonschema walks every number in Python: a network of millions of parameters took
+        # minutes an example (seen in a 30-minute run). Long arrays are cut to their first
+        # items for the schema; everything else is validated whole.
+        assert_valid_document(_shortened(doc) if len(result.stdout) > 2**20 else doc)
         assert doc["exit_code"] == result.exit_code and doc["passed"] is (result.exit_code == 0)
     else:
         assert result.exit_code == 2, (args, result.exit_code, result.stderr)
