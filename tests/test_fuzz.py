@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -160,6 +162,18 @@ def test_regression_explain_with_overflowing_inputs() -> None:
     """Found by the fuzzer: explain let numpy's overflow warning escape as an internal error."""
     check_outcome(["explain", "--x", "0.0", "1.0311622009375142e+155", "--activation", "relu"])
     check_outcome(["sweep", "--cases", "3", "--layers", "2,4,1", "--activation", "elu"])
+
+
+@pytest.mark.parametrize("command", ["explain", "run"])
+def test_regression_an_rtol_near_the_float_maximum(command: str) -> None:
+    """Found by the 30-minute run: rtol·|autograd| overflowed in the small-gradient warning
+    (``Comparison.below_atol``) and numpy's warning escaped as an internal error."""
+    args = [command, "--x", "0.0", "0.0", "--rtol", "7.102692633722622e+307"]
+    check_outcome(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning may reach the user either
+        result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.stderr
 
 
 # --------------------------------------------------------------------------------------------
