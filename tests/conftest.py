@@ -87,3 +87,17 @@ def batch(rng: np.random.Generator, n: int, n_in: int) -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261127)
+
+
+def render_text(renderable: object, width: int = 200) -> str:
+    """A rich renderable as plain text, rendered wider than asked so that a line too long
+    shows instead of being wrapped."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, no_color=True)
+    console.print(renderable)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out

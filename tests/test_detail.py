@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from rich.console import Console
 
 from gradcheck.api import check
 from gradcheck.core import functions
@@ -17,18 +15,13 @@ from gradcheck.core.compare import compare
 from gradcheck.core.tolerance import Tolerance
 from gradcheck.output.detail import heat_map, render_details
 from gradcheck.output.errormap import BANDS, NONFINITE_CHAR, band, error_map, ratios
-from tests.conftest import assert_usage_error, invoke
+from tests.conftest import assert_usage_error, invoke, render_text
 
 SEED_X = ("--x", "0.974", "0.312")
 TOL = Tolerance(atol=1e-6, rtol=1e-6)
 
 
-def _text(renderable: object, width: int = 200) -> str:
-    console = Console(file=io.StringIO(), width=width, color_system=None, no_color=True)
-    console.print(renderable)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    assert isinstance(out, str)
-    return out
+_text = render_text
 
 
 def _injected(shape: tuple[int, ...], where: tuple[int, ...], error: float = 1e-3) -> object:

@@ -31,7 +31,7 @@ from gradcheck.output.errormap import (
     pick_full,
     ratios,
 )
-from tests.conftest import invoke
+from tests.conftest import invoke, render_text
 
 TOL = Tolerance(atol=1e-6, rtol=1e-6)
 CAP_PX = 2400
@@ -47,13 +47,7 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def text_of(renderable: object, width: int = 200) -> str:
-    """Rendered wider than asked, so that a line too long shows instead of being wrapped."""
-    console = Console(file=io.StringIO(), width=width, color_system=None, no_color=True)
-    console.print(renderable)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    assert isinstance(out, str)
-    return out
+text_of = render_text
 
 
 def brute_block_maxima(grid: NDArray[np.float64], a: int, b: int) -> NDArray[np.float64]:
