@@ -8,9 +8,12 @@ a traceback. CI runs the seeded "ci" profile; ``HYPOTHESIS_PROFILE=thorough`` ru
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradcheck.cli import cli
-from tests.conftest import assert_valid_document
+from tests.conftest import SAMPLES, assert_valid_document
 
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64).map(repr),
@@ -83,13 +86,47 @@ def _shortened(value: object) -> object:
     return value
 
 
+#: ``benchmarks/fuzz_thorough.py`` names a file here: every example whose peak memory grew by
+#: more than ``MEMORY_LOG_BYTES`` is written to it, one JSON line, to be measured again alone.
+MEMORY_LOG = os.environ.get("GRADCHECK_FUZZ_MEMORY_LOG")
+MEMORY_LOG_BYTES = 2**30
+
+
+def _status_bytes(field: str) -> int:
+    """``VmRSS`` or ``VmHWM`` (the peak) of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+@contextlib.contextmanager
+def _memory_log(args: list[str]) -> Iterator[None]:
+    """With ``MEMORY_LOG``: reset the process's peak RSS (Linux: "5" to clear_refs), and log
+    the example if it grew past ``MEMORY_LOG_BYTES``. In-process numbers include CliRunner's
+    copy of stdout, so they only select examples; the script measures each again alone."""
+    if not MEMORY_LOG:
+        yield
+        return
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_bytes("VmRSS")
+    try:
+        yield
+    finally:
+        grew = _status_bytes("VmHWM") - before
+        if grew > MEMORY_LOG_BYTES:
+            with open(MEMORY_LOG, "a") as log:
+                log.write(json.dumps({"args": args, "grew": grew}) + "\n")
+
+
 def check_outcome(args: list[str], *, user_code: bool = False) -> None:
     """``args`` start with the command; ``--json`` is added.
 
     With ``user_code``, the user's own traceback may precede the error line (their frames
     only, none of gradcheck's).
     """
-    result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
+    with _memory_log(args):
+        result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     if user_code and result.exit_code == 2 and "Traceback" in result.stderr:
         assert "gradcheck/" not in result.stderr.replace("gradcheck/samples", ""), result.stderr
@@ -179,6 +216,116 @@ def test_regression_an_rtol_near_the_float_maximum(command: str) -> None:
             warnings.simplefilter("error")  # no RuntimeWarning may reach the user either
             result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
         assert result.exit_code in (0, 1) and "Warning" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        # The built-in replica in a sweep ran without the error state run's pipeline sets.
+        ["sweep", "--cases", "1", "--layers", "2,10,10,1", "--l2", "1e308"],
+        # tolerance.judge: the rounding bound times its safety factor, past the float maximum.
+        ["explain", "--x", "0.0", "1e308", "--output-activation", "softmax"],
+        # The sweep summary's median: np.median's mean of two errors near the maximum.
+        ["sweep", "--cases", "2", "--atol", "0.0", "--loss-scale", "1e308",
+         "--impl", f"{SAMPLES}/backward_seed.py:backward"],
+        # The directional oracle's vᵀg of gradients near the maximum: inf − inf.
+        ["run", "--x", "0.0", "1.0954101329980992e+155", "--oracle", "directional",
+         "--activation", "relu"],
+    ],
+    ids=["sweep-l2", "explain-softmax", "sweep-median", "directional-projection"],
+)  # fmt: skip
+def test_regression_values_past_the_float_maximum(args: list[str]) -> None:
+    """Found by the session-4 hostile search (every option, values near the float maximum):
+    each was exit 3 under warnings-as-errors, a stray RuntimeWarning line otherwise."""
+    check_outcome(args, user_code="--impl" in args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
+    assert result.exit_code in (0, 1) and "Warning" not in result.stderr, result.stderr
+
+
+# Every option of run, explain and sweep, at values near the float's limits: the overflow class
+# the 30-minute runs kept finding (an atol, rtol, loss scale or L2 term near 1e308 reaching a
+# product or a mean that numpy warns about). Networks stay small; the values do the work.
+EXTREMES = st.one_of(
+    NUMBERS,
+    st.sampled_from(
+        ["1.7976931348623157e308", "-1.7976931348623157e308", "1e154", "1e-154", "3e38",
+         "2.2250738585072014e-308", "1e200", "-1e200", "1e30", "1e-30", "0.5", "2", "-1"]
+    ),
+)  # fmt: skip
+
+
+def _one(values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
+    return values.map(lambda v: [v])
+
+
+EVERY_OPTION = {
+    "--x": st.lists(EXTREMES, min_size=2, max_size=2),
+    "--target": st.lists(st.one_of(EXTREMES, st.sampled_from(["0", "1", "2"])), max_size=2),
+    "--atol": _one(st.one_of(EXTREMES, GARBAGE)),
+    "--rtol": _one(st.one_of(EXTREMES, GARBAGE)),
+    "--loss-scale": _one(st.one_of(EXTREMES, GARBAGE)),
+    "--l2": _one(st.one_of(EXTREMES, GARBAGE)),
+    "--seed": _one(st.one_of(st.integers(0, 3).map(str), GARBAGE)),
+    "--layers": _one(st.sampled_from(["2,10,10,1", "2,3,1", "2,4,3", "2,1", "2,5,5,5,2"])),
+    "--activation": _one(
+        st.sampled_from(["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "relu,tanh"])
+    ),
+    "--output-activation": _one(
+        st.sampled_from(["identity", "sigmoid", "tanh", "softmax", "log_softmax"])
+    ),
+    "--loss": _one(st.sampled_from(["mse", "l1", "bce_logits", "bce", "cross_entropy", "nll"])),
+    "--reduction": _one(st.sampled_from(["mean", "sum"])),
+    "--layout": _one(st.sampled_from(["out_in", "in_out"])),
+    "--dtype": _one(st.sampled_from(["float64", "float32"])),
+    "--oracle": _one(st.sampled_from(["central", "richardson", "complex-step", "directional"])),
+    "--oracle-sample": _one(st.one_of(st.integers(-1, 5).map(str), EXTREMES, GARBAGE)),
+    "--oracle-budget": _one(st.sampled_from(["0", "60", "1e-9", "-1", "inf", "nan", "1e308"])),
+    "--probes": _one(st.one_of(st.integers(-1, 3).map(str), st.just("9" * 20), GARBAGE)),
+    "--impl": _one(
+        st.sampled_from(
+            [
+                "backward_seed.py:backward",
+                "backward_buggy.py:backward",
+                "textbook/backprop.py:backward",
+                "course/two_layer.py:loss_and_grads",
+            ]
+        ).map(lambda name: str(SAMPLES / name))
+    ),
+    "--detail": st.just([]),
+    "--no-arrays": st.just([]),
+}
+FORWARD_OPTIONS = ["--x", "--target", "--atol", "--rtol", "--loss-scale", "--l2", "--seed",
+                   "--layers", "--activation", "--output-activation", "--loss", "--reduction",
+                   "--layout", "--dtype"]  # fmt: skip
+EVERY_COMMAND_OPTION = {
+    "run": sorted(EVERY_OPTION),
+    "explain": FORWARD_OPTIONS,
+    "sweep": [*FORWARD_OPTIONS[2:], "--oracle", "--impl"],
+}
+
+
+@st.composite
+def every_option_lists(draw: st.DrawFn) -> list[str]:
+    command = draw(st.sampled_from(["run", "run", "explain", "sweep"]))
+    args = [command]
+    if command == "sweep":
+        args += ["--cases", draw(st.sampled_from(["1", "2", "3"]))]
+    else:
+        for _ in range(draw(st.integers(1, 2))):  # batch 1 or 2
+            args += ["--x", *draw(EVERY_OPTION["--x"])]
+    for name in draw(st.lists(st.sampled_from(EVERY_COMMAND_OPTION[command]), max_size=6)):
+        args += [name, *draw(EVERY_OPTION[name])]
+    return args
+
+
+@given(every_option_lists())
+def test_every_option_at_extreme_values_keeps_the_contract(args: list[str]) -> None:
+    # A sample --impl runs numpy on these values: under pytest's warnings-as-errors its own
+    # overflow warning is the user's exception (exit 2 with their frames), as it would be for
+    # a user running with -W error.
+    check_outcome(args, user_code="--impl" in args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,8 +434,6 @@ USER_PRELUDE = (
 
 @given(body=st.sampled_from(USER_BODIES), at_import=st.booleans(), sweep=st.booleans())
 def test_user_code_behaviours(body: str, at_import: bool, sweep: bool) -> None:
-    from tests.conftest import SAMPLES
-
     source = USER_PRELUDE.format(samples=str(SAMPLES))
     if at_import and not body.startswith("return") and "return" not in body:
         source += "def _f(p, x, y):\n    " + body + "\n_f(None, None, None)\n"

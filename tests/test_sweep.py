@@ -343,3 +343,31 @@ def test_a_sweep_case_too_large_for_memory_is_refused_before_any_work() -> None:
         "Error: --layers: one sweep case of 81,045,001 parameters and 3 rows would need about "
         "9.7 GiB; the limit is 8 GiB" in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([3.0], 3.0),
+        ([1.0, 2.0, 3.0], 2.0),
+        ([4.0, 1.0, 3.0, 2.0], 2.5),
+        ([1e308, 1.5e308], 1.25e308),  # np.median's mean of the middle two overflows here
+        ([-1.7e308, 1.7e308], 0.0),
+        ([-1e308, -1.5e308], -1.25e308),
+        ([5e-324, 5e-324], 5e-324),  # halving each first would round a subnormal to 0
+        ([np.inf, np.nan, 2.0], 2.0),
+        ([np.nan], np.inf),
+        ([], np.inf),
+    ],
+)
+def test_median_of_finite_values_never_overflows(values: list[float], expected: float) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = sweep.median(np.array(values, dtype=np.float64))
+    assert (
+        got == pytest.approx(expected, rel=1e-15, abs=0.0)
+        if np.isfinite(expected)
+        else got == expected
+    )

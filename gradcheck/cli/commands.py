@@ -21,6 +21,7 @@ from gradcheck.cli.console import (
     make_console,
     oracle_progress,
     print_out,
+    write_pieces,
     write_report_files,
 )
 from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options
@@ -294,9 +295,9 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
     if quiet:
         return explanation.exit_code
     if as_json:
-        from gradcheck.output.documents import explain_to_json
+        from gradcheck.output.documents import iter_explain_json
 
-        click.echo(explain_to_json(explanation))
+        write_pieces(iter_explain_json(explanation))
     else:
         from gradcheck.output.explain import render_explanation
 

@@ -10,7 +10,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gradcheck.core.errors import GradcheckError
@@ -146,18 +146,22 @@ def print_out(renderables: Sequence[Any], no_color: bool) -> None:
     console.file.flush()
 
 
+def write_pieces(pieces: Iterable[str]) -> None:
+    """One JSON document to stdout, as its pieces come: a batch of 10⁵ rows makes a document
+    of tens of MB, which need not be held whole (nor as Python lists) beside the report."""
+    out = sys.stdout
+    for piece in pieces:
+        out.write(piece)
+    out.write("\n")
+    out.flush()
+
+
 def emit(report: Report, *, as_json: bool, arrays: bool, no_color: bool) -> None:
     """Write the finished result to stdout (the JSON document in pieces, the table whole)."""
     if as_json:
         from gradcheck.output.documents import iter_json
 
-        # In pieces: a batch of 10⁵ rows makes a document of tens of MB, which need not be
-        # held whole (nor as Python lists) on top of the report's arrays.
-        out = sys.stdout
-        for piece in iter_json(report, arrays=arrays):
-            out.write(piece)
-        out.write("\n")
-        out.flush()
+        write_pieces(iter_json(report, arrays=arrays))
         return
     from gradcheck.output.table import render_report
 

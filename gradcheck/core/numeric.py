@@ -519,10 +519,13 @@ class Directional:
     def project(self, grads: Mapping[str, NDArray[np.floating]]) -> Array:
         """vₖᵀg for a side's gradients g (…, *shape) → (…, K)."""
         terms = []
-        for name, v in self.directions.items():
-            g = np.expand_dims(np.asarray(grads[name], dtype=np.float64), -v.ndim)
-            terms.append(np.sum(g * v, axis=tuple(range(-v.ndim + 1, 0))))
-        return np.asarray(sum(terms))
+        # Gradients past the float range project to inf or NaN (inf − inf), which fail as
+        # non-finite: not a numpy warning.
+        with np.errstate(all="ignore"):
+            for name, v in self.directions.items():
+                g = np.expand_dims(np.asarray(grads[name], dtype=np.float64), -v.ndim)
+                terms.append(np.sum(g * v, axis=tuple(range(-v.ndim + 1, 0))))
+            return np.asarray(sum(terms))
 
 
 def _moved_forward(

@@ -190,8 +190,9 @@ def judge(
     zeros = np.zeros_like(ref)
     mid = zeros if center is None else np.asarray(center, dtype=np.float64)
     rad = zeros if kink is None else np.asarray(kink, dtype=np.float64)
-    err = zeros if rounding is None else ROUNDING_SAFETY * np.asarray(rounding, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # A rounding bound near the float maximum times the safety factor is inf: no warning.
+        err = zeros if rounding is None else ROUNDING_SAFETY * np.asarray(rounding, np.float64)
         outside = np.maximum(0.0, np.abs(cand - mid) - rad)
         slack = atol + rtol * np.abs(ref) + err
         at_kink = e.finite & ~e.ok & (rad > 0) & (outside <= slack)

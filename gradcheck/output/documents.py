@@ -342,7 +342,7 @@ def add_oracle(
     doc["oracle"] = section
 
 
-def step_to_dict(index: int, step: Step) -> dict[str, Any]:
+def step_to_dict(index: int, step: Step, *, encode: Encode = array) -> dict[str, Any]:
     """One step of the JSON document; ``check`` is a run record without the arrays."""
     c = step.check
     return {
@@ -354,14 +354,15 @@ def step_to_dict(index: int, step: Step) -> dict[str, Any]:
         "where": step.where,
         "shapes": step.shapes,
         "shape": list(step.shape),
-        "hand": array(step.hand),
-        "autograd": array(c.reference) if c is not None else None,
+        "hand": encode(step.hand),
+        "autograd": encode(c.reference) if c is not None else None,
         "check": comparison_to_dict(c, arrays=False) if c is not None else None,
     }
 
 
-def explain_to_dict(explanation: Explanation) -> dict[str, Any]:
-    """The ``explain --json`` document (``"document": "explain"``, see ``schema.json``)."""
+def explain_to_dict(explanation: Explanation, *, encode: Encode = array) -> dict[str, Any]:
+    """The ``explain --json`` document (``"document": "explain"``, see ``schema.json``);
+    ``encode`` as for ``to_dict``."""
     report = explanation.report
     return {
         "document": "explain",
@@ -370,7 +371,9 @@ def explain_to_dict(explanation: Explanation) -> dict[str, Any]:
         "passed": report.passed,
         "exit_code": report.exit_code,
         "settings": to_dict(report, arrays=False)["settings"],
-        "steps": [step_to_dict(i, s) for i, s in enumerate(explanation.steps, start=1)],
+        "steps": [
+            step_to_dict(i, s, encode=encode) for i, s in enumerate(explanation.steps, start=1)
+        ],
         "failed": list(report.failed),
         "warnings": warnings_to_list(report),
     }
@@ -378,7 +381,14 @@ def explain_to_dict(explanation: Explanation) -> dict[str, Any]:
 
 def explain_to_json(explanation: Explanation) -> str:
     """Exactly one JSON document; same explanation ⇒ same bytes."""
-    return dumps(explain_to_dict(explanation))
+    return "".join(iter_explain_json(explanation))
+
+
+def iter_explain_json(explanation: Explanation) -> Iterator[str]:
+    """``explain_to_json`` in pieces: every step carries whole arrays (a weight gradient of
+    millions of numbers), written a block at a time as ``iter_json`` does (found by the
+    30-minute hostile run: 2.3× the memory estimate when held as lists)."""
+    return iter_dumps(explain_to_dict(explanation, encode=Deferred))
 
 
 def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
