@@ -2,8 +2,10 @@
 
 Commands run, explain and sweep. Allowed: exit 0 or 1 with exactly one valid JSON document on
 stdout (under ``--json``, valid against the shipped schema), or exit 2
-with one ``Error: …`` line on stderr and nothing on stdout. Never exit 3 (an internal error), never
-a traceback. CI runs the seeded "ci" profile; ``HYPOTHESIS_PROFILE=thorough`` runs thousands.
+with one ``Error: …`` line on stderr and nothing on stdout, within ``REFUSAL_SECONDS``. Never
+exit 3 (an internal error), never a traceback. CI runs the seeded "ci" profile;
+``HYPOTHESIS_PROFILE=thorough`` runs thousands (``benchmarks/fuzz_thorough.py``, which also
+measures the largest examples' memory against gradcheck's estimate).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,14 +122,22 @@ def _memory_log(args: list[str]) -> Iterator[None]:
                 log.write(json.dumps({"args": args, "grew": grew}) + "\n")
 
 
+REFUSAL_SECONDS = 10.0
+
+
 def check_outcome(args: list[str], *, user_code: bool = False) -> None:
     """``args`` start with the command; ``--json`` is added.
 
     With ``user_code``, the user's own traceback may precede the error line (their frames
     only, none of gradcheck's).
     """
+    start = time.perf_counter()
     with _memory_log(args):
         result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
+    took = time.perf_counter() - start
+    # Issue 15: a refusal comes before any work, so quickly whatever the input (a FIFO, a
+    # declared shape of 10**13, a 5000-digit size). 10 s leaves room for a loaded machine.
+    assert result.exit_code != 2 or took < REFUSAL_SECONDS, (args, took, result.stderr)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     if user_code and result.exit_code == 2 and "Traceback" in result.stderr:
         assert "gradcheck/" not in result.stderr.replace("gradcheck/samples", ""), result.stderr
