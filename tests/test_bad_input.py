@@ -165,3 +165,24 @@ def test_bad_input_of_every_command_exits_2(args: list[str], fragments: list[str
 )
 def test_bad_environment_defaults_exit_2(env: dict[str, str], fragments: list[str]) -> None:
     assert_usage_error(invoke("run", *SEED_X, env=env), *fragments)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["run", "--data", "-", "--weights", "-"], ["--weights: standard input ('-') is already"]),
+        (["run", *SEED_X, "--weights", "-", "--grads", "-"], ["--grads: standard", "--weights"]),
+        (["run", "--data", "-", "--grads", "-"], ["--grads: standard input", "read by --data"]),
+        (["explain", "--data", "-", "--weights", "-"], ["--weights: standard input", "--data;"]),
+    ],
+)  # fmt: skip
+def test_standard_input_for_two_options_is_refused_by_name(
+    args: list[str], fragments: list[str]
+) -> None:
+    """Standard input can be read once: the second reader used to say 'file is empty'."""
+    from click.testing import CliRunner
+
+    from gradcheck.cli import cli
+
+    result = CliRunner().invoke(cli, args, input="0.974,0.312,1\n", prog_name="gradcheck")
+    assert_usage_error(result, *fragments, "give one of them a file")

@@ -13,6 +13,7 @@ import click
 
 from gradcheck import __version__
 from gradcheck.cli.console import (
+    check_one_stdin,
     check_output_flags,
     check_report_files,
     emit,
@@ -133,6 +134,7 @@ def run(
     from gradcheck.checks.pipeline import run_check
 
     check_output_flags(as_json=as_json, quiet=quiet, detail=detail)
+    check_one_stdin({"--data": options["data"], "--weights": options["weights"], "--grads": grads})
     check_report_files(junit=junit, plot=plot)
     request = request_from(options)
     load_torch_side()
@@ -291,6 +293,7 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
     from gradcheck.checks.problem import setup
 
     check_output_flags(as_json=as_json, quiet=quiet)
+    check_one_stdin({"--data": options["data"], "--weights": options["weights"]})
     explanation = explain_problem(*setup(request_from(options)))
     if quiet:
         return explanation.exit_code

@@ -186,6 +186,17 @@ def check_output_flags(*, as_json: bool, quiet: bool, detail: bool = False) -> N
         )
 
 
+def check_one_stdin(files: dict[str, str | None]) -> None:
+    """Refuse standard input ('-') for more than one option: it can be read only once, and the
+    second reader would see an empty file and say so, which misleads."""
+    readers = [option for option, value in files.items() if value == "-"]
+    if len(readers) > 1:
+        raise GradcheckError(
+            f"{readers[1]}: standard input ('-') is already read by {readers[0]}; give one of "
+            "them a file"
+        )
+
+
 def check_report_files(*, junit: str | None, plot: str | None) -> None:
     """Fail before any computation if a requested file cannot be written."""
     from gradcheck.io.atomic import check_writable

@@ -136,7 +136,8 @@ input_options = option_group(
         metavar="FILE",
         help="Read the batch from a CSV (first N0 columns inputs, the rest targets; an optional "
         "header line has no numbers; a trailing comma is ignored) or an .npz with arrays x and "
-        "y. '-' reads standard input; pipes such as <(…) work.",
+        "y. '-' reads standard input (for one of --data, --weights, --grads); pipes such as "
+        "<(…) work.",
     ),
 )
 
