@@ -512,3 +512,21 @@ def test_overview_colours_cells_by_band_and_reverses_the_worst() -> None:
     worst = next(line for line in lines if "▶" in line)
     assert "\x1b[1;7;31m█\x1b[0m" in worst  # bold red, reversed
     assert "\x1b[32m····" in worst and "\x1b[2;32m" not in worst
+
+
+def test_a_deep_networks_title_is_elided_in_every_output() -> None:
+    """The table, explain and sweep titles and the plot's all use ``NetSpec.brief``: a
+    61-layer chain was two lines of 4→4→… in the table's title at 80 columns."""
+    from gradcheck.core.spec import BRIEF_CHARS, NetSpec
+    from gradcheck.output.table import render_report
+
+    deep = NetSpec((2, *[4] * 60, 1))
+    assert deep.brief() == "2→4→4→…→4→1 (61 layers) sigmoid, mse"
+    assert len("→".join(map(str, deep.layers))) > BRIEF_CHARS
+    seed = NetSpec()
+    assert seed.brief() == seed.describe() == "2→10→10→1 sigmoid, mse"  # short ones: as they are
+    many = NetSpec((2, *[4] * 60, 1), activation=",".join(["tanh", "relu"] * 30))
+    assert len(many.brief()) == BRIEF_CHARS and many.brief().endswith("…")
+    report = check([0.5, 0.5], layers=deep.layers)
+    text = render_text(render_report(report), width=80)
+    assert "2→4→4→…→4→1 (61 layers)" in text and "4→4→4→4" not in text

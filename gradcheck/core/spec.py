@@ -39,6 +39,8 @@ COPIES_PER_ELEMENT = 12
 # whatever the batch (tests/test_json_stream.py keeps the two constants in step).
 OUTPUT_BYTES = 4 * 2**20
 MEMORY_BUDGET = 8 * 2**30
+#: ``NetSpec.brief``'s length: a title's network fits about one line of an 80-column table.
+BRIEF_CHARS = 100
 # No layer can be wider: one such layer alone exceeds the memory budget.
 MAX_UNITS = MEMORY_BUDGET // 8
 
@@ -283,6 +285,18 @@ class NetSpec:
         if extras:
             loss += f" ({', '.join(extras)})"
         return f"{text}, {loss}"
+
+    def brief(self, limit: int = BRIEF_CHARS) -> str:
+        """``describe`` in at most ``limit`` characters, for titles: a deep network's sizes
+        elided (``2→8→8→…→8→1 (301 layers)``), then the rest cut with "…"."""
+        text = self.describe()
+        if len(text) <= limit:
+            return text
+        sizes = list(map(str, self.layers))
+        short = "→".join([*sizes[:3], "…", *sizes[-2:]]) + f" ({len(sizes) - 1} layers)"
+        text = text.replace("→".join(sizes), short, 1)
+        # Per-layer activations can still be long: cut, and say so.
+        return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def render_explanation(explanation: Explanation) -> Group:
     source = f"weights {printable(s.weights)}" if s.weights else f"seed {s.seed}"
     parts: list[Any] = [
         Text(
-            f"gradcheck explain · {s.spec.describe()} · batch {s.batch_size} · "
+            f"gradcheck explain · {s.spec.brief()} · batch {s.batch_size} · "
             f"{s.spec.dtype} · {source}",
             style="bold",
         ),

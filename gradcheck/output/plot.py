@@ -128,15 +128,7 @@ def figure(report: Report) -> Figure:
 
 def _describe(report: Report) -> str:
     """The network in a line: a deep one's layer sizes elided (2→8→8→…→8→1, 301 layers)."""
-    spec = report.settings.spec
-    text = spec.describe()
-    if len(text) <= MAX_DESCRIPTION:
-        return text
-    sizes = list(map(str, spec.layers))
-    short = "→".join([*sizes[:3], "…", *sizes[-2:]]) + f" ({len(sizes) - 1} layers)"
-    text = text.replace("→".join(sizes), short, 1)
-    # Per-layer activations can still be long: cut, and say so.
-    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+    return report.settings.spec.brief(MAX_DESCRIPTION)
 
 
 def _panel(ax: Axes, c: Comparison, grid: NDArray[np.float64], cmap: Any, norm: Any) -> Any:

@@ -55,7 +55,7 @@ def to_table(report: SweepReport) -> FittedTable[Quantity]:
     return FittedTable(
         columns,
         rows,
-        title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.describe()} · batch {s.batch_size}"
+        title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.brief()} · batch {s.batch_size}"
         + ("" if s.candidate == "replica" else f" · checking {printable(s.candidate)}"),
         caption=caption(report),
     )

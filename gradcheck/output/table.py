@@ -110,7 +110,7 @@ def to_table(report: Report) -> FittedTable[Comparison]:
     return FittedTable(
         columns(report),
         rows,
-        title=f"gradcheck: autograd vs {candidate} · {s.spec.describe()} · batch {s.batch_size}",
+        title=f"gradcheck: autograd vs {candidate} · {s.spec.brief()} · batch {s.batch_size}",
         caption=caption(report),
     )
 
