@@ -530,3 +530,49 @@ def test_a_deep_networks_title_is_elided_in_every_output() -> None:
     report = check([0.5, 0.5], layers=deep.layers)
     text = render_text(render_report(report), width=80)
     assert "2→4→4→…→4→1 (61 layers)" in text and "4→4→4→4" not in text
+
+
+def test_a_deep_networks_table_shows_the_rows_that_matter_and_says_so() -> None:
+    """61 layers are 183 parameter and δ rows: the table keeps 40, failing ones first (here a
+    wrong b30 deep in the middle, which must not be cut), and its caption counts the rest."""
+    from gradcheck.output import table
+
+    layers = (2, *[4] * 60, 1)
+    whole = check([0.5, 0.5], layers=layers)
+    report = with_params(whole, {"b30": off_by(1.0, (2,))})
+    text = render_text(table.render_report(report), width=160)
+    labels = re.findall(r"^│ (\S+)", text, flags=re.MULTILINE)
+    assert "b30" in labels and "b31" not in labels[:3]  # kept; the others by error ratio
+    assert len([name for name in labels if name not in ("prediction", "loss")]) == table.CUT_ROWS
+    note = re.sub(r"\s+", " ", text)
+    assert "rows: 40 of the 183 parameter and δ rows shown, failing ones first" in note
+    assert "the other 143 are all within tolerance, the largest error ratio" in note
+    # Shown in network order (W1 … δ61), forward values always.
+    names = [c.name.replace("delta", "δ") for c in report.comparisons]
+    order = [n for n in labels if n not in ("prediction", "loss")]
+    assert order == sorted(order, key=names.index)
+    # Every row is still in the document.
+    assert len(report.parameters) + len(report.deltas) == 183
+    # A network of up to MAX_ROWS rows shows them all, with no note.
+    small = check([0.5, 0.5], layers=(2, *[4] * 19, 1))  # 20 layers: 40 + 20 rows
+    assert len(small.parameters) + len(small.deltas) == table.MAX_ROWS
+    assert "rows:" not in render_text(table.render_report(small), width=160)
+
+
+def test_many_warnings_of_one_kind_are_cut_to_three_and_a_line_naming_the_rest() -> None:
+    from gradcheck.checks.health import Notice
+    from gradcheck.output.table import warning_lines
+
+    tiny = [Notice("tiny_gradient", f"W{i}: too small", subject=f"W{i}") for i in range(1, 21)]
+    other = [Notice("saturated", "layer 1: stuck", 1, "layer 1")]
+    from rich.console import Group
+
+    text = re.sub(r"\s+", " ", render_text(Group(*warning_lines([*other, *tiny])), width=200))
+    assert text.count("warning:") == 1 + 3 + 1
+    assert "W1: too small" in text and "W3: too small" in text and "W4: too small" not in text
+    assert (
+        "… and 17 more of this kind (gradients too small to judge elementwise): "
+        "W4, W5, W6, W7, W8, W9, W10, W11, … (--json lists each)"
+    ) in text
+    few = [Notice("zero_gradient", f"b{i}: zero", subject=f"b{i}") for i in range(6)]
+    assert render_text(Group(*warning_lines(few)), width=200).count("warning:") == 6  # all

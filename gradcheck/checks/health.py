@@ -26,6 +26,8 @@ class Notice:
     kind: str  # "saturated" | "zero_gradient" | "tiny_gradient" | "nonfinite" | "oracle"
     message: str
     layer: int | None = None
+    #: What it is about, for a list of many alike ("W3", "layer 2"); None: the whole check.
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         # Every warning is a sentence, wherever it is shown (table, explain, JSON, JUnit).
@@ -55,6 +57,7 @@ def saturation(spec: NetSpec, zs: tuple[Array, ...]) -> list[Notice]:
                     f"({act.symbol}′(z{layer}) < {eps:.1e} at units {units}{more}); "
                     "gradients through them are ~0 on both sides, so the check says little there",
                     layer,
+                    f"layer {layer}",
                 )
             )
     return notices
@@ -67,6 +70,7 @@ def zero_gradients(grads: Mapping[str, Array]) -> list[Notice]:
             "zero_gradient",
             f"{name}: autograd's gradient is exactly zero everywhere; any hand derivation "
             "returning zeros would pass",
+            subject=name,
         )
         for name, grad in grads.items()
         if grad.size and not np.any(grad)
@@ -80,6 +84,7 @@ def nonfinite(values: Mapping[str, Array], side: str) -> list[Notice]:
             "nonfinite",
             f"{name}: {side} has NaN or infinite values (overflow: inputs, targets or weights "
             "too large for the dtype?)",
+            subject=name,
         )
         for name, value in values.items()
         if not np.all(np.isfinite(value))
@@ -113,5 +118,5 @@ def tiny_gradients(comparisons: Sequence[Comparison], dtype: str) -> list[Notice
                 f"{c.name}: the gradient (largest {largest:.1e}) is at the rounding level of "
                 f"{dtype}: neither rule can tell a bug from rounding here. Use {fixes}"
             )
-        found.append(Notice("tiny_gradient", message))
+        found.append(Notice("tiny_gradient", message, subject=c.name))
     return found

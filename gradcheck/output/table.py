@@ -104,15 +104,61 @@ def to_table(report: Report) -> FittedTable[Comparison]:
     """
     s = report.settings
     candidate = "hand-derived" if s.candidate == "replica" else printable(s.candidate)
+    shown, note = shown_rows(report)
     rows: list[Row[Comparison]] = []
     for section in (report.forward, report.parameters, report.deltas):
-        rows.extend(Row(c, end_section=i == len(section) - 1) for i, c in enumerate(section))
+        kept = [c for c in section if c.kind == "forward" or id(c) in shown]
+        rows.extend(Row(c, end_section=i == len(kept) - 1) for i, c in enumerate(kept))
+    text = caption(report)
+    if note:
+        text.append("\n" + note)
     return FittedTable(
         columns(report),
         rows,
         title=f"gradcheck: autograd vs {candidate} · {s.spec.brief()} · batch {s.batch_size}",
-        caption=caption(report),
+        caption=text,
     )
+
+
+#: Parameter and δ rows shown whole; a deeper network (300 layers are 900 rows) shows
+#: ``CUT_ROWS`` of them, those that matter, and says what it left out.
+MAX_ROWS = 60
+CUT_ROWS = 40
+
+
+def _badness(c: Comparison, oracle_failed: set[str]) -> tuple[bool, float]:
+    """Sort key, most important first: failing (or failing the oracle), then the larger
+    error or norm ratio (NaN counts as infinite)."""
+    ratio = max(c.error_ratio, c.norm_ratio)
+    ratio = math.inf if math.isnan(ratio) else ratio
+    return (c.passed and c.name not in oracle_failed, -ratio)
+
+
+def shown_rows(report: Report) -> tuple[set[int], str | None]:
+    """The ``id`` of each parameter and δ comparison the table shows, and the caption's note
+    on the rest (None when every row is shown). The document and JUnit keep every one."""
+    items = [*report.parameters, *report.deltas]
+    if len(items) <= MAX_ROWS:
+        return {id(c) for c in items}, None
+    oracle_failed: set[str] = set()
+    if report.oracle is not None:
+        checks = (*report.oracle.vs_autograd, *report.oracle.vs_hand)
+        oracle_failed = {c.name for c in checks if not c.passed}
+    ranked = sorted(items, key=lambda c: _badness(c, oracle_failed))  # stable: network order
+    kept, rest = ranked[:CUT_ROWS], ranked[CUT_ROWS:]
+    failing = sum(1 for c in rest if not _badness(c, oracle_failed)[0])
+    largest = max(max(c.error_ratio, c.norm_ratio) for c in rest)
+    others = (
+        f"{failing} of them failing"
+        if failing
+        else f"all within tolerance, the largest error ratio {largest:.2g}"
+    )
+    note = (
+        f"rows: {len(kept)} of the {len(items)} parameter and δ rows shown, failing ones first, "
+        f"then the largest error ratios; the other {len(rest)} are {others} "
+        "(--json and --junit list every one)"
+    )
+    return {id(c) for c in kept}, note
 
 
 def _label(c: Comparison) -> str:
@@ -280,15 +326,48 @@ def render_report(report: Report) -> Group:
     return Group(*parts)
 
 
+#: More warnings of one kind than this (a 61-layer network gave 120 small-gradient warnings)
+#: are shown as the first ``SHOWN_OF_A_KIND`` and one line naming the rest; the JSON document
+#: and JUnit keep every one.
+MAX_OF_A_KIND = 6
+SHOWN_OF_A_KIND = 3
+NAMED_OF_A_KIND = 8
+KIND_LABELS = {
+    "saturated": "saturated or dead units",
+    "zero_gradient": "zero gradients",
+    "tiny_gradient": "gradients too small to judge elementwise",
+    "nonfinite": "NaN or inf",
+    "oracle": "oracle",
+}
+
+
 def warning_lines(warnings: Sequence[Notice]) -> list[Any]:
-    """``warning:`` and the sentence, wrapped at word boundaries under itself."""
+    """``warning:`` and the sentence, wrapped at word boundaries under itself; many of a
+    kind are cut to a few and a line naming the others."""
     if not warnings:
         return []
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
+    kinds: dict[str, list[Notice]] = {}
     for warning in warnings:
+        kinds.setdefault(warning.kind, []).append(warning)
+    seen: dict[str, int] = {}
+    for warning in warnings:
+        alike = kinds[warning.kind]
+        seen[warning.kind] = n = seen.get(warning.kind, 0) + 1
+        cut = len(alike) > MAX_OF_A_KIND
+        if cut and n > SHOWN_OF_A_KIND:
+            continue
         grid.add_row(Text("warning:", style="yellow"), Text(warning.message, style="yellow"))
+        if cut and n == SHOWN_OF_A_KIND:
+            rest = alike[SHOWN_OF_A_KIND:]
+            names = [w.subject or "?" for w in rest]
+            named = ", ".join(names[:NAMED_OF_A_KIND])
+            named += ", …" if len(names) > NAMED_OF_A_KIND else ""
+            label = KIND_LABELS.get(warning.kind, warning.kind)
+            line = f"… and {len(rest)} more of this kind ({label}): {named} (--json lists each)"
+            grid.add_row(Text("warning:", style="yellow"), Text(line, style="yellow"))
     return [grid]
 
 
