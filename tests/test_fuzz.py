@@ -96,14 +96,15 @@ def _shortened(value: object) -> object:
 REFUSAL_SECONDS = 10.0
 
 
-def check_outcome(args: list[str], *, user_code: bool = False) -> None:
-    """``args`` start with the command; ``--json`` is added.
+def check_outcome(args: list[str], *, user_code: bool = False, as_json: bool = True) -> None:
+    """``args`` start with the command; ``--json`` is added unless ``as_json`` is False (then
+    the tables for people, which must end in a verdict).
 
     With ``user_code``, the user's own traceback may precede the error line (their frames
     only, none of gradcheck's).
     """
     start = time.perf_counter()
-    result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
+    result = CliRunner().invoke(cli, [*args, "--json"] if as_json else args, prog_name="gradcheck")
     took = time.perf_counter() - start
     # Issue 15: a refusal comes before any work, so quickly whatever the input (a FIFO, a
     # declared shape of 10**13, a 5000-digit size). 10 s leaves room for a loaded machine.
@@ -117,7 +118,9 @@ def check_outcome(args: list[str], *, user_code: bool = False) -> None:
         assert result.stdout == ""
         return
     assert "Traceback" not in result.stderr, (args, result.stderr)
-    if result.exit_code in (0, 1):
+    if result.exit_code in (0, 1) and not as_json:
+        assert "PASSED" in result.stdout or "FAILED" in result.stdout, (args, result.stdout)
+    elif result.exit_code in (0, 1):
         doc = json.loads(result.stdout)
         # jsonschema walks every number in Python: a network of millions of parameters took
         # minutes an example (seen in a 30-minute run). Long arrays are cut to their first
@@ -212,17 +215,23 @@ def test_regression_an_rtol_near_the_float_maximum(command: str) -> None:
         # The directional oracle's vᵀg of gradients near the maximum: inf − inf.
         ["run", "--x", "0.0", "1.0954101329980992e+155", "--oracle", "directional",
          "--activation", "relu"],
+        # explain's summary of a long array (for people): the mean of ±1.8e308 is inf − inf.
+        ["explain", "--x", "0.0", "1.7976931348623157e308", "--x", "0.0",
+         "-1.7976931348623157e308"],
     ],
-    ids=["sweep-l2", "explain-softmax", "sweep-median", "directional-projection"],
+    ids=["sweep-l2", "explain-softmax", "sweep-median", "directional-projection",
+         "explain-summary"],
 )  # fmt: skip
 def test_regression_values_past_the_float_maximum(args: list[str]) -> None:
     """Found by the session-4 hostile search (every option, values near the float maximum):
     each was exit 3 under warnings-as-errors, a stray RuntimeWarning line otherwise."""
-    check_outcome(args, user_code="--impl" in args)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        result = CliRunner().invoke(cli, [*args, "--json"], prog_name="gradcheck")
-    assert result.exit_code in (0, 1) and "Warning" not in result.stderr, result.stderr
+    for as_json in (True, False):
+        check_outcome(args, user_code="--impl" in args, as_json=as_json)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            given = [*args, "--json"] if as_json else args
+            result = CliRunner().invoke(cli, given, prog_name="gradcheck")
+        assert result.exit_code in (0, 1) and "Warning" not in result.stderr, result.stderr
 
 
 # Every option of run, explain and sweep, at values near the float's limits: the overflow class
@@ -249,7 +258,10 @@ EVERY_OPTION = {
     "--loss-scale": _one(st.one_of(EXTREMES, GARBAGE)),
     "--l2": _one(st.one_of(EXTREMES, GARBAGE)),
     "--seed": _one(st.one_of(st.integers(0, 3).map(str), GARBAGE)),
-    "--layers": _one(st.sampled_from(["2,10,10,1", "2,3,1", "2,4,3", "2,1", "2,5,5,5,2"])),
+    # 2,3×25,1: 78 parameter and δ rows, past the tables' cut (MAX_ROWS).
+    "--layers": _one(
+        st.sampled_from(["2,10,10,1", "2,3,1", "2,4,3", "2,1", "2,5,5,5,2", "2" + ",3" * 25 + ",1"])
+    ),
     "--activation": _one(
         st.sampled_from(["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "relu,tanh"])
     ),
@@ -301,12 +313,12 @@ def every_option_lists(draw: st.DrawFn) -> list[str]:
     return args
 
 
-@given(every_option_lists())
-def test_every_option_at_extreme_values_keeps_the_contract(args: list[str]) -> None:
+@given(every_option_lists(), st.booleans())
+def test_every_option_at_extreme_values_keeps_the_contract(args: list[str], as_json: bool) -> None:
     # A sample --impl runs numpy on these values: under pytest's warnings-as-errors its own
     # overflow warning is the user's exception (exit 2 with their frames), as it would be for
-    # a user running with -W error.
-    check_outcome(args, user_code="--impl" in args)
+    # a user running with -W error. Half the examples render the tables for people instead.
+    check_outcome(args, user_code="--impl" in args, as_json=as_json)
 
 
 # --------------------------------------------------------------------------------------------

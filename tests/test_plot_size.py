@@ -536,6 +536,7 @@ def test_a_deep_networks_table_shows_the_rows_that_matter_and_says_so() -> None:
     """61 layers are 183 parameter and δ rows: the table keeps 40, failing ones first (here a
     wrong b30 deep in the middle, which must not be cut), and its caption counts the rest."""
     from gradcheck.output import table
+    from gradcheck.output.columns import CUT_ROWS, MAX_ROWS
 
     layers = (2, *[4] * 60, 1)
     whole = check([0.5, 0.5], layers=layers)
@@ -543,7 +544,7 @@ def test_a_deep_networks_table_shows_the_rows_that_matter_and_says_so() -> None:
     text = render_text(table.render_report(report), width=160)
     labels = re.findall(r"^│ (\S+)", text, flags=re.MULTILINE)
     assert "b30" in labels and "b31" not in labels[:3]  # kept; the others by error ratio
-    assert len([name for name in labels if name not in ("prediction", "loss")]) == table.CUT_ROWS
+    assert len([name for name in labels if name not in ("prediction", "loss")]) == CUT_ROWS
     note = re.sub(r"\s+", " ", text)
     assert "rows: 40 of the 183 parameter and δ rows shown, failing ones first" in note
     assert "the other 143 are all within tolerance, the largest error ratio" in note
@@ -555,7 +556,7 @@ def test_a_deep_networks_table_shows_the_rows_that_matter_and_says_so() -> None:
     assert len(report.parameters) + len(report.deltas) == 183
     # A network of up to MAX_ROWS rows shows them all, with no note.
     small = check([0.5, 0.5], layers=(2, *[4] * 19, 1))  # 20 layers: 40 + 20 rows
-    assert len(small.parameters) + len(small.deltas) == table.MAX_ROWS
+    assert len(small.parameters) + len(small.deltas) == MAX_ROWS
     assert "rows:" not in render_text(table.render_report(small), width=160)
 
 
@@ -576,3 +577,31 @@ def test_many_warnings_of_one_kind_are_cut_to_three_and_a_line_naming_the_rest()
     ) in text
     few = [Notice("zero_gradient", f"b{i}: zero", subject=f"b{i}") for i in range(6)]
     assert render_text(Group(*warning_lines(few)), width=200).count("warning:") == 6  # all
+
+
+def test_a_deep_networks_sweep_table_is_cut_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sweep has a row per quantity too: 183 for 61 layers, cut as run's table is."""
+    from gradcheck.checks import sweep
+    from gradcheck.output.columns import CUT_ROWS
+
+    layers = ",".join(["2", *["4"] * 60, "1"])
+    whole = invoke("sweep", "--cases", "2", "--layers", layers, "--no-color")
+    assert whole.exit_code == 0, whole.stderr
+    text = re.sub(r"\s+", " ", whole.stdout)
+    assert "rows: 40 of the 183 quantity rows shown, failing ones first" in text
+    assert "the other 143 are all within tolerance" in text
+    # A failing quantity deep in the network is kept.
+    original = sweep.replica_hand
+
+    def wrong_b30(spec, params, x, y):  # type: ignore[no-untyped-def]
+        answer = original(spec, params, x, y)
+        answer.grads["b30"] = answer.grads["b30"] + 1.0
+        return answer
+
+    monkeypatch.setattr(sweep, "replica_hand", wrong_b30)
+    failing = invoke("sweep", "--cases", "2", "--layers", layers, "--no-color")
+    assert failing.exit_code == 1
+    labels = re.findall(r"^│ (\S+)", failing.stdout, flags=re.MULTILINE)
+    assert "b30" in labels
+    assert len([n for n in labels if n not in ("prediction", "loss")]) == CUT_ROWS
+    assert "the other 143 are all within tolerance" in re.sub(r"\s+", " ", failing.stdout)

@@ -27,6 +27,42 @@ R = TypeVar("R")
 Justify = Literal["left", "center", "right"]
 
 
+#: Rows a table shows whole; a deeper network's (300 layers are 900 parameter and δ rows)
+#: shows ``CUT_ROWS`` of them, those that matter, and its caption says what it left out.
+MAX_ROWS = 60
+CUT_ROWS = 40
+
+
+def rows_that_matter(
+    items: Sequence[R], failing: Callable[[R], bool], ratio: Callable[[R], float]
+) -> tuple[list[R], list[R]]:
+    """(the rows shown, in their order; the rest): all when there are at most ``MAX_ROWS``,
+    else ``CUT_ROWS`` of them, failing ones first, then the largest ``ratio`` (NaN first)."""
+    if len(items) <= MAX_ROWS:
+        return list(items), []
+
+    def key(item: R) -> tuple[bool, float]:
+        r = ratio(item)
+        return (not failing(item), -(float("inf") if r != r else r))
+
+    ranked = sorted(range(len(items)), key=lambda i: key(items[i]))  # stable: order kept
+    shown = set(ranked[:CUT_ROWS])
+    return [items[i] for i in sorted(shown)], [items[i] for i in ranked[CUT_ROWS:]]
+
+
+def cut_note(shown: int, rest: int, failing: int, largest: float, what: str) -> str:
+    """The caption's line for a table that shows ``shown`` of its rows."""
+    others = (
+        f"{failing} of them failing"
+        if failing
+        else f"all within tolerance, the largest error ratio {largest:.2g}"
+    )
+    return (
+        f"rows: {shown} of the {shown + rest} {what} shown, failing ones first, then the "
+        f"largest error ratios; the other {rest} are {others}"
+    )
+
+
 @dataclass(frozen=True)
 class Column(Generic[R]):
     """One column: its header, its cell for a row, and when it gives way to a narrow terminal."""

@@ -32,11 +32,17 @@ def values(array: NDArray[np.generic], max_shown: int = MAX_SHOWN) -> str:
     finite = a[np.isfinite(a)]
     if finite.size == 0:
         return f"{a.size} values, none finite"
-    with np.errstate(over="ignore"):  # the mean or norm of huge values may overflow: inf
-        summary = (
-            f"{a.size} values: min {finite.min():.4g}, max {finite.max():.4g}, "
-            f"mean {finite.mean():.4g}, ‖·‖ {np.linalg.norm(finite):.4g}"
-        )
+    # Scaled by the largest magnitude first: the sum inside a mean of ±1.8e308 overflows (to
+    # NaN, inf − inf) though the mean is finite; a norm past the float maximum is inf.
+    big = float(np.max(np.abs(finite)))
+    scale = big if big > 0 else 1.0
+    with np.errstate(over="ignore", under="ignore"):
+        mean = float(np.mean(finite / scale)) * scale
+        norm = float(np.linalg.norm(finite / scale)) * scale
+    summary = (
+        f"{a.size} values: min {finite.min():.4g}, max {finite.max():.4g}, "
+        f"mean {mean:.4g}, ‖·‖ {norm:.4g}"
+    )
     if finite.size < a.size:
         summary += f", {a.size - finite.size} NaN/inf"
     return summary

@@ -11,7 +11,7 @@ from rich.text import Text
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, Quantity, SweepReport, median
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE, norm_tolerance
-from gradcheck.output.columns import Column, FittedTable, Row
+from gradcheck.output.columns import Column, FittedTable, Row, cut_note, rows_that_matter
 
 
 def _err(value: float) -> str:
@@ -47,18 +47,32 @@ def to_table(report: SweepReport) -> FittedTable[Quantity]:
         Column("failed cases", lambda q: str(failed(q))),
         Column("ok", ok, "center"),
     ]
-    quantities = report.quantities
+    forward = [q for q in report.quantities if q.kind == "forward"]
+    others = [q for q in report.quantities if q.kind != "forward"]
+    kept, rest = rows_that_matter(others, lambda q: failed(q) > 0, _ratio)
+    quantities = [*forward, *kept]
     rows = [
         Row(q, end_section=i + 1 < len(quantities) and quantities[i + 1].kind != q.kind)
         for i, q in enumerate(quantities)
     ]
+    text = caption(report)
+    if rest:
+        failing = sum(1 for q in rest if failed(q))
+        largest = max(map(_ratio, rest))
+        text.append("\n" + cut_note(len(kept), len(rest), failing, largest, "quantity rows"))
+        text.append(" (--json lists every one)")
     return FittedTable(
         columns,
         rows,
         title=f"gradcheck sweep: {s.cases:,} cases · {s.spec.brief()} · batch {s.batch_size}"
         + ("" if s.candidate == "replica" else f" · checking {printable(s.candidate)}"),
-        caption=caption(report),
+        caption=text,
     )
+
+
+def _ratio(q: Quantity) -> float:
+    """The quantity's largest error ratio over the cases (elementwise or norm rule)."""
+    return float(np.max(q.worst_ratio)) if q.worst_ratio.size else 0.0
 
 
 def _short_label(q: Quantity) -> str:

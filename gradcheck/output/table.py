@@ -18,7 +18,7 @@ from gradcheck.checks.report import Probe, Report
 from gradcheck.core.compare import Comparison
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE
-from gradcheck.output.columns import Column, FittedTable, Row
+from gradcheck.output.columns import Column, FittedTable, Row, cut_note, rows_that_matter
 
 # ---------------------------------------------------------------------------------------------
 # People
@@ -120,45 +120,32 @@ def to_table(report: Report) -> FittedTable[Comparison]:
     )
 
 
-#: Parameter and δ rows shown whole; a deeper network (300 layers are 900 rows) shows
-#: ``CUT_ROWS`` of them, those that matter, and says what it left out.
-MAX_ROWS = 60
-CUT_ROWS = 40
-
-
-def _badness(c: Comparison, oracle_failed: set[str]) -> tuple[bool, float]:
-    """Sort key, most important first: failing (or failing the oracle), then the larger
-    error or norm ratio (NaN counts as infinite)."""
-    ratio = max(c.error_ratio, c.norm_ratio)
-    ratio = math.inf if math.isnan(ratio) else ratio
-    return (c.passed and c.name not in oracle_failed, -ratio)
-
-
 def shown_rows(report: Report) -> tuple[set[int], str | None]:
     """The ``id`` of each parameter and δ comparison the table shows, and the caption's note
     on the rest (None when every row is shown). The document and JUnit keep every one."""
-    items = [*report.parameters, *report.deltas]
-    if len(items) <= MAX_ROWS:
-        return {id(c) for c in items}, None
     oracle_failed: set[str] = set()
     if report.oracle is not None:
         checks = (*report.oracle.vs_autograd, *report.oracle.vs_hand)
         oracle_failed = {c.name for c in checks if not c.passed}
-    ranked = sorted(items, key=lambda c: _badness(c, oracle_failed))  # stable: network order
-    kept, rest = ranked[:CUT_ROWS], ranked[CUT_ROWS:]
-    failing = sum(1 for c in rest if not _badness(c, oracle_failed)[0])
-    largest = max(max(c.error_ratio, c.norm_ratio) for c in rest)
-    others = (
-        f"{failing} of them failing"
-        if failing
-        else f"all within tolerance, the largest error ratio {largest:.2g}"
+
+    def failing(c: Comparison) -> bool:
+        return not c.passed or c.name in oracle_failed
+
+    def ratio(c: Comparison) -> float:
+        return max(c.error_ratio, c.norm_ratio)
+
+    items = [*report.parameters, *report.deltas]
+    kept, rest = rows_that_matter(items, failing, ratio)
+    if not rest:
+        return {id(c) for c in kept}, None
+    note = cut_note(
+        len(kept),
+        len(rest),
+        sum(map(failing, rest)),
+        max(map(ratio, rest)),
+        "parameter and δ rows",
     )
-    note = (
-        f"rows: {len(kept)} of the {len(items)} parameter and δ rows shown, failing ones first, "
-        f"then the largest error ratios; the other {len(rest)} are {others} "
-        "(--json and --junit list every one)"
-    )
-    return {id(c) for c in kept}, note
+    return {id(c) for c in kept}, note + " (--json and --junit list every one)"
 
 
 def _label(c: Comparison) -> str:
