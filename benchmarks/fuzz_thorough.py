@@ -18,19 +18,26 @@ must stay within 1.25. Refusals must come within 10 s.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_round(extra: list[str]) -> tuple[int, int]:
+def one_round(extra: list[str], report: Path) -> tuple[int, int]:
     """(pytest's exit code, its peak RSS in bytes): every example runs in that one process,
-    so its peak bounds the memory of the worst example."""
-    env = {**os.environ, "HYPOTHESIS_PROFILE": "thorough"}
+    so its peak bounds the memory of the worst example (those run alone aside)."""
+    env = {
+        **os.environ,
+        "HYPOTHESIS_PROFILE": "thorough",
+        "GRADCHECK_FUZZ_MEMORY_REPORT": str(report),
+    }
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py"]
     proc = subprocess.Popen([*args, "--hypothesis-show-statistics", *extra], cwd=ROOT, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -47,18 +54,38 @@ def main() -> int:
     start = time.perf_counter()
     rounds = 0
     peak = 0
+    report = Path(tempfile.mkdtemp()) / "alone.jsonl"
+    alone: list[dict[str, Any]] = []
     while True:
-        code, used = one_round(argv)
+        code, used = one_round(argv, report)
         peak = max(peak, used)
         rounds += 1
         elapsed = time.perf_counter() - start
         print(f"round {rounds}: exit {code}, peak RSS {used / 2**30:.2f} GiB", flush=True)
+        if report.exists():
+            for line in report.read_text().splitlines():
+                entry = json.loads(line)
+                alone.append(entry)
+                print(
+                    f"  alone: {' '.join(entry['args'])[:90]}: exit {entry['exit']}, peak "
+                    f"{entry['peak'] / 2**30:.2f} GiB, estimate {entry['estimate'] / 2**30:.2f} "
+                    f"GiB, ratio {entry['ratio']:.2f}",
+                    flush=True,
+                )
+            report.unlink()
         if code != 0 or elapsed >= 60 * minutes:
             break
     print(
         f"thorough fuzz: exit {code} after {rounds} round(s) in {elapsed:.0f} s; "
         f"peak RSS {peak / 2**30:.2f} GiB (the memory budget is 8 GiB)"
     )
+    if alone:
+        worst = max(alone, key=lambda e: e["ratio"])
+        print(
+            f"{len(alone)} example(s) ran alone with their memory measured; the largest "
+            f"(peak − baseline) / estimate was {worst['ratio']:.2f} (limit 1.25): "
+            + " ".join(worst["args"])[:120]
+        )
     return code
 
 

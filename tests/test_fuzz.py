@@ -385,6 +385,8 @@ GRADCHECK = str(Path(sys.executable).with_name("gradcheck"))
 ALONE_BYTES = 2**28
 MEMORY_RATIO = 1.25  # issue 15: peak − baseline within 1.25× gradcheck's own estimate
 BIG_DOCUMENT = 64 * 2**20
+#: A file named by benchmarks/fuzz_thorough.py: each example run alone adds its numbers.
+MEMORY_REPORT = os.environ.get("GRADCHECK_FUZZ_MEMORY_REPORT")
 
 
 def _option(args: list[str], name: str, default: str) -> str:
@@ -446,6 +448,10 @@ def check_outcome_alone(args: list[str], need: int) -> None:
             assert len(lines) == 1 and lines[0].startswith("Error: "), (args, message)
             return
         ratio = (peak - baseline_peak()) / need
+        if MEMORY_REPORT:  # benchmarks/fuzz_thorough.py prints these after each round
+            with open(MEMORY_REPORT, "a") as report:
+                line = {"args": args, "exit": code, "peak": peak, "estimate": need}
+                report.write(json.dumps({**line, "ratio": ratio}) + "\n")
         assert ratio <= MEMORY_RATIO, (args, peak, need, ratio)
         if out.stat().st_size <= BIG_DOCUMENT:
             doc = json.loads(out.read_text())
