@@ -416,13 +416,29 @@ def memory_estimate(args: list[str]) -> int | None:
     return held + OUTPUT_BYTES + sweep.estimate_bytes(spec, cases, batch)
 
 
+#: Starts the command, waits, writes its peak RSS (KiB) to argv[1], exits with its code. A child
+#: of this test process would be charged this process's own peak: Linux records the old
+#: memory's high-water mark when a process execs, and a vfork child (subprocess's way) still
+#: has its parent's. Started from this small launcher, gradcheck carries only the launcher's.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+child.returncode = code = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def _peak_of(args: list[str], stdout: Any, stderr: Any) -> tuple[int, int, float]:
     """(exit code, peak RSS in bytes, seconds) of ``gradcheck args`` in its own process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([GRADCHECK, *args], stdout=stdout, stderr=stderr)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must know
-    return proc.returncode, usage.ru_maxrss * 1024, time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        start = time.perf_counter()
+        command = [sys.executable, "-I", "-c", _LAUNCHER, str(peak), GRADCHECK, *args]
+        code = subprocess.run(command, stdout=stdout, stderr=stderr, check=False).returncode
+        return code, int(peak.read_text()) * 1024, time.perf_counter() - start
 
 
 @functools.cache
