@@ -34,33 +34,34 @@ CUT_ROWS = 40
 
 
 def rows_that_matter(
-    items: Sequence[R], failing: Callable[[R], bool], ratio: Callable[[R], float]
-) -> tuple[list[R], list[R]]:
-    """(the rows shown, in their order; the rest): all when there are at most ``MAX_ROWS``,
-    else ``CUT_ROWS`` of them, failing ones first, then the largest ``ratio`` (NaN first)."""
+    items: Sequence[R], failing: Callable[[R], bool], ratio: Callable[[R], float], what: str
+) -> tuple[list[R], str | None]:
+    """The rows shown, in their order, and the caption's line on the rest (None: all shown).
+
+    All when there are at most ``MAX_ROWS``; else ``CUT_ROWS`` of them, failing ones first,
+    then the largest ``ratio`` (NaN first). ``what`` names the rows in the line.
+    """
     if len(items) <= MAX_ROWS:
-        return list(items), []
+        return list(items), None
 
     def key(item: R) -> tuple[bool, float]:
         r = ratio(item)
         return (not failing(item), -(float("inf") if r != r else r))
 
     ranked = sorted(range(len(items)), key=lambda i: key(items[i]))  # stable: order kept
-    shown = set(ranked[:CUT_ROWS])
-    return [items[i] for i in sorted(shown)], [items[i] for i in ranked[CUT_ROWS:]]
-
-
-def cut_note(shown: int, rest: int, failing: int, largest: float, what: str) -> str:
-    """The caption's line for a table that shows ``shown`` of its rows."""
+    shown = sorted(ranked[:CUT_ROWS])
+    rest = [items[i] for i in ranked[CUT_ROWS:]]
+    n_failing = sum(map(failing, rest))
     others = (
-        f"{failing} of them failing"
-        if failing
-        else f"all within tolerance, the largest error ratio {largest:.2g}"
+        f"{n_failing} of them failing"
+        if n_failing
+        else f"all within tolerance, the largest error ratio {max(map(ratio, rest)):.2g}"
     )
-    return (
-        f"rows: {shown} of the {shown + rest} {what} shown, failing ones first, then the "
-        f"largest error ratios; the other {rest} are {others}"
+    note = (
+        f"rows: {len(shown)} of the {len(items)} {what} shown, failing ones first, then the "
+        f"largest error ratios; the other {len(rest)} are {others}"
     )
+    return [items[i] for i in shown], note
 
 
 @dataclass(frozen=True)

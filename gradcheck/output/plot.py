@@ -58,8 +58,6 @@ SUMMARY_MAX_BARS = 300
 #: Same bands as the text heat map: ≤1e-6, ≤1e-3, ≤0.1, ≤1, >1 (fails); then NaN/inf.
 COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
 NONFINITE_COLOUR = "#7b3294"
-#: The network's description in the title is elided beyond this many characters.
-MAX_DESCRIPTION = 100
 #: log10 of the ratio is drawn within ±LOG_LIMIT (a ratio of 0 sits at the bottom).
 LOG_LIMIT = 20.0
 
@@ -128,7 +126,7 @@ def figure(report: Report) -> Figure:
 
 def _describe(report: Report) -> str:
     """The network in a line: a deep one's layer sizes elided (2→8→8→…→8→1, 301 layers)."""
-    return report.settings.spec.brief(MAX_DESCRIPTION)
+    return report.settings.spec.brief()
 
 
 def _panel(ax: Axes, c: Comparison, grid: NDArray[np.float64], cmap: Any, norm: Any) -> Any:

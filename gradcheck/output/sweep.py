@@ -11,7 +11,7 @@ from rich.text import Text
 from gradcheck.checks.sweep import TARGET_RANGE, X_RANGE, Quantity, SweepReport, median
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE, norm_tolerance
-from gradcheck.output.columns import Column, FittedTable, Row, cut_note, rows_that_matter
+from gradcheck.output.columns import Column, FittedTable, Row, rows_that_matter
 
 
 def _err(value: float) -> str:
@@ -49,18 +49,15 @@ def to_table(report: SweepReport) -> FittedTable[Quantity]:
     ]
     forward = [q for q in report.quantities if q.kind == "forward"]
     others = [q for q in report.quantities if q.kind != "forward"]
-    kept, rest = rows_that_matter(others, lambda q: failed(q) > 0, _ratio)
+    kept, note = rows_that_matter(others, lambda q: failed(q) > 0, _ratio, "quantity rows")
     quantities = [*forward, *kept]
     rows = [
         Row(q, end_section=i + 1 < len(quantities) and quantities[i + 1].kind != q.kind)
         for i, q in enumerate(quantities)
     ]
     text = caption(report)
-    if rest:
-        failing = sum(1 for q in rest if failed(q))
-        largest = max(map(_ratio, rest))
-        text.append("\n" + cut_note(len(kept), len(rest), failing, largest, "quantity rows"))
-        text.append(" (--json lists every one)")
+    if note is not None:
+        text.append(f"\n{note} (--json lists every one)")
     return FittedTable(
         columns,
         rows,

@@ -18,7 +18,7 @@ from gradcheck.checks.report import Probe, Report
 from gradcheck.core.compare import Comparison
 from gradcheck.core.errors import printable
 from gradcheck.core.tolerance import NORM_RULE, RULE
-from gradcheck.output.columns import Column, FittedTable, Row, cut_note, rows_that_matter
+from gradcheck.output.columns import Column, FittedTable, Row, rows_that_matter
 
 # ---------------------------------------------------------------------------------------------
 # People
@@ -127,25 +127,14 @@ def shown_rows(report: Report) -> tuple[set[int], str | None]:
     if report.oracle is not None:
         checks = (*report.oracle.vs_autograd, *report.oracle.vs_hand)
         oracle_failed = {c.name for c in checks if not c.passed}
-
-    def failing(c: Comparison) -> bool:
-        return not c.passed or c.name in oracle_failed
-
-    def ratio(c: Comparison) -> float:
-        return max(c.error_ratio, c.norm_ratio)
-
-    items = [*report.parameters, *report.deltas]
-    kept, rest = rows_that_matter(items, failing, ratio)
-    if not rest:
-        return {id(c) for c in kept}, None
-    note = cut_note(
-        len(kept),
-        len(rest),
-        sum(map(failing, rest)),
-        max(map(ratio, rest)),
+    kept, note = rows_that_matter(
+        [*report.parameters, *report.deltas],
+        lambda c: not c.passed or c.name in oracle_failed,
+        lambda c: max(c.error_ratio, c.norm_ratio),
         "parameter and δ rows",
     )
-    return {id(c) for c in kept}, note + " (--json and --junit list every one)"
+    note = None if note is None else note + " (--json and --junit list every one)"
+    return {id(c) for c in kept}, note
 
 
 def _label(c: Comparison) -> str:
