@@ -1,18 +1,18 @@
 """The fuzz suite's thorough profile (issue 15.8): thousands of examples per test.
 
 Run: ``python benchmarks/fuzz_thorough.py [--minutes M] [pytest args…]``. CI runs
-tests/test_fuzz.py under the seeded "ci" profile (60 examples per test); this runs the same tests
-under "thorough" (2000 examples per test, random seeds) and prints pytest's summary with the
-wall time. ``--minutes M`` repeats such rounds, each with fresh random seeds, until M minutes
-have passed (a "30-minute hostile run": ``--minutes 30``), and stops at the first failing
-round. Each round's peak RSS is printed: every example runs in the one pytest process, so it
-bounds the worst example's memory (an example over the budget shows there, as a sweep of
-81-million-parameter cases did). Any failure prints hypothesis's minimal example and its
-reproduction blob.
+tests/cli/test_fuzz.py under the seeded "ci" profile (60 examples per test); this runs the
+same tests under "thorough" (2000 examples per test, random seeds) and prints pytest's
+summary with the wall time. ``--minutes M`` repeats such rounds, each with fresh random
+seeds, until M minutes have passed (a "30-minute hostile run": ``--minutes 30``), and stops
+at the first failing round. Each round's peak RSS is printed: every example runs in the one
+pytest process, so it bounds the worst example's memory (an example over the budget shows
+there, as a sweep of 81-million-parameter cases did). Any failure prints hypothesis's
+minimal example and its reproduction blob.
 
 Memory per example (issue 15: none may exceed its estimate by more than 25%) is asserted by the
 tests themselves: an example whose estimate is over 256 MiB runs alone in its own process
-(``tests/test_fuzz.check_outcome_alone``), and its (peak − a one-row run's peak) / estimate
+(``tests/cli/test_fuzz.check_outcome_alone``), and its (peak − a one-row run's peak) / estimate
 must stay within 1.25. Refusals must come within 10 s.
 """
 
@@ -38,7 +38,8 @@ def one_round(extra: list[str], report: Path) -> tuple[int, int]:
         "HYPOTHESIS_PROFILE": "thorough",
         "GRADCHECK_FUZZ_MEMORY_REPORT": str(report),
     }
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py"]
+    fuzz = "tests/cli/test_fuzz.py"
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", fuzz]
     proc = subprocess.Popen([*args, "--hypothesis-show-statistics", *extra], cwd=ROOT, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     return os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024

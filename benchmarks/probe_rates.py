@@ -2,7 +2,7 @@
 
     python benchmarks/probe_rates.py [--checks 2000] [--catalogue 100] [--seed 0]
 
-Correct checks: random cases of ``tests/verdict_cases.random_case`` (1–12 layers, every
+Correct checks: random cases of ``tests/core/verdict_cases.random_case`` (1–12 layers, every
 activation, loss and dtype, batch 1–64, inputs 1e-6 … 1e2, constructed kink hits), each with a
 correct ``--impl``-style callable run on the default 2 probe batches (``run_probe``, sizes 2 and
 3); every probe must pass. Catalogue: every bug kind of ``verdict_cases.BUGS`` on random
@@ -27,7 +27,7 @@ from gradcheck.checks.pipeline import evaluate, run_probe
 from gradcheck.checks.probes import DEFAULT_PROBES, draw, probe_problem
 from gradcheck.checks.problem import Request
 from gradcheck.core.answer import Answer
-from tests.verdict_cases import BUGS, Case, detectable, hand_backward, random_case
+from tests.core.verdict_cases import BUGS, Case, detectable, hand_backward, random_case
 
 
 def correct_probes(n: int, seed: int) -> tuple[int, list[str]]:

@@ -3,13 +3,13 @@
     python benchmarks/verdict_rates.py [--checks 10000] [--sweeps 40] [--oracle-checks 600]
                                        [--catalogue 100] [--seed 0]
 
-Correct checks (``tests/verdict_cases.random_case``: 1–12 linear layers, every activation,
+Correct checks (``tests/core/verdict_cases.random_case``: 1–12 linear layers, every activation,
 loss and dtype, batch 1–512, inputs of magnitude 1e-6 … 1e2, constructed kink hits) run two
 hand sides each — the built-in replica and a correct ``--impl``-style callable — and must all
 pass. Oracle checks add a random valid ``--oracle`` method; the hand-vs-autograd verdict must
 still pass, and oracle disagreements on correct code are listed separately (the oracle's own
 limits). Sweeps run ``run_sweep`` on random networks, with and without an oracle. The catalogue
-runs every bug kind of ``tests/verdict_cases.BUGS`` on random networks and counts how many
+runs every bug kind of ``tests/core/verdict_cases.BUGS`` on random networks and counts how many
 detectable bugs (effect above twice the allowance, ``verdict_cases.detectable``) are caught.
 """
 
@@ -32,7 +32,7 @@ from gradcheck.core.functions import ACTIVATIONS, LOSSES
 from gradcheck.core.spec import ORACLE_METHODS, NetSpec
 from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.io import usercode
-from tests.verdict_cases import BUGS, detectable, hand_backward, random_case
+from tests.core.verdict_cases import BUGS, detectable, hand_backward, random_case
 
 #: Losses that fit the seed's linear output (bce and nll need a probability output).
 LINEAR_OUTPUT_LOSSES = sorted(n for n, loss in LOSSES.items() if "identity" in loss.fits)

@@ -36,7 +36,7 @@ ORACLE_METHODS: tuple[str, ...] = ("central", "richardson", "complex-step", "dir
 COPIES_PER_ELEMENT = 12
 # The --json document is written in blocks of output/documents.BLOCK_ELEMENTS numbers (a list
 # of floats, ~32 bytes a number, and its text, ~24): one block is all it holds at a time,
-# whatever the batch (tests/test_json_stream.py keeps the two constants in step).
+# whatever the batch (tests/output/test_json_stream.py keeps the two constants in step).
 OUTPUT_BYTES = 4 * 2**20
 MEMORY_BUDGET = 8 * 2**30
 #: ``NetSpec.brief``'s length: a title's network fits about one line of an 80-column table.

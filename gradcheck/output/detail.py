@@ -163,7 +163,7 @@ def summary(
     )
     text = Text(textwrap.fill(head, width=max(20, width)))
     shapes = ["×".join(map(str, c.shape)) for c in params]
-    # "×" as in the heat maps' "2× the tolerance" (and tests/test_docs reads it as a ratio).
+    # "×" as in the heat maps' "2× the tolerance" (the doc tests read it as a ratio).
     ratios_ = [_fmt(p) + ("" if np.isnan(p) else "×") for p in peaks]
     shape_w = max(map(len, shapes))
     ratio_w = max(map(len, ratios_))

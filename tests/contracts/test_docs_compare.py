@@ -1,10 +1,11 @@
-"""The doc-output comparison of tests/test_docs.py can fail: what it must catch, what it allows."""
+"""The doc-output comparison of tests/contracts/test_docs.py can fail: what it must catch,
+what it allows."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.test_docs import examples, line_agrees, matches
+from tests.contracts.test_docs import examples, line_agrees, matches
 
 TABLE = """\
                   gradcheck: autograd vs hand-derived · 2→10→10→1 sigmoid, mse · batch 1

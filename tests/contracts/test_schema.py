@@ -78,7 +78,7 @@ def test_nonfinite_values_validate_as_strings(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_diagnosis_and_warnings_are_typed() -> None:
-    buggy = str(Path(__file__).resolve().parent.parent / "samples" / "backward_buggy.py")
+    buggy = str(Path(__file__).resolve().parents[2] / "samples" / "backward_buggy.py")
     doc = _doc("run", *SEED_X, "--impl", f"{buggy}:backward")
     assert doc["exit_code"] == 1 and doc["diagnosis"]
     assert _errors(doc) == []

@@ -17,7 +17,7 @@ from gradcheck.core.errors import GradcheckError
 from gradcheck.testing import assert_backward
 from tests.conftest import assert_usage_error, assert_valid_document, invoke
 
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "backward_seed.py"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "backward_seed.py"
 SEED_X = ("--x", "0.974", "0.312")
 
 #: Batch-reduction bugs that batch 1 cannot show: (name, [(correct text, buggy text), …]).
@@ -261,7 +261,7 @@ def test_code_that_breaks_on_a_larger_batch_fails_the_probe_not_the_run(tmp_path
 
 
 def test_assert_backward_fails_on_a_probe(tmp_path: Path) -> None:
-    from tests.test_mutants import correct
+    from tests.checks.test_mutants import correct
 
     def summed(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Any:
         grads = correct(p, x, y)
@@ -281,18 +281,18 @@ def test_assert_backward_fails_on_a_probe(tmp_path: Path) -> None:
 def test_a_module_level_backward_is_named_in_the_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.test_mutants import flipped_sign
+    from tests.checks.test_mutants import flipped_sign
 
-    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
     report = check([0.974, 0.312], backward=flipped_sign)
     assert not report.passed and report.failed_probes
     command = report.failed_probes[0].command
-    assert "--impl tests/test_mutants.py:flipped_sign --probes 0" in command
+    assert "--impl tests/checks/test_mutants.py:flipped_sign --probes 0" in command
     again = invoke(*shlex.split(command)[1:])
     assert again.exit_code == 1, again.stderr
 
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @pytest.mark.parametrize(

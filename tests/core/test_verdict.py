@@ -288,7 +288,7 @@ def test_bounds_of_a_batch_in_pieces_equal_the_whole(
     monkeypatch: pytest.MonkeyPatch, seed: int, variant: str
 ) -> None:
     from gradcheck.core import bounds as bounds_module
-    from tests.verdict_cases import random_case
+    from tests.core.verdict_cases import random_case
 
     case = random_case(seed, max_batch=40)
     spec = case.spec

@@ -264,7 +264,7 @@ def test_bad_sweep_input_exits_2_with_one_line(args: list[str], fragments: list[
 
 def test_relu_sweep_with_oracle_checks_kinks_one_sided_and_passes() -> None:
     # Kinks within the step occur in these 300 cases (7 elements of b1 in case 146, see
-    # tests/test_numeric.py); one-sided differences check them instead of leaving them out.
+    # tests/core/test_numeric.py); one-sided differences check them instead of leaving them out.
     args = ("sweep", "--cases", "300", "--layers", "2,16,16,1", "--activation", "relu")
     doc = json.loads(invoke(*args, "--oracle", "richardson", "--json").stdout)
     assert doc["passed"] is True

@@ -3,7 +3,7 @@ rerun and must print what it shows, on any x86-64 CPU.
 
 Refresh every pasted output after a behaviour change, in one command from the project root::
 
-    python -m tests.test_docs --regen          # rewrites the outputs in place; review git diff
+    python -m tests.contracts.test_docs --regen   # rewrites the outputs in place; review git diff
 
 Blocks fenced as ``console`` hold ``$ command`` lines followed by their output; every command
 but a benchmark's (``python benchmarks/…``: timings of one machine, shown as measured) is run
@@ -359,7 +359,7 @@ def test_links_between_docs_resolve() -> None:
             assert (doc.parent / link).resolve().is_file(), (doc, link)
 
 
-# --- regeneration: python -m tests.test_docs --regen ----------------------------------------
+# --- regeneration: python -m tests.contracts.test_docs --regen ------------------------------
 
 
 def regenerate(doc: Path) -> list[str]:
@@ -396,7 +396,7 @@ def regenerate(doc: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if argv != ["--regen"]:
-        print("usage: python -m tests.test_docs --regen", file=sys.stderr)
+        print("usage: python -m tests.contracts.test_docs --regen", file=sys.stderr)
         return 2
     problems = [p for doc in DOCS for p in regenerate(doc)]
     for problem in problems:

@@ -100,7 +100,7 @@ def test_model_instance_is_copied_and_never_modified() -> None:
     assert {p.grad is not None for p in net.parameters()} == {True}  # the user's grads stay
     doc = report.to_dict(arrays=False)
     assert_valid_document(json.loads(report.to_json()))
-    assert doc["settings"]["model"] == "python:tests.test_notebook.Net"
+    assert doc["settings"]["model"] == "python:tests.contracts.test_notebook.Net"
     assert doc["settings"]["output_activation"] == "log_softmax"
     assert doc["settings"]["activations"] == ["relu"]
     assert [p["torch_name"] for p in doc["parameters"]] == [

@@ -22,7 +22,7 @@ from gradcheck.torch_side.reference import Model
 from tests.conftest import assert_usage_error, invoke, run_json
 
 SEED_X = ("--x", "0.974", "0.312")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "backward_seed.py"
 
 

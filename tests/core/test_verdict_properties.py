@@ -1,6 +1,6 @@
 """Property-based verdict suite: correct code never fails, catalogued bugs are always caught.
 
-Cases come from ``tests/verdict_cases.py`` (1–12 linear layers, every activation, loss and
+Cases come from ``tests/core/verdict_cases.py`` (1–12 linear layers, every activation, loss and
 dtype, batch up to 512, inputs 1e-6 … 1e2, constructed kink hits); hypothesis picks the seeds
 (the "ci" profile is derandomized and bounded; HYPOTHESIS_PROFILE=thorough runs many more).
 ``benchmarks/verdict_rates.py`` runs the same properties at scale and prints the rates.
@@ -22,7 +22,7 @@ from gradcheck.core.functions import ACTIVATIONS, LOSSES
 from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.io import usercode
-from tests.verdict_cases import BUGS, detectable, hand_backward, random_case
+from tests.core.verdict_cases import BUGS, detectable, hand_backward, random_case
 
 #: Losses that fit the seed's linear output (bce and nll need a probability output).
 LINEAR_OUTPUT_LOSSES = sorted(n for n, loss in LOSSES.items() if "identity" in loss.fits)
