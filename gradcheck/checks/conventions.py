@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gradcheck.checks.diagnose import Finding
 from gradcheck.checks.problem import Problem
 from gradcheck.core import replica
 from gradcheck.core.answer import Answer
+from gradcheck.core.bounds import bounds
 from gradcheck.core.compare import compare
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import LAYOUTS, OUTPUT_ACTIVATIONS, REDUCTIONS
@@ -66,8 +68,8 @@ def find_convention(
             f"your gradients are those of the same network with `{shown}`: every check passes "
             "under that convention, so the derivation is right for that network; rerun with "
             "those flags if it is the one you mean, or change the code to this one",
-            f"every gradient within atol + rtol·|autograd| of torch autograd's for the network "
-            f"with {shown} (atol={tolerance.atol:g}, rtol={tolerance.rtol:g})",
+            f"every gradient within atol + rtol·|autograd| + 4E of torch autograd's for the "
+            f"network with {shown} (atol={tolerance.atol:g}, rtol={tolerance.rtol:g})",
             flags=tuple(flags),
         )
     return None
@@ -113,15 +115,33 @@ def _passes(
             expected = reference.autograd(spec, params, x, y)
         else:
             expected = replica.answer(spec, params, x, y)
-    pairs = [(expected.grads[k], hand.grads[k]) for k in expected.grads]
-    for name in ("prediction", "loss"):
-        mine, theirs = getattr(hand, name), getattr(expected, name)
-        if mine is not None and theirs is not None:
-            pairs.append((theirs, mine))
-    pairs += [(expected.deltas[k], v) for k, v in hand.deltas.items() if k in expected.deltas]
-    # The check's own verdict: the elementwise rule and the per-tensor norm rule, so that a
-    # convention is never credited for gradients too small for the elementwise rule to judge.
-    ntol = norm_tolerance(spec.dtype, tolerance.rtol)
+    names = list(expected.grads)
+    names += [n for n in ("prediction", "loss") if getattr(hand, n) is not None]
+    names += [k for k in hand.deltas if k in expected.deltas]
+    # The check's own verdict: the elementwise rule with every element's rounding bound (in
+    # the check's dtype) and interval, and the per-tensor norm rule, so that a convention is
+    # never credited for gradients too small for the elementwise rule to judge.
+    with np.errstate(all="ignore"):
+        limits = bounds(replace(spec, dtype=problem.spec.dtype), problem.params, problem.x, y)
+    ntol = norm_tolerance(problem.spec.dtype, tolerance.rtol)
+
+    def side(answer: Answer, name: str) -> NDArray[np.floating]:
+        if name in answer.grads:
+            return answer.grads[name]
+        if name in answer.deltas:
+            return answer.deltas[name]
+        value = getattr(answer, name)
+        assert value is not None
+        return np.asarray(value)
+
     return all(
-        compare("convention", ref, got, tolerance, norm_tol=ntol).passed for ref, got in pairs
+        compare(
+            "convention",
+            side(expected, n),
+            side(hand, n),
+            tolerance,
+            norm_tol=ntol,
+            bounds=limits.get(n),
+        ).passed
+        for n in names
     )

@@ -2,10 +2,10 @@
 
 Backprop errors flow from the output toward the input (δ_{l−1} is computed from δ_l), so the
 failing layer closest to the output is where to look first. On top of that location, known bug
-shapes are recognised from the numbers. A shape is claimed only when the hand values satisfy
-the shape's formula under the check's own pass rule, ``|hand − formula| ≤ atol +
-rtol·|formula|`` elementwise with the check's atol/rtol; each ``Finding.test`` says which
-formula was tested. Nothing is claimed from shapes or signs alone.
+shapes are recognised from the numbers. A shape is claimed only when the hand values satisfy the
+shape's formula under the check's own pass rule, ``|hand − formula| ≤ atol + rtol·|formula| +
+4E`` elementwise with the check's atol/rtol and the rounding bound E of the tensor; each
+``Finding.test`` says which formula was tested. Nothing is claimed from shapes or signs alone.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core import replica
+from gradcheck.core.bounds import TensorBounds
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.functions import ACTIVATIONS
 from gradcheck.core.spec import NetSpec
@@ -326,11 +327,11 @@ def _scale_of(
 ) -> tuple[float, str, str] | None:
     """The first candidate factor (or else the fitted one) with ``hand ≈ k·autograd``."""
     for k, kind, meaning in factors:
-        if _matches(c.candidate, k * np.asarray(c.reference, np.float64), c.tolerance):
+        if _matches(c.candidate, k * np.asarray(c.reference, np.float64), c.tolerance, _e(c, k)):
             return k, kind, meaning
     fitted = _fit(c)
     if fitted is not None and _matches(
-        c.candidate, fitted * np.asarray(c.reference, np.float64), c.tolerance
+        c.candidate, fitted * np.asarray(c.reference, np.float64), c.tolerance, _e(c, fitted)
     ):
         return fitted, "scale_factor", f"a uniform factor ×{fitted:.6g}"
     return None
@@ -366,7 +367,8 @@ def _chain_scale(
         return None
     k, kind, meaning = first
     if not all(
-        _matches(c.candidate, k * np.asarray(c.reference, np.float64), c.tolerance) for c in failing
+        _matches(c.candidate, k * np.asarray(c.reference, np.float64), c.tolerance, _e(c, k))
+        for c in failing
     ):
         return None
     depth = max(_layer(c.name) for c in parameters)
@@ -393,7 +395,8 @@ def _transposed(c: Comparison) -> Finding | None:
     r = np.asarray(c.reference, dtype=np.float64)
     if r.ndim != 2 or r.shape[0] != r.shape[1] or c.kind != "parameter":
         return None
-    if not _matches(c.candidate, r.T, c.tolerance):
+    e = _e(c)
+    if not _matches(c.candidate, r.T, c.tolerance, None if e is None else e + e.T):
         return None
     return Finding(
         "transposed",
@@ -411,7 +414,9 @@ def _bias_from_other_layer(c: Comparison, by_name: Mapping[str, Comparison]) -> 
     for other in by_name.values():
         if other.name == c.name or not other.name.startswith("b") or other.shape != c.shape:
             continue
-        if _matches(c.candidate, np.asarray(other.reference, np.float64), c.tolerance):
+        e, e_other = _e(c), _e(other)
+        both = None if e is None or e_other is None else e + e_other
+        if _matches(c.candidate, np.asarray(other.reference, np.float64), c.tolerance, both):
             k = _layer(other.name)
             return Finding(
                 "bias_from_other_layer",
@@ -444,7 +449,7 @@ def _layer_hypotheses(
     if top >= 2 and not w.passed and b.passed:
         # dW_l = δ_lᵀ · a_{l−1}; with z_{l−1} in place of a_{l−1}:
         wrong = ctx.expected_deltas[f"delta{top}"].T @ ctx.zs[top - 2]
-        if _matches(w.candidate, wrong, tol):
+        if _matches(w.candidate, wrong, tol, _e(w, 1.0)):
             findings.append(
                 Finding(
                     "pre_activation_in_weight_gradient",
@@ -461,9 +466,9 @@ def _layer_hypotheses(
         dw, db = delta.T @ a_prev, delta.sum(axis=0)
         given = deltas.get(f"delta{top}")
         if (
-            _matches(w.candidate, dw, tol)
-            and _matches(b.candidate, db, tol)
-            and (given is None or _matches(given.candidate, delta, tol))
+            _matches(w.candidate, dw, tol, _e(w, 1.0))
+            and _matches(b.candidate, db, tol, _e(b, 1.0))
+            and (given is None or _matches(given.candidate, delta, tol, _e(given, 1.0)))
         ):
             findings.append(
                 Finding(
@@ -535,21 +540,38 @@ def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _matches(hand: NDArray[np.generic], expected: NDArray[np.generic], tol: Tolerance) -> bool:
-    """Whether ``hand`` passes the check's rule against ``expected`` (which must be finite).
+def _e(c: Comparison, k: float = 0.0) -> NDArray[np.float64] | None:
+    """The rounding a formula built from ``c``'s side may carry: ``c``'s own bound E (the hand
+    side's), plus |k|·E for a formula that scales the other side's values by k."""
+    if c.bounds is None:
+        return None
+    return np.asarray((1.0 + abs(k)) * np.asarray(c.bounds.rounding, dtype=np.float64))
+
+
+def _matches(
+    hand: NDArray[np.generic],
+    expected: NDArray[np.generic],
+    tol: Tolerance,
+    rounding: NDArray[np.float64] | None = None,
+) -> bool:
+    """Whether ``hand`` passes the check's rule against ``expected`` (which must be finite),
+    with ``rounding`` the rounding bound of the two (``_e``), as the verdict itself allows.
 
     The norm rule applies too (ntol of float32, the loosest default, or rtol): where every
-    value is below atol the elementwise rule alone would match any formula — zeros would
-    "match" a flipped sign."""
+    value is within the allowance of 0 the elementwise rule alone would match any formula —
+    zeros would "match" a flipped sign."""
     h, e = np.asarray(hand), np.asarray(expected, dtype=np.float64)
     if h.shape != e.shape or not np.all(np.isfinite(e)):
         return False
     ntol = max(NORM_TOLERANCES["float32"], tol.rtol)
-    return compare("hypothesis", e, h, tol, norm_tol=ntol).passed
+    limits = None
+    if rounding is not None and np.shape(rounding) == e.shape:
+        limits = TensorBounds(e, np.zeros_like(e), np.asarray(rounding, dtype=np.float64))
+    return compare("hypothesis", e, h, tol, norm_tol=ntol, bounds=limits).passed
 
 
 def _rule(formula: str, tol: Tolerance) -> str:
     return (
-        f"|hand − {formula}| ≤ atol + rtol·|{formula}| elementwise, "
+        f"|hand − {formula}| ≤ atol + rtol·|{formula}| + 4E elementwise, "
         f"atol={tol.atol:g}, rtol={tol.rtol:g}"
     )

@@ -94,29 +94,30 @@ def nonfinite(values: Mapping[str, Array], side: str) -> list[Notice]:
 def tiny_gradients(comparisons: Sequence[Comparison], dtype: str) -> list[Notice]:
     """Gradients and δ so small that the elementwise rule alone cannot see a bug in them.
 
-    Every reference value is within atol of 0, so any hand values there — zeros too — pass
-    elementwise; only the norm rule judges such a tensor, and where even its rounding bound
-    reaches the tensor's size, nothing can.
+    Every reference value is within its allowance of 0 (atol, or the rounding bound), so any
+    hand values there — zeros too — pass elementwise; only the norm rule judges such a tensor,
+    and where even its rounding bound reaches the tensor's size, nothing can.
     """
     fixes = ("float64, " if dtype == "float32" else "") + "a larger input or fewer layers"
     found = []
     for c in comparisons:
-        if not c.below_atol or c.n_nonfinite:
+        if c.n_nonfinite or not c.zeros_pass:
             continue
         largest = float(np.max(np.abs(np.asarray(c.reference, dtype=np.float64))))
         with np.errstate(over="ignore"):  # a norm past the float maximum is inf, not an error
             size = float(np.linalg.norm(np.asarray(c.reference, dtype=np.float64)))
-        if c.rounding < size:
+        if c.rounding < size and c.norm_tol is not None and c.norm_tol * size > c.rounding:
             message = (
-                f"{c.name}: every autograd value is below atol={c.tolerance.atol:g} (largest "
-                f"{largest:.1e}), so the elementwise rule alone could not see a bug here; the "
-                f"norm rule judges it (norm err {c.norm_error:.1e}, ntol {c.norm_tol:g}). For a "
-                f"check with margin use {fixes}"
+                f"{c.name}: every autograd value is within atol={c.tolerance.atol:g} of 0 "
+                f"(largest {largest:.1e}), so the elementwise rule alone could not see a bug "
+                f"here; the norm rule judges it (norm err {c.norm_error:.1e}, ntol "
+                f"{c.norm_tol:g}). For a check with margin use {fixes}"
             )
         else:
             message = (
                 f"{c.name}: the gradient (largest {largest:.1e}) is at the rounding level of "
-                f"{dtype}: neither rule can tell a bug from rounding here. Use {fixes}"
+                f"{dtype} for this network and input: neither rule can tell a bug from rounding "
+                f"here. Use {fixes}"
             )
         found.append(Notice("tiny_gradient", message, subject=c.name))
     return found

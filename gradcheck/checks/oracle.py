@@ -7,8 +7,9 @@ oracle method's own error (``numeric.METHOD_ERROR``), not from the dtype's defau
 
 with err ≈ ε^(2/3) ≈ 3.7e-11 (central), ε^(4/5) ≈ 3.0e-13 (richardson, directional) and
 ε ≈ 2.2e-16 (complex-step), and SAFETY = 1000 for the unknown size of the loss's higher
-derivatives (measured errors sit 100–1000× below these bounds). In float32 the sides
-themselves carry float32 rounding, so the dtype's default tolerance is added to the bound.
+derivatives (measured errors sit 100–1000× below these bounds). The sides themselves carry
+their dtype's rounding (float32's is far above these): each comparison adds the side's rounding
+bound and interval of valid values from ``core/bounds.py``, as the hand-vs-autograd verdict does.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core import numeric
+from gradcheck.core.bounds import Bounds, TensorBounds
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.spec import NetSpec
-from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Tolerance
+from gradcheck.core.tolerance import Tolerance
 
 Array = NDArray[np.floating]
 
 SAFETY = 1000.0
-#: Rule for the oracle comparisons: the oracle is the reference.
-RULE = "|side − oracle| ≤ atol + rtol·|oracle|"
-RULE_ASCII = "|side - oracle| <= atol + rtol*|oracle|"
+#: Rule for the oracle comparisons: the oracle is the reference, E the side's rounding bound.
+RULE = "|side − oracle| ≤ atol + rtol·|oracle| + 4E"
+RULE_ASCII = "|side - oracle| <= atol + rtol*|oracle| + 4E"
 
 SIDES = ("autograd", "hand")
 
@@ -44,17 +46,16 @@ def oracle_tolerance(method: str, dtype: str, loss: float) -> Tolerance:
 
 
 def oracle_bounds(method: str, dtype: str, loss: Array) -> tuple[Array, float]:
-    """``oracle_tolerance``'s (atol, rtol) for one loss or a case axis of losses (a sweep)."""
+    """``oracle_tolerance``'s (atol, rtol) for one loss or a case axis of losses (a sweep).
+
+    The sides' own rounding (float32's, above all) is not in it: each comparison adds the side's
+    rounding bound and interval from ``core/bounds.py`` (``side_bounds``)."""
     err = SAFETY * numeric.METHOD_ERROR[method]
     magnitude = np.abs(np.asarray(loss, dtype=np.float64))
     # A non-finite loss leaves nothing for the oracle to judge (its elements are all unjudged);
     # the bound stays finite so that it can still be stated.
     magnitude = np.where(np.isfinite(magnitude), magnitude, 1.0)
-    atol, rtol = err * np.maximum(1.0, magnitude), err
-    if dtype == "float32":
-        atol = atol + DEFAULT_TOLERANCES["float32"].atol
-        rtol += DEFAULT_TOLERANCES["float32"].rtol
-    return atol, rtol
+    return err * np.maximum(1.0, magnitude), err
 
 
 @dataclass(frozen=True)
@@ -431,6 +432,28 @@ class OracleCheck:
                 )
 
 
+def side_bounds(numbers: OracleNumbers, limits: Bounds) -> dict[str, TensorBounds]:
+    """Where a correct side lies, shaped like ``numbers.references``: each parameter's interval
+    and rounding bound (``core/bounds.py``), at the sampled elements, or projected on the
+    directions (vᵀ·center, |v|ᵀ·radius, |v|ᵀ·E)."""
+    if numbers.directional is not None:
+        d = numbers.directional
+        parts = {}
+        for field_name in ("center", "radius", "rounding"):
+            values = {name: getattr(limits[name], field_name) for name in d.directions}
+            parts[field_name] = d.project(values, absolute=field_name != "center")
+        c, r, e = (np.asarray(parts[k], np.float64) for k in ("center", "radius", "rounding"))
+        return {DIRECTIONAL_NAME: TensorBounds(c, r, e)}
+    out = {}
+    for name in numbers.references:
+        t = limits[name]
+        if name in numbers.samples:
+            idx = numbers.samples[name]
+            t = TensorBounds(*(np.asarray(np.reshape(v, -1)[idx], np.float64) for v in _parts(t)))
+        out[name] = t
+    return out
+
+
 def judge(
     numbers: OracleNumbers,
     spec: NetSpec,
@@ -438,26 +461,40 @@ def judge(
     autograd: Mapping[str, NDArray[np.floating]],
     hand: Mapping[str, NDArray[np.floating]],
     loss: float,
+    limits: Bounds | None = None,
 ) -> OracleCheck:
     """Compare both sides' gradients with the oracle's ``numbers`` (from ``oracle_numbers``).
 
     Full methods compare every parameter (names ``W1, b1, …``); ``directional`` compares
-    vₖᵀg for each seeded direction (names ``v1 … vK``).
+    vₖᵀg for each seeded direction (names ``v1 … vK``). ``limits`` (``core/bounds.py``) add
+    each side's own rounding bound and interval to the oracle's tolerance: in float32 the sides
+    differ from the float64 oracle by their rounding, which the method's error does not cover.
     """
     tol = oracle_tolerance(numbers.method, spec.dtype, loss)
     torch_names = {p.name: p.torch_name for p in spec.parameters()}
+    where = side_bounds(numbers, limits) if limits is not None else {}
 
     def against(grads: Mapping[str, NDArray[np.floating]]) -> tuple[Comparison, ...]:
-        pairs = [
-            (name, numbers.references[name], candidate)
+        triples = [
+            (name, numbers.references[name], candidate, where.get(name))
             for name, candidate in numbers.candidates(grads).items()
         ]
         if numbers.directional is not None:  # one comparison per direction: v1 … vK
-            ((_, ref, cand),) = pairs
-            pairs = [(f"v{k + 1}", ref[..., k], cand[..., k]) for k in range(ref.shape[-1])]
+            ((_, ref, cand, t),) = triples
+            triples = [
+                (
+                    f"v{k + 1}",
+                    ref[..., k],
+                    cand[..., k],
+                    None
+                    if t is None
+                    else TensorBounds(*(np.asarray(v[..., k], np.float64) for v in _parts(t))),
+                )
+                for k in range(ref.shape[-1])
+            ]
         return tuple(
-            compare(name, ref, cand, tol, kind="oracle", torch_name=torch_names.get(name))
-            for name, ref, cand in pairs
+            compare(name, ref, cand, tol, kind="oracle", torch_name=torch_names.get(name), bounds=t)
+            for name, ref, cand, t in triples
         )
 
     return OracleCheck(
@@ -472,3 +509,7 @@ def judge(
         numbers.compared,
         dict(numbers.samples),
     )
+
+
+def _parts(t: TensorBounds) -> tuple[Array, Array, Array]:
+    return (t.center, t.radius, t.rounding)

@@ -63,7 +63,7 @@ def evaluate(
         limits = bounds(problem.spec, problem.params, problem.x, problem.y)
     ntol = settings.norm_tol
     forward = tuple(
-        compare(name, ref_value, np.asarray(hand_value), tol, kind="forward")
+        compare(name, ref_value, np.asarray(hand_value), tol, kind="forward", bounds=limits[name])
         for name, ref_value, hand_value in (
             ("prediction", ref.prediction, hand.prediction),
             ("loss", ref.loss, hand.loss),
@@ -114,7 +114,9 @@ def evaluate(
             progress=progress,
         )
         loss = float(np.asarray(ref.loss))
-        oracle_check = judge(numbers, problem.spec, autograd=ref.grads, hand=hand.grads, loss=loss)
+        oracle_check = judge(
+            numbers, problem.spec, autograd=ref.grads, hand=hand.grads, loss=loss, limits=limits
+        )
     findings: tuple[Finding, ...] = ()
     if not all(c.passed for c in forward + parameters + deltas):
         # Overflowing inputs are a reported failure, not a numpy warning on stderr.

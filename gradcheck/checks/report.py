@@ -112,8 +112,14 @@ class Report:
 
     @property
     def at_kink(self) -> tuple[tuple[str, int], ...]:
-        """(name, elements accepted as at a kink) for every comparison with any."""
+        """(name, elements that pass only inside their interval: a kink, a saturated output)
+        for every comparison with any."""
         return tuple((c.name, c.n_at_kink) for c in self.comparisons if c.n_at_kink)
+
+    @property
+    def unjudged(self) -> tuple[tuple[str, int], ...]:
+        """(name, elements not judged: no finite bound) for every comparison with any."""
+        return tuple((c.name, c.n_unjudged) for c in self.comparisons if c.n_unjudged)
 
     @property
     def failed(self) -> tuple[str, ...]:

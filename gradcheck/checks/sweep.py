@@ -21,14 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.checks.oracle import oracle_bounds, oracle_numbers, oracle_tolerance
+from gradcheck.checks.oracle import oracle_bounds, oracle_numbers, oracle_tolerance, side_bounds
 from gradcheck.core import replica
 from gradcheck.core.answer import Answer
-from gradcheck.core.bounds import Bounds, bounds
-from gradcheck.core.compare import PIECE_ELEMENTS
+from gradcheck.core.bounds import TensorBounds, bounds
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.spec import MEMORY_BUDGET, OUTPUT_BYTES, NetSpec, short_int
-from gradcheck.core.tolerance import Norms, Tolerance, judge, norm_tolerance
+from gradcheck.core.tolerance import Summary, Tolerance, judge_rows, norm_tolerance
 
 Array = NDArray[np.floating]
 
@@ -104,22 +103,46 @@ class SweepSettings:
 
 @dataclass(frozen=True)
 class Quantity:
-    """One checked quantity across all cases: per-case maximum errors."""
+    """One checked quantity across all cases: the verdict's summary with a case axis."""
 
     name: str  # "prediction", "loss", "W1", "delta2", …
     torch_name: str | None
     kind: str  # "forward" | "parameter" | "delta" | "oracle-autograd" | "oracle-hand"
-    max_abs: Array  # (N,) max |hand − autograd| within each case
-    ratio: Array  # (N,) max |Δ| / (atol + rtol·|ref|) within each case; passes when ≤ 1
-    passed: NDArray[np.bool_]  # (N,)
-    #: (N,) the norm rule's ratio (≤ 1 passes; 0 where it does not judge) and elements at kinks
-    norm_ratio: Array | None = None
-    at_kink: NDArray[np.int64] | None = None
+    summary: Summary  # one row per case (``tolerance.judge_rows``), as a check's comparison
+
+    @property
+    def max_abs(self) -> Array:
+        """(N,) max |hand − autograd| within each case."""
+        return self.summary.max_abs
+
+    @property
+    def ratio(self) -> Array:
+        """(N,) the largest judged elementwise ratio within each case; passes when ≤ 1."""
+        return self.summary.max_ratio
+
+    @property
+    def passed(self) -> NDArray[np.bool_]:
+        return self.summary.passed
+
+    @property
+    def norm_ratio(self) -> Array:
+        """(N,) the norm rule's ratio (≤ 1 passes; 0 where it does not judge)."""
+        return self.summary.norm_ratio
+
+    @property
+    def at_kink(self) -> NDArray[np.int64]:
+        """(N,) elements that pass only inside their interval (a kink, a saturated output)."""
+        return self.summary.n_in_interval
+
+    @property
+    def unjudged(self) -> NDArray[np.int64]:
+        """(N,) elements with no finite bound: not judged."""
+        return self.summary.n_unjudged
 
     @property
     def worst_ratio(self) -> Array:
         """(N,) the larger of the two rules' ratios: > 1 where the case fails."""
-        return self.ratio if self.norm_ratio is None else np.maximum(self.ratio, self.norm_ratio)
+        return self.summary.worst_ratio
 
     @property
     def label(self) -> str:
@@ -165,8 +188,14 @@ class SweepReport:
 
     @property
     def at_kink(self) -> int:
-        """Elements accepted as at a kink, over every case and quantity."""
-        return sum(int(np.sum(q.at_kink)) for q in self.quantities if q.at_kink is not None)
+        """Elements accepted inside their interval (a kink, a saturated output), over every
+        case and quantity."""
+        return sum(int(np.sum(q.at_kink)) for q in self.quantities)
+
+    @property
+    def unjudged(self) -> int:
+        """Elements not judged (no finite bound), over every case and quantity."""
+        return sum(int(np.sum(q.unjudged)) for q in self.quantities)
 
     def seed_of(self, case: int) -> int:
         return self.settings.seed + case
@@ -310,15 +339,15 @@ def run_sweep(
     x, y = draw_batches(spec, s.cases, s.seed, s.batch_size)
     names = spec.parameters()
     step = chunk_size(spec, s.batch_size, s.oracle)
-    parts: dict[tuple[str, str], list[CaseErrors]] = {}
+    parts: dict[tuple[str, str], list[Summary]] = {}
     ntol = norm_tolerance(spec.dtype, s.tolerance.rtol)
     torch_names: dict[str, str | None] = {p.name: p.torch_name for p in names}
     skipped = 0
     for start in range(0, s.cases, step):
         stop = min(start + step, s.cases)
         # One chunk's arrays live inside _chunk_errors only: held across the loop, the last
-        # chunk's stayed alive while the next one's were made (sweep of 5→1,617,738 with
-        # 2 cases: 1.26× the estimate, found by the 30-minute hostile run).
+        # chunk's stayed alive while the next one's were made (a sweep of 5→1,617,738 with
+        # 2 cases peaked at 1.26× its memory estimate).
         errors, chunk_skipped = _chunk_errors(s, hand, x[start:stop], y[start:stop], start, ntol)
         for key, value in errors.items():
             parts.setdefault(key, []).append(value)
@@ -330,11 +359,7 @@ def run_sweep(
             name,
             torch_names.get(name) if kind == "parameter" else None,
             kind,
-            np.concatenate([c[0] for c in chunks]),
-            np.concatenate([c[1] for c in chunks]),
-            np.concatenate([c[2] for c in chunks]),
-            np.concatenate([c[3] for c in chunks]),
-            np.concatenate([c[4] for c in chunks]),
+            Summary.concatenate(chunks),
         )
         for (name, kind), chunks in parts.items()
     )
@@ -349,15 +374,15 @@ def _chunk_errors(
     y: NDArray[np.generic],
     start: int,
     ntol: float,
-) -> tuple[dict[tuple[str, str], CaseErrors], int]:
-    """Per-case errors of each (quantity, kind) for the cases ``start`` … of one chunk (its
-    inputs ``x``, targets ``y``), and the oracle's skipped elements."""
+) -> tuple[dict[tuple[str, str], Summary], int]:
+    """The verdict per case of each (quantity, kind) for the cases ``start`` … of one chunk
+    (its inputs ``x``, targets ``y``), and the oracle's skipped elements."""
     from gradcheck.torch_side import stack
 
     spec = s.spec
     dtype = np.dtype(spec.dtype)
     names = spec.parameters()
-    errors: dict[tuple[str, str], CaseErrors] = {}
+    errors: dict[tuple[str, str], Summary] = {}
     skipped = 0
     params64 = stack.init_states(spec, range(s.seed + start, s.seed + start + len(x)))
     params = {k: v.astype(dtype, copy=False) for k, v in params64.items()}
@@ -367,30 +392,37 @@ def _chunk_errors(
     got = hand(spec, params, xc, yc)
     limits = bounds(spec, params, xc, yc)
     tol = (s.tolerance.atol, s.tolerance.rtol)
-    pairs: list[tuple[str, str, Array, Array, tuple[float | Array, float]]] = []
+    Pair = tuple[str, str, Array, Array, tuple[float | Array, float], TensorBounds | None]
+    pairs: list[Pair] = []
     for name, expected, value in (
         ("prediction", ref.prediction, got.prediction),
         ("loss", ref.loss, got.loss),
     ):
         if expected is not None and value is not None:  # a user backward may return none
-            pairs.append((name, "forward", expected, np.asarray(value), tol))
-    pairs += [(p.name, "parameter", ref.grads[p.name], got.grads[p.name], tol) for p in names]
+            pairs.append((name, "forward", expected, np.asarray(value), tol, limits[name]))
     pairs += [
-        (name, "delta", ref.deltas[name], got.deltas[name], tol)
+        (p.name, "parameter", ref.grads[p.name], got.grads[p.name], tol, limits[p.name])
+        for p in names
+    ]
+    pairs += [
+        (name, "delta", ref.deltas[name], got.deltas[name], tol, limits[name])
         for name in ref.deltas
         if name in got.deltas
     ]
     if s.oracle is not None:
         numbers = oracle_numbers(spec, params, xc, yc, s.oracle)
+        where = side_bounds(numbers, limits)
         # atol grows with each case's loss: one bound per case, broadcast over its elements
         atol, rtol = oracle_bounds(s.oracle, spec.dtype, np.asarray(ref.loss))
         per_case = (atol[:, None], rtol)
         for side, answer in (("autograd", ref), ("hand", got)):
             for name, candidate in numbers.candidates(answer.grads).items():
                 reference_value = numbers.references[name]
-                pairs.append((name, f"oracle-{side}", reference_value, candidate, per_case))
+                pairs.append(
+                    (name, f"oracle-{side}", reference_value, candidate, per_case, where[name])
+                )
         skipped += sum(n for _, n in numbers.skipped)
-    for name, kind, reference_value, candidate, (atol_, rtol_) in pairs:
+    for name, kind, reference_value, candidate, (atol_, rtol_), t in pairs:
         judged = kind in ("parameter", "delta")
         errors[(name, kind)] = per_case_errors(
             reference_value,
@@ -398,14 +430,9 @@ def _chunk_errors(
             atol_,
             rtol_,
             norm_tol=ntol if judged else None,
-            limits=limits if judged else None,
-            name=name,
+            limits=t,
         )
     return errors, skipped
-
-
-#: Per case: max |Δ|, elementwise ratio, passed, norm ratio, elements at a kink.
-CaseErrors = tuple[Array, Array, NDArray[np.bool_], Array, NDArray[np.int64]]
 
 
 def per_case_errors(
@@ -415,56 +442,25 @@ def per_case_errors(
     rtol: float | Array,
     *,
     norm_tol: float | None = None,
-    limits: Bounds | None = None,
-    name: str = "",
-) -> CaseErrors:
-    """Per case (leading axis): max |Δ|, max |Δ|/(atol + rtol·|ref|), whether the case passes,
-    the norm rule's ratio and the elements accepted at a kink.
-
-    The one verdict (``tolerance.judge``: the elementwise rule and, given ``norm_tol``, the
-    norm rule with ``limits[name]``'s rounding bound and kink intervals), reduced over every
-    axis but the first; ``atol``/``rtol`` are numbers or per-case columns (N, 1).
-    """
+    limits: TensorBounds | None = None,
+) -> Summary:
+    """The one verdict (``tolerance.judge_rows``) per case (leading axis) with the bounds
+    ``limits``; ``atol``/``rtol`` are numbers or per-case columns (N, 1)."""
     ref = np.asarray(reference_value, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     if ref.shape != cand.shape:
         raise GradcheckError(f"hand side: shape {cand.shape} does not match autograd's {ref.shape}")
     n = ref.shape[0]
-    if ref.size == 0:
-        zeros = np.zeros(n)
-        return zeros, zeros, np.ones(n, dtype=bool), zeros, np.zeros(n, dtype=np.int64)
-    t = limits[name] if limits is not None else None
-    rows = (ref.reshape(n, -1), cand.reshape(n, -1))
-    intervals = (
-        None if t is None else [np.reshape(v, (n, -1)) for v in (t.center, t.kink, t.rounding)]
+    rows = (n, -1) if ref.size else (n, 0)
+    given = (
+        {}
+        if limits is None
+        else {
+            k: np.reshape(np.broadcast_to(getattr(limits, k), ref.shape), rows)
+            for k in ("center", "radius", "rounding")
+        }
     )
-    # Columns a piece at a time (as ``core/compare.py`` does): the rules' temporaries stay a
-    # few MB however large the network, and the pieces' norms combine exactly.
-    width = rows[0].shape[1]
-    step = max(1, PIECE_ELEMENTS // max(1, n))
-    diff, ratio = np.zeros(n), np.zeros(n)
-    ok, at_kink = np.ones(n, dtype=bool), np.zeros(n, dtype=np.int64)
-    norms = []
-    for start in range(0, width, step):
-        cols = slice(start, start + step)
-        j = judge(
-            rows[0][:, cols],
-            rows[1][:, cols],
-            atol,
-            rtol,
-            norm_tol,
-            center=None if intervals is None else intervals[0][:, cols],
-            kink=None if intervals is None else intervals[1][:, cols],
-            rounding=None if intervals is None else intervals[2][:, cols],
-        )
-        e = j.elements
-        diff = np.maximum(diff, e.diff.max(axis=1))
-        ratio = np.maximum(ratio, e.ratio.max(axis=1))
-        ok &= e.ok.all(axis=1)
-        at_kink += np.count_nonzero(j.at_kink, axis=1)
-        norms.append(j.norms)
-    _, norm_ratio = Norms.combine(norms).rule(norm_tol)
-    return diff, ratio, ok & (norm_ratio <= 1.0), norm_ratio, at_kink
+    return judge_rows(ref.reshape(rows), cand.reshape(rows), atol, rtol, norm_tol, **given)
 
 
 def median(values: Array) -> float:

@@ -1,36 +1,48 @@
-"""How far a correct gradient may be from autograd's: rounding, and kinks, per element.
+"""Where a correct value lies, for every element of every compared quantity: an interval and a
+rounding bound.
 
-Two correct computations of the same gradients in the same dtype differ by rounding; at a
-kink (relu's 0, l1's ŷ = y, a switch of formula) they may also take different
-one-sided derivatives, both valid. This module bounds both for every element of every
-gradient and δ, so the verdict (``tolerance.judge``) can tell a bug from either.
+Two correct computations of the same network in the same dtype differ by rounding. Where the
+mathematics leaves a choice they may also differ by more: at a kink (relu's 0, l1's ŷ = y, a
+switch of formula) either one-sided derivative is right; where a probability output rounds to 0
+or 1, torch's clamped formula (bce: logs ≥ −100, its gradient divided by max(ŷ(1 − ŷ), 1e-12))
+and the exact value from the logits are both right. This module gives, per element of the
+prediction, the loss, every δ and every parameter gradient:
+
+- an **interval** ``center ± radius`` of the values the exact computation can take (radius 0
+  where there is no choice), carried through backprop in midpoint–radius form: the midpoint maps
+  through the linear map, the radius through its absolute value; and
+- a **rounding bound** E on one side's error in the check's dtype.
 
 **Rounding** is a running error analysis of the forward and backward pass (Higham, *Accuracy and
-Stability of Numerical Algorithms*, ch. 3), evaluated once in float64 with absolute values.
-With u the dtype's machine epsilon and γ(n) = n·u (a sum of n products is within
-γ(n)·Σ|terms|):
+Stability of Numerical Algorithms*, ch. 3), evaluated once in float64 with absolute values. With
+u the dtype's machine epsilon, an inner product of n terms plus one more is within
+``inner(n)·Σ|terms|`` of exact, where
 
-    forward   Ez_l = |W_l|·Ea_{l−1} + γ(n_{l−1}+2)·(|a_{l−1}|·|W_l|ᵀ + |b_l|)
-              Ea_l = |f′(z_l)|·Ez_l + C·u·|a_l|
-    loss      Eδ_L = (2/N)·max_row(Ez_L) + C·u·2(1 + |ŷ| + |y|)/N
-    backward  P = δ_l·W_l:   EP = Eδ_l·|W_l| + γ(n_l+2)·|δ_l|·|W_l|
-              Eδ_{l−1} = EP·|f′| + |P|·(|f″|·Ez_{l−1} + C·u·(|f′| + [1 + |a_{l−1}|]))
+    inner(n) = min(n + 2, λ·√(n + 2))·u,   λ = PROBABILISTIC_LAMBDA = 6
 
-(the bracket only where f′ is commonly computed from the output a, ``df_from_output``: σ′ =
-a(1 − a) in float32 has an absolute error ~u even where σ′ itself underflows)
-    weights   EW_l = Eδ_lᵀ·|a_{l−1}| + |δ_l|ᵀ·Ea_{l−1} + γ(B+2)·|δ_l|ᵀ·|a_{l−1}|
-              Eb_l = Σ_batch Eδ_l + γ(B+2)·Σ_batch |δ_l|
+is the smaller of the worst-case bound γ(n + 2) and the probabilistic bound of Higham & Mary
+(*A New Approach to Probabilistic Rounding Error Analysis*, SIAM J. Sci. Comput. 41(5), 2019,
+Theorem 2.4): it holds with probability at least 1 − 2(n + 2)·exp(−λ²/2) ≈ 1 − 3e-8·n per inner
+product, under their model of independent rounding errors. Worst-case bounds grow with n where
+real errors grow with √n: at 784 inputs the worst case is 28× the typical error, and a bound
+that wide hides bugs.
 
-(N is the loss's mean count; 2/N bounds |∂²L/∂ŷ²| summed over a row for every loss here, and
-2(1 + |ŷ| + |y|)/N the size of the terms ∂L/∂ŷ is computed from; C = 8 ulps per elementary
-function.) Each side of a check is within E of the exact value, so two correct sides are within
-2E; the verdict allows ``tolerance.ROUNDING_SAFETY``·E.
+    forward   Ez_l = Ea_{l−1}·|W_l|ᵀ + inner(n_{l−1})·(|a_{l−1}|·|W_l|ᵀ + |b_l|) + (n_{l−1}+2)·η
+              Ea_l = max|f′|·Ez_l + C·u·(|a_l| + bounded_f) + η
+    backward  P = δ_l·W_l:   EP = Eδ_l·|W_l| + inner(n_l)·(|δ_l| + r_l)·|W_l|
+              Eδ_{l−1} = EP·|f′| + (|P| + rP)·(|f″|·Ez_{l−1} + C·u·(|f′| + bounded_f))
+    weights   EW_l = Eδ_lᵀ·|a_{l−1}| + (|δ_l| + r_l)ᵀ·Ea_{l−1} + inner(B)·(|δ_l| + r_l)ᵀ·|a_{l−1}|
+              Eb_l = Σ_batch Eδ_l + inner(B)·Σ_batch (|δ_l| + r_l)
+
+η is the smallest subnormal (an underflow's absolute error), C = FUNCTION_ULPS ulps per
+elementary function, ``bounded_f`` the bound of a bounded activation (σ and tanh: 1): every
+correct formula of σ near 0 has an absolute error of ~ε, not a relative one ((1 + tanh(z/2))/2 is
+0 where 1/(1 + e^−z) is 1e-13). max|f′| is taken over both sides of a kink that z is within
+rounding of. The output head (δL, the prediction, the loss) is in ``_head``.
 
 **Kinks** come from the records (``Activation.kinks`` and ``.switches``, ``Loss.kinks``): an
 argument within ``KINK_SAFETY``·Ez of a kink could round to either side of it, so its derivative
-is the interval between the two one-sided derivatives. Intervals are carried through backprop in
-midpoint–radius form (the midpoint ``center``, the radius ``kink``): a gradient element whose
-radius is positive may be anywhere in ``center ± kink`` and still be a valid subgradient.
+is the interval between the two one-sided derivatives.
 
 Every array may carry leading axes (a sweep's stack of cases); the algebra broadcasts.
 """
@@ -53,27 +65,38 @@ Array = NDArray[np.float64]
 #: Ulps allowed for one elementary function (exp, log1p, …) and its derivative.
 FUNCTION_ULPS = 8.0
 #: An argument within this many times its rounding bound of a kink counts as at the kink.
-KINK_SAFETY = 4.0
+KINK_SAFETY = 2.0
+#: λ of the probabilistic inner-product bound (see the module docstring).
+PROBABILISTIC_LAMBDA = 6.0
+
+
+def inner(n: int, u: float) -> float:
+    """The relative bound of an inner product of ``n`` terms plus a bias: see the docstring."""
+    return min(n + 2.0, PROBABILISTIC_LAMBDA * math.sqrt(n + 2.0)) * u
 
 
 @dataclass(frozen=True)
 class TensorBounds:
-    """For one gradient or δ: where a correct value lies, elementwise (float64)."""
+    """For one compared quantity: where a correct value lies, elementwise (float64)."""
 
-    center: Array  # midpoint: the float64 replica, with the mean slope at kink elements
-    kink: Array  # radius of the subgradient interval (0 where no kink reaches the element)
-    rounding: Array  # bound E on one side's rounding error
+    center: Array  # midpoint of the interval of valid values
+    radius: Array  # its half-width: 0 where no kink or saturation reaches the element
+    rounding: Array  # bound E on one side's rounding error (inf: not judged)
 
 
 @dataclass(frozen=True)
 class Bounds:
-    """Bounds for every parameter gradient (``W1``, ``b1``, …) and δ (``delta1`` …)."""
+    """Bounds for the prediction, the loss, every gradient (``W1``, ``b1``, …) and δ."""
 
     tensors: dict[str, TensorBounds]
     kink_elements: int  # pre-activations (and loss elements) found at a kink
+    saturated_rows: int  # rows whose probability output makes the literal formula depart
 
     def __getitem__(self, name: str) -> TensorBounds:
         return self.tensors[name]
+
+    def get(self, name: str) -> TensorBounds | None:
+        return self.tensors.get(name)
 
 
 def _t(w: Array) -> Array:
@@ -112,20 +135,51 @@ def _curvature(act: Activation, z: Array, points: tuple[float, ...]) -> Array:
     return np.asarray(2.0 * d, dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class _Slope:
+    """f′ at a layer's pre-activations as an interval (one-sided at kinks), and the mask."""
+
+    mid: Array
+    rad: Array
+    near: NDArray[np.bool_]
+
+    @property
+    def largest(self) -> Array:
+        return np.abs(self.mid) + self.rad
+
+
+def _slope(act: Activation, z: Array, ez: Array) -> _Slope:
+    df = np.asarray(act.df(z), dtype=np.float64)
+    points = tuple(sorted(set(act.kinks) | set(act.switches)))
+    near = _near(z, points, ez) if points else np.zeros(z.shape, dtype=bool)
+    if not near.any():
+        return _Slope(df, np.zeros_like(df), near)
+    below, above = _one_sided(act.df, z, points, near)
+    return _Slope(
+        np.where(near, (below + above) / 2.0, df),
+        np.where(near, np.abs(above - below) / 2.0, 0.0),
+        near,
+    )
+
+
 #: Rows per piece × units per row: the bounds of a large batch are computed a piece of rows at
 #: a time (every row's δ is independent; the weight gradients are sums over rows), so the
-#: temporaries stay ~2 MB an array instead of growing with the batch (issue 15.3).
+#: temporaries stay ~2 MB an array instead of growing with the batch.
 PIECE_ELEMENTS = 1 << 18
 
+#: Quantities whose rows are the batch's (placed per piece); the others add up over pieces.
+_ROWWISE = ("prediction", "delta")
 
-@np.errstate(all="ignore")  # overflow in a bound is an infinite bound, not a warning
+
+@np.errstate(all="ignore")  # overflow in a bound is an infinite bound (not judged), not a warning
 def bounds(
     spec: NetSpec,
     params: Mapping[str, NDArray[np.floating]],
     x: NDArray[np.floating],
     y: NDArray[np.generic],
 ) -> Bounds:
-    """Bounds for every gradient and δ of ``spec`` on this problem (params/x already in dtype)."""
+    """Bounds for every compared quantity of ``spec`` on this problem (params/x already in the
+    check's dtype)."""
     p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     batch = int(x.shape[-2])
     per_row = max(1, math.prod(x.shape[:-2]) * sum(spec.layers))
@@ -133,9 +187,8 @@ def bounds(
     if batch <= step:
         return _bounds_rows(spec, p, x, y, batch=batch, share=1.0, with_l2=True)
     classes = spec.loss_record.takes_classes
-    fields = ("center", "kink", "rounding")
     totals: dict[str, list[Array]] = {}
-    kink_elements = 0
+    kinks = saturated = 0
     for start in range(0, batch, step):
         stop = min(start + step, batch)
         piece = _bounds_rows(
@@ -148,22 +201,67 @@ def bounds(
             share=(stop - start) / batch if spec.reduction == "mean" else 1.0,
             with_l2=start == 0,
         )
-        kink_elements += piece.kink_elements
-        # δ rows go to their place in the whole batch's arrays; a gradient's shares add up.
-        # Nothing of a piece outlives it, so the peak is the result plus one piece.
+        kinks += piece.kink_elements
+        saturated += piece.saturated_rows
+        # Row quantities go to their place in the whole batch's arrays; a gradient's (and the
+        # loss's) shares add up. Nothing of a piece outlives it: the peak is the result plus
+        # one piece.
         for name, t in piece.tensors.items():
-            is_delta = name.startswith("delta")
+            rowwise = name.startswith(_ROWWISE)
+            parts = (t.center, t.radius, t.rounding)
             if name not in totals:
                 shape = (*t.center.shape[:-2], batch, t.center.shape[-1])
-                totals[name] = [
-                    np.empty(shape) if is_delta else np.zeros_like(t.center) for _ in fields
-                ]
-            for total, value in zip(totals[name], (t.center, t.kink, t.rounding), strict=True):
-                if is_delta:
+                totals[name] = [np.empty(shape) if rowwise else np.zeros_like(v) for v in parts]
+            for total, value in zip(totals[name], parts, strict=True):
+                if rowwise:
                     total[..., start:stop, :] = value
                 else:
                     total += value
-    return Bounds({k: TensorBounds(*v) for k, v in totals.items()}, kink_elements)
+    return Bounds({k: TensorBounds(*v) for k, v in totals.items()}, kinks, saturated)
+
+
+@dataclass(frozen=True)
+class _Forward:
+    zs: list[Array]
+    ezs: list[Array]
+    acts: list[Array]
+    eas: list[Array]
+    slopes: list[_Slope]
+    kink_elements: int
+
+
+def _forward(spec: NetSpec, p: Mapping[str, Array], x: NDArray[np.floating], u: float) -> _Forward:
+    """The forward pass with its rounding bounds and, per hidden layer, f′ as an interval."""
+    eta = _eta(spec)
+    a = np.asarray(x, dtype=np.float64)
+    ea = np.zeros_like(a)  # both sides receive the same x in the dtype
+    out = _Forward([], [], [a], [ea], [], 0)
+    kinks = 0
+    for layer in range(1, spec.depth + 1):
+        w, b = p[f"W{layer}"], p[f"b{layer}"]
+        abs_w = np.abs(w)
+        n_in = spec.layers[layer - 1]
+        z = a @ _t(w) + b[..., None, :]
+        ez = ea @ _t(abs_w) + inner(n_in, u) * (np.abs(a) @ _t(abs_w) + np.abs(b)[..., None, :])
+        ez = ez + (n_in + 2) * eta
+        out.zs.append(z)
+        out.ezs.append(ez)
+        if layer < spec.depth:
+            act = spec.activation_at(layer)
+            slope = _slope(act, z, ez)
+            kinks += int(np.count_nonzero(slope.near))
+            a = np.asarray(act.f(z), dtype=np.float64)
+            # Near a kink a side may take either slope: its a moves by the larger one.
+            ea = slope.largest * ez + FUNCTION_ULPS * u * (np.abs(a) + act.bounded) + eta
+            out.acts.append(a)
+            out.eas.append(ea)
+            out.slopes.append(slope)
+    return _Forward(out.zs, out.ezs, out.acts, out.eas, out.slopes, kinks)
+
+
+def _eta(spec: NetSpec) -> float:
+    """The dtype's smallest subnormal: the absolute error of a result that underflows."""
+    return float(np.finfo(np.dtype(spec.dtype)).smallest_subnormal)
 
 
 def _bounds_rows(
@@ -176,153 +274,210 @@ def _bounds_rows(
     share: float,
     with_l2: bool,
 ) -> Bounds:
-    """``bounds`` on some rows of a batch of ``batch``: their δ, and their share of each
-    parameter gradient (the L2 term only ``with_l2``; ``share`` scales ∂L/∂ŷ from these
-    rows' own reduction to the whole batch's)."""
+    """``bounds`` on some rows of a batch of ``batch``: their prediction and δ, and their share
+    of the loss and each parameter gradient (the L2 term only ``with_l2``; ``share`` scales ∂L/∂ŷ
+    from these rows' own reduction to the whole batch's)."""
     u = float(np.finfo(np.dtype(spec.dtype)).eps)
-    loss = spec.loss_record
-    aw = {k: np.abs(v) for k, v in p.items()}
-    a = np.asarray(x, dtype=np.float64)
-    ea = np.zeros_like(a)  # both sides receive the same x in the dtype
-    zs: list[Array] = []
-    ezs: list[Array] = []
-    acts: list[Array] = [a]
-    eas: list[Array] = [ea]
-    depth = spec.depth
-    for layer in range(1, depth + 1):
-        w, b = p[f"W{layer}"], p[f"b{layer}"]
-        n_in = spec.layers[layer - 1]
-        z = a @ _t(w) + b[..., None, :]
-        ez = ea @ _t(aw[f"W{layer}"]) + (n_in + 2) * u * (
-            np.abs(a) @ _t(aw[f"W{layer}"]) + aw[f"b{layer}"][..., None, :]
+    eta = _eta(spec)
+    fwd = _forward(spec, p, x, u)
+    head = _head(spec, fwd.zs.pop(), fwd.ezs.pop(), y, u, share)
+    out: dict[str, TensorBounds] = {"prediction": head.prediction}
+    loss = head.loss
+    if with_l2 and spec.l2:
+        penalty = sum(np.sum(p[f"W{k}"] ** 2, axis=(-2, -1)) for k in range(1, spec.depth + 1))
+        n_w = sum(int(np.prod(p[f"W{k}"].shape[-2:])) for k in range(1, spec.depth + 1))
+        loss = TensorBounds(
+            loss.center + spec.l2 * penalty,
+            loss.radius,
+            loss.rounding + 2.0 * inner(n_w, u) * spec.l2 * penalty,
         )
-        zs.append(z)
-        ezs.append(ez)
-        if layer < depth:
-            act = spec.activation_at(layer)
-            a = np.asarray(act.f(z), dtype=np.float64)
-            ea = np.abs(act.df(z)) * ez + FUNCTION_ULPS * u * np.abs(a)
-            acts.append(a)
-            eas.append(ea)
-    # Each cached array is popped where backprop last needs it, so the forward caches shrink
-    # as the backward pass grows its outputs (a large batch holds a few layers, not all).
-    pred, epred = zs.pop(), ezs.pop()
-    kink_elements = 0
-
-    # δL = ∂L/∂ŷ, as an interval where ŷ − y sits at a loss kink.
-    classes = loss.takes_classes
-    yv = np.asarray(y)
-    yf = np.ones_like(pred) if classes else yv.astype(np.float64)
-    n_mean = pred.shape[-2] if loss.mean_over == "batch" else pred.shape[-2] * pred.shape[-1]
-    # δL = (C·reduce)′ of the loss at ŷ = f_out(zL), back through the output activation.
-    out_act = spec.output_record
-    output = np.asarray(out_act.f(pred), dtype=np.float64)
-    factor = replica.loss_factor(spec, output) * share
-    _, dmean = loss.f(output, yv if classes else yf)
-    up_mid = factor * np.asarray(dmean, dtype=np.float64)  # ∂L/∂ŷ
-    up_rad = np.zeros_like(pred)
-    # A loss kink (l1's ŷ = y) is bracketed where ŷ is within rounding of y: either one-sided
-    # ∂L/∂ŷ is right there. ŷ's rounding: zL's, passed through the output activation (whose
-    # slope is at most 1 for every output record), plus the function's own.
-    if loss.kinks and not classes:
-        e_out = np.max(epred, axis=-1, keepdims=True) + FUNCTION_ULPS * u * (1.0 + np.abs(output))
-        near = _near(output - yf, loss.kinks, e_out + u * np.abs(yf))
-        kink_elements += int(np.count_nonzero(near))
-        if near.any():
-            lo_out = np.where(near, np.nextafter(yf + loss.kinks[0], -np.inf), output)
-            hi_out = np.where(near, np.nextafter(yf + loss.kinks[0], np.inf), output)
-            lo = factor * np.asarray(loss.f(lo_out, yf)[1], dtype=np.float64)
-            hi = factor * np.asarray(loss.f(hi_out, yf)[1], dtype=np.float64)
-            up_mid = np.where(near, (lo + hi) / 2.0, up_mid)
-            up_rad = np.where(near, np.abs(hi - lo) / 2.0, 0.0)
-    # The output activation's vector-Jacobian product is linear: the interval's midpoint maps
-    # to the midpoint, its radius to |J|ᵀ·radius (one column of J per output unit).
-    mid = np.asarray(out_act.vjp(pred, output, up_mid), dtype=np.float64)
-    rad = np.zeros_like(pred)
-    if out_act.produces == "probabilities":
-        # A probability that rounds to exactly 0 or 1 in the dtype leaves ∂L/∂ŷ·f′ undefined
-        # there (0/0: torch clamps, the replica divides a stable f′): either side's δL is as
-        # right as the other's, so the row's interval takes in both (0 and the value).
-        in_dtype = np.asarray(out_act.f(pred.astype(np.dtype(spec.dtype))), dtype=np.float64)
-        tiny = 2.0 * u
-        low, high = in_dtype <= tiny, 1.0 - in_dtype <= tiny
-        saturated = np.any(low | high, axis=-1, keepdims=True)
-        saturated = np.broadcast_to(saturated, pred.shape)
-        if saturated.any():
-            kink_elements += int(np.count_nonzero(saturated))
-            # A loss on probabilities divides by ŷ (bce: y/ŷ), so at a probability p that the
-            # dtype rounds towards 0 the sides' δL can be as large as C/(N·p): the interval
-            # around the float64 value takes that in (these rows are not judged, only counted).
-            p_row = np.asarray(out_act.f(pred.astype(np.dtype(spec.dtype))), dtype=np.float64)
-            margin = np.maximum(np.minimum(p_row, 1.0 - p_row), u)
-            reach = 2.0 * factor / (n_mean * np.min(margin, axis=-1, keepdims=True))
-            rad = np.where(saturated, np.abs(mid) + reach, rad)
-    if np.any(up_rad):
-        for j in range(pred.shape[-1]):
-            column = np.zeros_like(up_rad)
-            column[..., j] = up_rad[..., j]
-            rad = rad + np.abs(np.asarray(out_act.vjp(pred, output, column), dtype=np.float64))
-    err = factor * (
-        (2.0 / n_mean) * np.max(epred, axis=-1, keepdims=True)
-        + FUNCTION_ULPS * u * 2.0 * (1.0 + np.abs(pred) + np.abs(yf)) / n_mean
-    ) + FUNCTION_ULPS * u * np.abs(mid)
-    if out_act.produces == "probabilities":
-        # ∂L/∂ŷ of a loss on probabilities divides by ŷ(1 − ŷ), whose 1 − ŷ cancels near 1:
-        # relative rounding u/min(ŷ, 1 − ŷ) in the dtype, which f′ computed another way (torch
-        # from ŷ, the replica from z) does not cancel.
-        p_dtype = np.asarray(out_act.f(pred.astype(np.dtype(spec.dtype))), dtype=np.float64)
-        margin = np.maximum(np.minimum(p_dtype, 1.0 - p_dtype), u)
-        cond = np.max(1.0 / margin, axis=-1, keepdims=True)
-        err = err + FUNCTION_ULPS * u * cond * (np.abs(mid) + rad)
-    out: dict[str, TensorBounds] = {}
+    mid, rad, err = head.delta
+    kink_elements = fwd.kink_elements + head.kink_elements
+    depth = spec.depth
     for layer in range(depth, 0, -1):
         size = np.abs(mid) + rad  # |δ| over its interval
-        out[f"delta{layer}"] = TensorBounds(mid, rad, err + u * size)
-        a_prev, ea_prev = acts.pop(), eas.pop()
+        out[f"delta{layer}"] = TensorBounds(mid, rad, err + u * size + eta)
+        a_prev, ea_prev = fwd.acts.pop(), fwd.eas.pop()
         abs_a = np.abs(a_prev)
-        # ∂(λ·ΣW²)/∂W = 2λW joins the weight gradient on both sides, rounded once more.
-        decay = 2.0 * spec.l2 * p[f"W{layer}"] if with_l2 else np.zeros_like(p[f"W{layer}"])
+        rows = int(a_prev.shape[-2])
+        decay = _decay(spec, p, layer) if with_l2 else np.zeros_like(p[f"W{layer}"])
         out[f"W{layer}"] = TensorBounds(
             _t(mid) @ a_prev + decay,
             _t(rad) @ abs_a,
             _t(err) @ abs_a
             + _t(size) @ ea_prev
-            + (batch + 2) * u * (_t(size) @ abs_a)
-            + 2.0 * u * np.abs(decay),
+            + inner(batch, u) * (_t(size) @ abs_a)
+            + 2.0 * u * np.abs(decay)
+            + (rows + 2) * eta,
         )
         out[f"b{layer}"] = TensorBounds(
             mid.sum(axis=-2),
             rad.sum(axis=-2),
-            err.sum(axis=-2) + (batch + 2) * u * size.sum(axis=-2),
+            err.sum(axis=-2) + inner(batch, u) * size.sum(axis=-2) + (rows + 2) * eta,
         )
         if layer == 1:
             break
-        w, abs_w = p[f"W{layer}"], aw[f"W{layer}"]
+        w = p[f"W{layer}"]
+        abs_w = np.abs(w)
         n_out = spec.layers[layer]
         proj = mid @ w
         proj_rad = rad @ abs_w
-        proj_err = err @ abs_w + (n_out + 2) * u * (size @ abs_w)
-        z_prev, ez_prev = zs.pop(), ezs.pop()
+        proj_err = err @ abs_w + inner(n_out, u) * (size @ abs_w) + (n_out + 2) * eta
+        z_prev, ez_prev = fwd.zs.pop(), fwd.ezs.pop()
         act = spec.activation_at(layer - 1)
+        slope = fwd.slopes.pop()
         points = tuple(sorted(set(act.kinks) | set(act.switches)))
-        df = np.asarray(act.df(z_prev), dtype=np.float64)
-        slope_mid, slope_rad = df, np.zeros_like(df)
-        if points:
-            near = _near(z_prev, points, ez_prev)
-            kink_elements += int(np.count_nonzero(near))
-            if near.any():
-                below, above = _one_sided(act.df, z_prev, points, near)
-                slope_mid = np.where(near, (below + above) / 2.0, df)
-                slope_rad = np.where(near, np.abs(above - below) / 2.0, 0.0)
-        slope = np.abs(slope_mid) + slope_rad
-        curv = np.where(slope_rad > 0, 0.0, _curvature(act, z_prev, points))
-        # f′ may be computed from the output a (σ′ = a(1 − a), as torch does): then its error
-        # is absolute, ~u·(1 + |a|), not relative — it dominates where f′ underflows.
-        from_output = 1.0 + abs_a if act.df_from_output is not None else 0.0
-        mid = proj * slope_mid
-        rad = np.abs(proj) * slope_rad + proj_rad * slope
-        err = proj_err * slope + (np.abs(proj) + proj_rad) * (
-            curv * ez_prev + FUNCTION_ULPS * u * (slope + from_output)
+        curv = np.where(slope.rad > 0, 0.0, _curvature(act, z_prev, points))
+        mid = proj * slope.mid
+        rad = np.abs(proj) * slope.rad + proj_rad * slope.largest
+        # f′ may be computed from the output a (σ′ = a(1 − a), as torch does): its error is
+        # then absolute, ~u·bounded, not relative — it dominates where f′ underflows.
+        err = proj_err * slope.largest + (np.abs(proj) + proj_rad) * (
+            curv * ez_prev + FUNCTION_ULPS * u * (slope.largest + act.bounded)
         )
-    order = [q.name for q in spec.parameters()] + [f"delta{i}" for i in range(1, depth + 1)]
-    return Bounds({name: out[name] for name in order}, kink_elements)
+    order = ["prediction", "loss"]
+    order += [q.name for q in spec.parameters()] + [f"delta{i}" for i in range(1, depth + 1)]
+    out["loss"] = loss
+    return Bounds({name: out[name] for name in order}, kink_elements, head.saturated_rows)
+
+
+def _decay(spec: NetSpec, p: Mapping[str, Array], layer: int) -> Array:
+    """∂(λ·ΣW²)/∂W_l = 2λW_l: the L2 term's share of layer ``layer``'s weight gradient."""
+    return 2.0 * spec.l2 * p[f"W{layer}"]
+
+
+@dataclass(frozen=True)
+class _Head:
+    prediction: TensorBounds
+    loss: TensorBounds
+    delta: tuple[Array, Array, Array]  # δL as (center, radius, rounding)
+    kink_elements: int
+    saturated_rows: int
+
+
+def _head(
+    spec: NetSpec, z: Array, ez: Array, y: NDArray[np.generic], u: float, share: float
+) -> _Head:
+    """The output head: the prediction ŷ = f_out(zL), the loss and δL = ∂L/∂zL.
+
+    δL's interval is the hull of two valid values: the literal formula (the loss's ∂L/∂ŷ back
+    through the output's vjp with f′ from ŷ, as torch computes it) on ŷ as the dtype rounds it,
+    and the exact value from the logits (``Loss.exact``, or the vjp with f′ from z). They differ
+    by more than rounding only where ŷ rounds to 0 or 1 (torch's clamps, σ′ = ŷ(1 − ŷ) = 0). At
+    an l1 kink (ŷ within rounding of y) ∂L/∂ŷ is the interval of its one-sided values, mapped
+    through |J|ᵀ. The loss of a row whose probability rounds to exactly 0 or 1 under a clamped
+    loss (bce: log 0) has no finite bound: it is not judged.
+    """
+    eta = _eta(spec)
+    dtype = np.dtype(spec.dtype)
+    out, loss = spec.output_record, spec.loss_record
+    classes = loss.takes_classes
+    yv = np.asarray(y)
+    yf = np.zeros_like(z) if classes else yv.astype(np.float64)
+    n_mean = z.shape[-2] if loss.mean_over == "batch" else z.shape[-2] * z.shape[-1]
+    pred = np.asarray(out.f(z), dtype=np.float64)
+    in_dtype = np.asarray(out.f(z.astype(dtype)), dtype=np.float64)
+    row_ez = np.max(ez, axis=-1, keepdims=True) if out.mixes else ez
+    e_pred = out.slope(z, pred) * row_ez + FUNCTION_ULPS * u * out.value_error(z, pred) + eta
+    factor = replica.loss_factor(spec, pred) * share
+    target = yv if classes else yf
+
+    def dloss(values: Array) -> Array:
+        return factor * np.asarray(loss.f(values, target)[1], dtype=np.float64)
+
+    g = dloss(pred)
+    literal = np.asarray(out.vjp(z, in_dtype, dloss(in_dtype)), dtype=np.float64)
+    loss_value, loss_literal = (
+        factor * np.asarray(loss.f(v, target)[0], dtype=np.float64) for v in (pred, in_dtype)
+    )
+
+    def exact_at(zz: Array) -> tuple[Array | None, Array]:
+        """(the loss, δL) of the exact formula at pre-activations ``zz``."""
+        if loss.exact is not None:
+            value, grad = loss.exact(out.name, zz, target)
+            return factor * np.asarray(value, np.float64), factor * np.asarray(grad, np.float64)
+        vjp = out.stable_vjp or out.vjp
+        at = np.asarray(out.f(zz), dtype=np.float64)
+        return None, np.asarray(vjp(zz, at, dloss(at)), dtype=np.float64)
+
+    exact_loss, exact = exact_at(z)
+    if exact_loss is not None:
+        loss_value = exact_loss
+    # How far δL moves when zL moves by its rounding: measured on the exact formula, unit by
+    # unit, where no unit's δL depends on another's (an elementwise output and a loss per
+    # element); otherwise bounded by 2/N·max Ez (|∂²L/∂z²| summed over a row, every loss here).
+    if out.mixes or classes:
+        moved = factor * (2.0 / n_mean) * np.max(ez, axis=-1, keepdims=True)
+    else:
+        moved = np.maximum(np.abs(exact_at(z + ez)[1] - exact), np.abs(exact_at(z - ez)[1] - exact))
+    mid = (exact + literal) / 2.0
+    rad = np.abs(literal - exact) / 2.0
+    hull = rad
+    kink_elements = 0
+    near = np.zeros(z.shape, dtype=bool)
+    # An l1 kink: where ŷ is within rounding of y, ∂L/∂ŷ is either one-sided value; the
+    # midpoint of the two maps through the vjp, the half-difference through |J|ᵀ.
+    if loss.kinks and not classes:
+        near = _near(pred - yf, loss.kinks, e_pred + u * np.abs(yf))
+        kink_elements += int(np.count_nonzero(near))
+        if near.any():
+            lo = dloss(np.where(near, np.nextafter(yf + loss.kinks[0], -np.inf), pred))
+            hi = dloss(np.where(near, np.nextafter(yf + loss.kinks[0], np.inf), pred))
+            g_mid = np.where(near, (lo + hi) / 2.0, g)
+            up_rad = np.where(near, np.abs(hi - lo) / 2.0, 0.0)
+            shift = np.asarray(out.vjp(z, pred, g_mid), np.float64) - np.asarray(
+                out.vjp(z, pred, g)
+            )
+            mid = mid + shift
+            rad = rad + np.asarray(out.abs_vjp(z, pred, up_rad), dtype=np.float64)
+    if loss.kinks and not classes and near.any():
+        moved = np.where(near, 0.0, moved)  # the jump across the kink is in the radius
+    size = np.abs(mid) + rad
+    err = (
+        moved
+        + FUNCTION_ULPS * u * size
+        + FUNCTION_ULPS
+        * u
+        * np.asarray(out.abs_vjp(z, pred, factor * loss.grad_size(pred, target)))
+    )
+    absolute = 0.0 if loss.exact is not None else 1.0
+    if out.mixes or absolute:
+        err = err + FUNCTION_ULPS * u * np.asarray(out.vjp_error(z, pred, g)) * (
+            1.0 if out.mixes else absolute
+        )
+    if loss.exact is not None and out.mixes:
+        # bce through a softmax: ∂L/∂ŷ_i divides by 1 − ŷ_i, which f′ does not cancel, and the
+        # sides round ŷ differently: a relative error of ε/(1 − ŷ_i) (ε/ŷ_i near 0).
+        margin = np.maximum(np.minimum(pred, 1.0 - pred), u)
+        err = err + FUNCTION_ULPS * u * np.max(1.0 / margin, axis=-1, keepdims=True) * size
+    # A row counts as saturated where the two formulas differ by more than rounding.
+    saturated = np.any(hull > err, axis=-1)
+    # The loss: its terms' rounding, ∂L/∂ŷ·Eŷ, and the final sum.
+    per_unit = np.abs(g) * e_pred
+    terms = factor * np.asarray(loss.size(pred, target), dtype=np.float64) / n_mean
+    trailing = terms.ndim - (z.ndim - 2)  # (B, n) per element, (B,) for a loss over classes
+    loss_err = (
+        np.sum(per_unit, axis=(-2, -1))
+        + FUNCTION_ULPS * u * np.sum(terms, axis=tuple(range(-trailing, 0)))
+        + inner(n_mean, u) * np.abs(loss_value)
+        + eta
+    )
+    if loss.exact is not None:
+        # log 0 under the clamp: a probability that rounds to exactly 0 or 1 leaves the loss
+        # anywhere from the exact value to torch's log-floor of 100 per element, and beyond.
+        at_log_zero = np.any((in_dtype <= 0.0) | (in_dtype >= 1.0), axis=(-2, -1))
+        loss_err = np.where(at_log_zero, np.inf, loss_err)
+    loss_mid = (loss_value + loss_literal) / 2.0 if loss.exact is not None else loss_value
+    loss_rad = np.abs(loss_literal - loss_value) / 2.0 if loss.exact is not None else 0.0
+    loss_bounds = TensorBounds(
+        np.asarray(loss_mid, dtype=np.float64),
+        np.asarray(loss_rad + np.zeros_like(loss_mid), dtype=np.float64),
+        np.asarray(loss_err, dtype=np.float64),
+    )
+    return _Head(
+        prediction=TensorBounds(pred, np.zeros_like(pred), e_pred),
+        loss=loss_bounds,
+        delta=(mid, rad, err + eta),
+        kink_elements=kink_elements,
+        saturated_rows=int(np.count_nonzero(saturated)),
+    )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core.bounds import TensorBounds
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.tolerance import DEFAULT_TOLERANCES, Judgement, Norms, Tolerance, judge
+from gradcheck.core.tolerance import Judgement, Tolerance, judge, judge_rows
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,30 @@ class Comparison:
     norm_ratio: float = 0.0
     #: ntol of the norm rule; None: the norm rule does not judge this quantity.
     norm_tol: float | None = None
-    #: ROUNDING_SAFETY·‖E‖: the rounding bound of core/bounds.py the norm rule allows.
+    #: ROUNDING_SAFETY·‖E‖: the rounding part of what the norm rule allows.
     rounding: float = 0.0
-    #: Elements outside the elementwise rule but inside the subgradient interval of a kink.
+    #: Elements that pass only inside their interval of valid values (a kink, a saturated
+    #: output), not against autograd's own value.
     n_at_kink: int = 0
+    #: Elements with no finite bound (an overflowing bound, log 0 under a clamp): not judged,
+    #: counted and reported, never passed.
+    n_unjudged: int = 0
+    #: Where a correct value lies, per element (``core/bounds.py``); None: the plain rule.
+    bounds: TensorBounds | None = None
+
+    def judged(self) -> Judgement:
+        """The verdict on every element, shaped like ``reference`` (for the heat maps)."""
+        t = self.bounds
+        j = judge(
+            self.reference,
+            self.candidate,
+            self.tolerance.atol,
+            self.tolerance.rtol,
+            center=None if t is None else t.center,
+            radius=None if t is None else t.radius,
+            rounding=None if t is None else t.rounding,
+        )
+        return j
 
     @property
     def norm_passed(self) -> bool:
@@ -52,13 +72,25 @@ class Comparison:
         return self.n_failed == 0 and self.norm_passed
 
     @property
-    def below_atol(self) -> bool:
-        """Every reference value is so small that zeros would pass the elementwise rule."""
-        ref = np.abs(np.asarray(self.reference, dtype=np.float64))
+    def zeros_pass(self) -> bool:
+        """Every reference value is within its allowance of 0 (atol, rtol, the rounding bound
+        and the interval): a hand side of zeros would pass the elementwise rule."""
+        ref = np.asarray(self.reference, dtype=np.float64)
         if not ref.size or not np.all(np.isfinite(ref)) or not np.any(ref):
             return False
-        with np.errstate(over="ignore"):  # an rtol near the float maximum: the bound is inf
-            return bool(np.all(ref <= self.tolerance.atol + self.tolerance.rtol * ref))
+        t = self.bounds
+        row = (1, -1)
+        zeros = np.broadcast_to(np.zeros(1), (1, ref.size))
+        s = judge_rows(
+            ref.reshape(row),
+            zeros,
+            self.tolerance.atol,
+            self.tolerance.rtol,
+            center=None if t is None else np.reshape(t.center, row),
+            radius=None if t is None else np.reshape(t.radius, row),
+            rounding=None if t is None else np.reshape(t.rounding, row),
+        )
+        return int(s.n_failed[0]) == 0 and int(s.n_unjudged[0]) < ref.size
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -81,42 +113,34 @@ def compare(
     norm_tol: float | None = None,
     bounds: TensorBounds | None = None,
 ) -> Comparison:
-    """Compare ``candidate`` with ``reference`` under ``tolerance``: elementwise, and (given
-    ``norm_tol``) by the norm rule; ``bounds`` (``core/bounds.py``) give the rounding bound and
-    the subgradient intervals at kinks."""
+    """Compare ``candidate`` with ``reference`` under ``tolerance`` by the one verdict
+    (``tolerance.judge_rows``): elementwise and (given ``norm_tol``) by the norm rule, with
+    ``bounds`` (``core/bounds.py``) giving the rounding bound and the interval of valid values."""
     ref = np.asarray(reference)
     cand = np.asarray(candidate)
     if ref.shape != cand.shape:
         raise GradcheckError(
             f"{name}: shape {_shape(cand.shape)} does not match autograd's {_shape(ref.shape)}"
         )
-    flat = (ref.reshape(-1), cand.reshape(-1))
-    limits_flat = (
-        None
-        if bounds is None
-        else tuple(np.reshape(v, -1) for v in (bounds.center, bounds.kink, bounds.rounding))
-    )
-    # A large tensor is judged a piece of elements at a time: the rules' temporaries (a dozen
-    # float64 arrays) stay a few MB instead of a dozen copies of the tensor (issue 15.3).
-    tally = _Tally()
-    for start in range(0, max(ref.size, 1), PIECE_ELEMENTS):
-        piece = slice(start, start + PIECE_ELEMENTS)
-        row = (1, -1)
-        j = judge(
-            flat[0][piece].reshape(row),
-            flat[1][piece].reshape(row),
-            tolerance.atol,
-            tolerance.rtol,
-            norm_tol,
-            center=None if limits_flat is None else limits_flat[0][piece].reshape(row),
-            kink=None if limits_flat is None else limits_flat[1][piece].reshape(row),
-            rounding=None if limits_flat is None else limits_flat[2][piece].reshape(row),
-            rounding_passes=tolerance in DEFAULT_TOLERANCES.values(),
+    if bounds is not None and np.shape(bounds.center) != ref.shape:
+        bounds = TensorBounds(
+            *(
+                np.broadcast_to(v, ref.shape)
+                for v in (bounds.center, bounds.radius, bounds.rounding)
+            )
         )
-        tally.add(j, start)
-    norms = Norms.combine(tally.norms)
-    norm_error, norm_ratio = norms.rule(norm_tol)
-    worst = np.unravel_index(tally.worst, ref.shape) if ref.ndim and ref.size else ()
+    row = (1, -1)
+    s = judge_rows(
+        ref.reshape(row),
+        cand.reshape(row),
+        tolerance.atol,
+        tolerance.rtol,
+        norm_tol,
+        center=None if bounds is None else np.reshape(bounds.center, row),
+        radius=None if bounds is None else np.reshape(bounds.radius, row),
+        rounding=None if bounds is None else np.reshape(bounds.rounding, row),
+    )
+    worst = np.unravel_index(int(s.worst[0]), ref.shape) if ref.ndim and ref.size else ()
     return Comparison(
         name=name,
         torch_name=torch_name,
@@ -124,55 +148,20 @@ def compare(
         reference=ref,
         candidate=cand,
         tolerance=tolerance,
-        max_abs_error=tally.max_abs,
-        max_rel_error=tally.max_rel,
+        max_abs_error=float(s.max_abs[0]),
+        max_rel_error=float(s.max_rel[0]),
         worst_index=tuple(int(i) for i in worst),
-        error_ratio=tally.max_ratio,
-        n_failed=tally.n_failed,
-        n_nonfinite=tally.n_nonfinite,
-        norm_error=float(norm_error[0]),
-        norm_ratio=float(norm_ratio[0]),
+        error_ratio=float(s.max_ratio[0]),
+        n_failed=int(s.n_failed[0]),
+        n_nonfinite=int(s.n_nonfinite[0]),
+        norm_error=float(s.norm_error[0]),
+        norm_ratio=float(s.norm_ratio[0]),
         norm_tol=norm_tol,
-        rounding=float(norms.rounding[0]),
-        n_at_kink=tally.n_at_kink,
+        rounding=float(s.rounding[0]),
+        n_at_kink=int(s.n_in_interval[0]),
+        n_unjudged=int(s.n_unjudged[0]),
+        bounds=bounds,
     )
-
-
-#: Elements judged at a time by ``compare``.
-PIECE_ELEMENTS = 1 << 20
-
-
-@dataclass
-class _Tally:
-    """What ``compare`` keeps of each piece's judgement: maxima, counts and norms."""
-
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    max_ratio: float = 0.0
-    worst: int = 0  # flat index of the largest ratio (the first, on ties)
-    worst_ratio: float = -np.inf
-    n_failed: int = 0
-    n_nonfinite: int = 0
-    n_at_kink: int = 0
-    norms: list[Norms] = field(default_factory=list)
-
-    def add(self, j: Judgement, start: int) -> None:
-        e = j.elements
-        self.max_abs = max(self.max_abs, _max(e.diff))
-        self.max_rel = max(self.max_rel, _max(e.relative))
-        self.max_ratio = max(self.max_ratio, _max(e.ratio))
-        if e.ratio.size:
-            k = int(np.argmax(e.ratio))
-            if e.ratio.flat[k] > self.worst_ratio:
-                self.worst, self.worst_ratio = start + k, float(e.ratio.flat[k])
-        self.n_failed += int(e.ok.size - np.count_nonzero(e.ok))
-        self.n_nonfinite += int(e.finite.size - np.count_nonzero(e.finite))
-        self.n_at_kink += int(np.count_nonzero(j.at_kink))
-        self.norms.append(j.norms)
-
-
-def _max(values: NDArray[np.floating]) -> float:
-    return float(np.max(values)) if values.size else 0.0
 
 
 def _shape(shape: tuple[int, ...]) -> str:

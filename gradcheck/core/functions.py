@@ -76,6 +76,11 @@ class Activation:
     #: f′ written in terms of the output a = f(z) (σ′ = a(1 − a)), where such a form is common:
     #: the diagnosis recognises it evaluated at z instead of a.
     df_from_output: Elementwise | None = None
+    #: The bound of f (and of f′) whose multiple of ε is the absolute error of a correct formula
+    #: near an asymptote: σ(−30) is 1e-13 by 1/(1 + e^30) and 0 by (1 + tanh(−15))/2 in float64,
+    #: and σ′ = a(1 − a) loses everything where a rounds to 1. 0 where f and f′ are exact or
+    #: relatively accurate whatever the formula (relu, identity).
+    bounded: float = 0.0
     #: The one parameter torch's module has (leaky_relu's ``negative_slope``), its value in this
     #: record, and the factory that builds the record for another value; None when f has none.
     parameter: str | None = None
@@ -202,6 +207,7 @@ def _elu(alpha: float) -> Activation:
         derivative_formula=f"elu′(z) = 1 if z > 0 else {alpha_text}e^z",
         kinks=(0.0,),
         stuck="saturated",
+        bounded=alpha,
         parameter="alpha",
         value=alpha,
         family=_elu,
@@ -241,6 +247,7 @@ def _softplus(beta: float) -> Activation:
         complex_f=complex_f,
         switches=(SOFTPLUS_THRESHOLD / beta,),
         stuck="saturated",
+        bounded=1.0 / beta,
         parameter="beta",
         value=beta,
         family=_softplus,
@@ -269,6 +276,7 @@ ACTIVATIONS: dict[str, Activation] = {
             complex_f=_sigmoid_complex,
             stuck="saturated",
             df_from_output=lambda a: a * (1.0 - a),
+            bounded=1.0,
         ),
         Activation(
             "tanh",
@@ -280,6 +288,7 @@ ACTIVATIONS: dict[str, Activation] = {
             complex_f=tanh,  # np.tanh is analytic and takes complex arguments
             stuck="saturated",
             df_from_output=lambda a: 1.0 - a * a,
+            bounded=1.0,
         ),
         Activation(
             "relu",
@@ -317,6 +326,11 @@ DEFAULT_ACTIVATION = "sigmoid"
 Rowwise = Callable[[Array], Array]
 #: (z, a = f(z), g = ∂L/∂a) → ∂L/∂z, all (…, B, n)
 VectorJacobian = Callable[[Array, Array, Array], Array]
+#: (z, a) → a per-unit bound, (…, B, n): of |∂a_i/∂z| summed over a row's z (how far an error
+#: in z moves a), or of a's own rounding in multiples of ε.
+OutputBound = Callable[[Array, Array], Array]
+#: (z, a, g) → the rounding of the vector-Jacobian product in multiples of ε, (…, B, n).
+VjpError = Callable[[Array, Array, Array], Array]
 
 
 @dataclass(frozen=True)
@@ -333,6 +347,21 @@ class OutputActivation:
     #: "values" (any real), "probabilities" (each in (0, 1)), "log_probabilities".
     produces: str = "values"
     kinks: tuple[float, ...] = ()
+    #: Rounding terms for ``core/bounds.py`` (see ``OutputBound``, ``VjpError``); identity's
+    #: by default.
+    slope: OutputBound = lambda z, a: np.ones_like(z)
+    value_error: OutputBound = lambda z, a: np.abs(a)
+    vjp_error: VjpError = lambda z, a, g: np.abs(g)
+    #: |J|ᵀ·v for v ≥ 0: how a bound on ∂L/∂ŷ becomes one on ∂L/∂z (Jacobian in absolute value).
+    abs_vjp: VectorJacobian = lambda z, a, v: v
+    #: The vjp with f′ computed from z (accurate where a rounds to its asymptote); None: ``vjp``.
+    stable_vjp: VectorJacobian | None = None
+    #: Whether a unit of the output depends on the other units of its row (softmax).
+    mixes: bool = False
+    #: The vjp takes its derivative from the output a (torch's sigmoid and tanh backward do):
+    #: a loss's ∂L/∂ŷ and f′ then come from the same rounded ŷ, and their product keeps its
+    #: accuracy where ŷ(1 − ŷ) cancels (bce through a sigmoid).
+    from_output: bool = False
 
     @property
     def analytic(self) -> bool:
@@ -340,17 +369,72 @@ class OutputActivation:
 
 
 def _elementwise_output(act: Activation) -> OutputActivation:
+    from_output = act.df_from_output
+    if from_output is None:
+        # elementwise: the Jacobian is diagonal, ∂L/∂z = ∂L/∂a ⊙ f′(z)
+        def vjp(z: Array, a: Array, g: Array) -> Array:
+            return g * act.df(z)
+    else:
+        # f′ from the output, as torch's backward computes it: σ′ = a(1 − a), tanh′ = 1 − a².
+        def vjp(z: Array, a: Array, g: Array) -> Array:
+            return g * from_output(a)
+
+    def slope(z: Array, a: Array) -> Array:
+        return np.abs(act.df(z))
+
+    def value_error(z: Array, a: Array) -> Array:
+        return np.abs(a) + act.bounded
+
+    def vjp_error(z: Array, a: Array, g: Array) -> Array:
+        # f′ from a rounded a: its error is absolute (1 − a cancels), ~ε·bounded.
+        return np.abs(g) * (np.abs(act.df(z)) + 2.0 * act.bounded)
+
+    def abs_vjp(z: Array, a: Array, v: Array) -> Array:
+        return v * np.abs(act.df(z))
+
+    def stable_vjp(z: Array, a: Array, g: Array) -> Array:
+        return g * act.df(z)
+
     return OutputActivation(
         act.name,
         act.f,
-        # elementwise: the Jacobian is diagonal, ∂L/∂z = ∂L/∂a ⊙ f′(z)
-        lambda z, a, g: g * act.df(z),
+        vjp,
         symbol=act.symbol,
         formula=act.formula,
         derivative_formula=f"∂L/∂zL = ∂L/∂ŷ ⊙ {act.derivative_formula.split(' = ')[0]}",
         complex_f=act.complex_f,
         produces="probabilities" if act.name == "sigmoid" else "values",
+        slope=slope,
+        value_error=value_error,
+        vjp_error=vjp_error,
+        abs_vjp=abs_vjp,
+        stable_vjp=stable_vjp,
+        from_output=from_output is not None,
     )
+
+
+def _softmax_slope(z: Array, a: Array) -> Array:
+    # Σ_j |∂a_i/∂z_j| = a_i(1 − a_i) + a_i·Σ_{j≠i} a_j = 2a_i(1 − a_i) ≤ 2a_i
+    return 2.0 * np.abs(a)
+
+
+def _softmax_vjp_error(z: Array, a: Array, g: Array) -> Array:
+    # a ⊙ (g − s), s = Σ_j g_j a_j: the difference cancels (ε·(|g| + Σ|g||a|)), and a is
+    # relatively accurate; ×2 for the sum's own rounding.
+    total = np.sum(np.abs(g * a), axis=-1, keepdims=True)
+    diff = np.abs(g - np.sum(g * a, axis=-1, keepdims=True))
+    return np.asarray(2.0 * np.abs(a) * (np.abs(g) + total + diff))
+
+
+def _log_softmax_value_error(z: Array, a: Array) -> Array:
+    # z − lse(z): the subtraction's operands are |z| and |lse| = |z − a|.
+    return np.asarray(np.abs(z) + np.abs(z - a) + 1.0)
+
+
+def _log_softmax_vjp_error(z: Array, a: Array, g: Array) -> Array:
+    # g − e^a·Σg: e^a carries a's absolute error as a relative one.
+    total = np.abs(np.sum(g, axis=-1, keepdims=True))
+    return np.asarray(np.abs(g) + np.exp(a) * total * (2.0 + _log_softmax_value_error(z, a)))
 
 
 def softmax(z: AnyArray) -> AnyArray:
@@ -381,6 +465,12 @@ OUTPUT_ACTIVATIONS: dict[str, OutputActivation] = {
             derivative_formula="∂L/∂zL = ŷ ⊙ (∂L/∂ŷ − Σ_j ∂L/∂ŷ_j·ŷ_j)",
             complex_f=softmax,
             produces="probabilities",
+            slope=_softmax_slope,
+            value_error=lambda z, a: 2.0 * np.abs(a),
+            vjp_error=_softmax_vjp_error,
+            # |J| ≤ diag(a) + a·aᵀ
+            abs_vjp=lambda z, a, v: a * (v + np.sum(v * a, axis=-1, keepdims=True)),
+            mixes=True,
         ),
         OutputActivation(
             "log_softmax",
@@ -392,6 +482,12 @@ OUTPUT_ACTIVATIONS: dict[str, OutputActivation] = {
             derivative_formula="∂L/∂zL = ∂L/∂ŷ − e^ŷ·Σ_j ∂L/∂ŷ_j",
             complex_f=log_softmax,
             produces="log_probabilities",
+            slope=lambda z, a: np.full_like(z, 2.0),
+            value_error=_log_softmax_value_error,
+            vjp_error=_log_softmax_vjp_error,
+            # |J|ᵀ ≤ I + softmax·1ᵀ
+            abs_vjp=lambda z, a, v: v + np.exp(a) * np.sum(v, axis=-1, keepdims=True),
+            mixes=True,
         ),
     )
 }
@@ -407,6 +503,12 @@ DEFAULT_OUTPUT_ACTIVATION = LINEAR
 
 LossFunction = Callable[..., tuple["Array", "Array"]]
 ComplexLoss = Callable[["AnyArray", "AnyArray"], "AnyArray"]
+#: (prediction, target) → per element (…, B, n), or per sample (…, B) for a loss over classes:
+#: the size of the terms a formula sums or subtracts, whose multiple of ε bounds its rounding.
+LossSize = Callable[..., "Array"]
+#: (output activation's name, zL, target) → (mean loss (…,), ∂(mean loss)/∂zL (…, B, n)),
+#: computed from the logits without rounding the probabilities first.
+ExactHead = Callable[[str, "Array", "Array"], tuple["Array", "Array"]]
 
 
 @dataclass(frozen=True)
@@ -431,6 +533,14 @@ class Loss:
     #: another is asked for (``--loss bce`` after a linear output is exit 2).
     fits: tuple[str, ...] = ("identity", "sigmoid", "tanh", "softmax", "log_softmax")
     fit_hint: str = ""
+    #: The size of the terms of the loss value and of ∂L/∂ŷ (see ``LossSize``), for the
+    #: rounding bounds of ``core/bounds.py``.
+    size: LossSize = lambda pred, target: np.abs(pred) + np.abs(target)
+    grad_size: LossSize = lambda pred, target: np.zeros(np.shape(pred))
+    #: For a loss whose formula on probabilities torch clamps (bce: logs ≥ −100, its gradient
+    #: divided by max(ŷ(1 − ŷ), 1e-12)): the exact value from the logits. Where ŷ rounds to 0
+    #: or 1 the literal formula departs from it, and both are valid computations there.
+    exact: ExactHead | None = None
 
     @property
     def analytic(self) -> bool:
@@ -538,6 +648,86 @@ def _nll_complex(pred: AnyArray, target: AnyArray) -> AnyArray:
     return np.asarray(-np.mean(picked, axis=-1))
 
 
+def _mse_size(pred: Array, target: Array) -> Array:
+    d = np.abs(pred - target)
+    return np.asarray(d * d + 2.0 * d * (np.abs(pred) + np.abs(target)))
+
+
+def _difference_size(pred: Array, target: Array) -> Array:
+    # ŷ − y cancels: its rounding is ε·(|ŷ| + |y|)
+    return np.abs(pred) + np.abs(target)
+
+
+def _mse_grad_size(pred: Array, target: Array) -> Array:
+    return (2.0 / _n_elements(pred)) * _difference_size(pred, target)
+
+
+def _bce_logits_size(pred: Array, target: Array) -> Array:
+    return np.maximum(pred, 0.0) + np.abs(pred * target) + np.log1p(np.exp(-np.abs(pred)))
+
+
+def _bce_logits_grad_size(pred: Array, target: Array) -> Array:
+    return (1.0 + np.abs(target)) / _n_elements(pred)
+
+
+def _bce_size(pred: Array, target: Array) -> Array:
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(pred), BCE_LOG_FLOOR)
+        log_q = np.maximum(np.log1p(-pred), BCE_LOG_FLOOR)
+    return np.asarray(np.abs(target * log_p) + np.abs((1.0 - target) * log_q))
+
+
+def _bce_grad_size(pred: Array, target: Array) -> Array:
+    # (ŷ − y)/max(ŷ(1 − ŷ), 1e-12): the numerator cancels. The denominator's own rounding
+    # cancels against f′ = ŷ(1 − ŷ) taken from the same ŷ (a sigmoid's); for a softmax it
+    # does not, and the sensitivity to ŷ is measured by ``core/bounds.py`` directly.
+    return (
+        (np.abs(pred) + np.abs(target))
+        / np.maximum(pred * (1.0 - pred), BCE_EPSILON)
+        / (_n_elements(pred))
+    )
+
+
+def _bce_exact(output: str, z: Array, target: Array) -> tuple[Array, Array]:
+    """bce on probabilities from the logits zL, without forming ŷ: after a sigmoid it is
+    bce_logits; after a softmax, log ŷ_i and log(1 − ŷ_i) come from log-sum-exps."""
+    if output == "sigmoid":
+        return bce_logits(z, target)
+    shift = np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z - shift)
+    total = np.sum(e, axis=-1, keepdims=True)
+    p = e / total
+    q = (total - e) / total  # 1 − p_i without the cancellation: Σ_{k≠i} e_k / Σ e
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(z - shift - np.log(total), BCE_LOG_FLOOR)
+        log_q = np.maximum(np.log(total - e) - np.log(total), BCE_LOG_FLOOR)
+    loss = -np.mean(target * log_p + (1.0 - target) * log_q, axis=(-2, -1))
+    # ∂/∂z_j = Σ_i (p_i − y_i)/(p_i q_i)·p_i(δ_ij − p_j) = (p_j − y_j)/q_j − p_j·Σ_i (p_i − y_i)/q_i
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (p - target) / q
+    grad = r - p * np.sum(r, axis=-1, keepdims=True)
+    return loss, grad / _n_elements(z)
+
+
+def _cross_entropy_size(pred: Array, target: NDArray[np.integer]) -> Array:
+    shifted = pred - np.max(pred, axis=-1, keepdims=True)
+    lse = np.log(np.sum(np.exp(shifted), axis=-1)) + np.max(pred, axis=-1)
+    picked = np.take_along_axis(pred, target[..., None], axis=-1)[..., 0]
+    return np.asarray(np.abs(lse) + np.abs(picked) + 1.0)
+
+
+def _cross_entropy_grad_size(pred: Array, target: NDArray[np.integer]) -> Array:
+    return np.full(pred.shape, 2.0 / pred.shape[-2])
+
+
+def _nll_size(pred: Array, target: NDArray[np.integer]) -> Array:
+    return np.abs(np.take_along_axis(pred, target[..., None], axis=-1)[..., 0])
+
+
+def _nll_grad_size(pred: Array, target: NDArray[np.integer]) -> Array:
+    return np.zeros(pred.shape)
+
+
 #: Every loss, by the name the CLI and the API take.
 LOSSES: dict[str, Loss] = {
     loss.name: loss
@@ -548,6 +738,8 @@ LOSSES: dict[str, Loss] = {
             "L = mean((ŷ − y)²)",
             "∂L/∂ŷ = 2(ŷ − y)/N",
             complex_f=_mse_complex,
+            size=_mse_size,
+            grad_size=_mse_grad_size,
         ),
         Loss(
             "l1",
@@ -555,6 +747,8 @@ LOSSES: dict[str, Loss] = {
             "L = mean(|ŷ − y|)",
             "∂L/∂ŷ = sign(ŷ − y)/N",
             kinks=(0.0,),
+            size=_difference_size,
+            grad_size=lambda pred, target: np.zeros(pred.shape),
         ),
         Loss(
             "bce_logits",
@@ -563,6 +757,8 @@ LOSSES: dict[str, Loss] = {
             "∂L/∂ŷ = (σ(ŷ) − y)/N",
             target_range=(0.0, 1.0),
             complex_f=_bce_logits_complex,
+            size=_bce_logits_size,
+            grad_size=_bce_logits_grad_size,
             fits=("identity",),
             fit_hint="bce_logits applies the sigmoid itself, so it takes the linear output "
             "(--output-activation identity); after a sigmoid output use --loss bce",
@@ -574,6 +770,9 @@ LOSSES: dict[str, Loss] = {
             "∂L/∂ŷ = (ŷ − y)/(ŷ(1 − ŷ))/N",
             target_range=(0.0, 1.0),
             complex_f=_bce_complex,
+            size=_bce_size,
+            grad_size=_bce_grad_size,
+            exact=_bce_exact,
             fits=("sigmoid", "softmax"),
             fit_hint="bce takes probabilities: use it after --output-activation sigmoid (or "
             "softmax); on a linear output use --loss bce_logits",
@@ -587,6 +786,8 @@ LOSSES: dict[str, Loss] = {
             target="classes",
             min_outputs=2,
             complex_f=_cross_entropy_complex,
+            size=_cross_entropy_size,
+            grad_size=_cross_entropy_grad_size,
             fits=("identity",),
             fit_hint="cross_entropy applies the log-softmax itself, so it takes the linear "
             "output's logits (--output-activation identity); after log_softmax use --loss nll",
@@ -600,6 +801,8 @@ LOSSES: dict[str, Loss] = {
             target="classes",
             min_outputs=2,
             complex_f=_nll_complex,
+            size=_nll_size,
+            grad_size=_nll_grad_size,
             fits=("log_softmax",),
             fit_hint="nll takes log-probabilities: use it after --output-activation "
             "log_softmax; on a linear output use --loss cross_entropy",

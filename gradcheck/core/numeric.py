@@ -516,15 +516,19 @@ class Directional:
     #: (…, K): every difference along v_k straddles a kink for some sample: not compared.
     kinks: Mask | None = None
 
-    def project(self, grads: Mapping[str, NDArray[np.floating]]) -> Array:
-        """vₖᵀg for a side's gradients g (…, *shape) → (…, K)."""
+    def project(
+        self, grads: Mapping[str, NDArray[np.floating]], *, absolute: bool = False
+    ) -> Array:
+        """vₖᵀg for a side's gradients g (…, *shape) → (…, K); ``absolute``: |vₖ|ᵀg (a bound
+        on g's elements projected as a bound)."""
         terms = []
         # Gradients past the float range project to inf or NaN (inf − inf), which fail as
         # non-finite: not a numpy warning.
         with np.errstate(all="ignore"):
             for name, v in self.directions.items():
                 g = np.expand_dims(np.asarray(grads[name], dtype=np.float64), -v.ndim)
-                terms.append(np.sum(g * v, axis=tuple(range(-v.ndim + 1, 0))))
+                w = np.abs(v) if absolute else v
+                terms.append(np.sum(g * w, axis=tuple(range(-v.ndim + 1, 0))))
             return np.asarray(sum(terms))
 
 

@@ -50,8 +50,10 @@ def legend(report: Report) -> Text:
     """What a cell means, and every band's character."""
     tol = report.settings.tolerance
     text = Text(
-        f"Error maps: each cell is |hand − autograd| / (atol + rtol·|autograd|) with "
-        f"atol={tol.atol:g}, rtol={tol.rtol:g} (pass: {RULE}).\n"
+        f"Error maps: each cell is the verdict's ratio, |hand − autograd| (or the distance to the "
+        f"interval of valid values, if nearer) / (atol + rtol·|autograd| + 4E) with "
+        f"atol={tol.atol:g}, rtol={tol.rtol:g} and E each element's rounding bound "
+        f"(pass: {RULE}).\n"
     )
     entries = [(char, label) for _, char, label in BANDS] + [(NONFINITE_CHAR, NONFINITE_LABEL)]
     # Three short entries per line, so the legend stays whole on an 80-column terminal.

@@ -106,13 +106,14 @@ def comparison_to_dict(
         n_nonfinite=c.n_nonfinite,
         passed=c.passed,
         norm_error=number(c.norm_error),
+        n_at_kink=c.n_at_kink,
+        n_unjudged=c.n_unjudged,
     )
     if c.norm_tol is not None:
         record.update(
             norm_ratio=number(c.norm_ratio),
             norm_rounding=number(c.rounding),
             norm_passed=c.norm_passed,
-            n_at_kink=c.n_at_kink,
         )
     return record
 
@@ -164,6 +165,7 @@ def to_dict(report: Report, *, arrays: bool = True, encode: Encode = array) -> d
         "failed": list(report.failed),
         "warnings": warnings_to_list(report),
         "at_kink": dict(report.at_kink),
+        "unjudged": dict(report.unjudged),
         "probes": [probe_to_dict(p) for p in report.probes],
         "diagnosis": [finding_to_dict(f) for f in report.diagnosis],
     }
@@ -441,10 +443,9 @@ def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
                 "worst_case_seed": report.seed_of(int(np.argmax(q.ratio))),
                 "max_error_ratio": number(float(np.max(q.ratio))),
                 "n_failed_cases": int(np.count_nonzero(~q.passed)),
-                "max_norm_ratio": number(
-                    float(np.max(q.norm_ratio)) if q.norm_ratio is not None else 0.0
-                ),
-                "n_at_kink": int(np.sum(q.at_kink)) if q.at_kink is not None else 0,
+                "max_norm_ratio": number(float(np.max(q.norm_ratio))),
+                "n_at_kink": int(np.sum(q.at_kink)),
+                "n_unjudged": int(np.sum(q.unjudged)),
             }
             for q in report.quantities
         ],
@@ -459,6 +460,7 @@ def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
         "failed_seeds": report.failed_seeds,
         "oracle_skipped": report.oracle_skipped,
         "at_kink": report.at_kink,
+        "unjudged": report.unjudged,
     }
 
 

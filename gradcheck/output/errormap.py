@@ -1,10 +1,12 @@
-"""Where the errors sit: each parameter's elementwise error scaled to the tolerance.
+"""Where the errors sit: each parameter's elementwise error scaled to what the verdict allows.
 
-Pure NumPy. A cell's *ratio* is ``|hand − autograd| / (atol + rtol·|autograd|)``: ≤ 1 passes,
-so one scale fits every parameter and dtype. Large parameters are cut to a bounded window
-centred on the worst element, or reduced to block maxima (each cell the largest ratio of its
-block, NaN first) so that the worst element stays visible in a bounded picture. Deep networks
-show a few parameters in full (``pick_full``) and the rest as one number each.
+Pure NumPy. A cell's *ratio* is the verdict's own (``Comparison.judged``, ``core/tolerance``):
+the distance of the hand value from autograd's (or from the element's interval, at a kink or a
+saturated output) over ``atol + rtol·|autograd| + 4E``: ≤ 1 passes, so one scale fits every
+parameter and dtype, and the map says what the table says. Large parameters are cut to a
+bounded window centred on the worst element, or reduced to block maxima (each cell the largest
+ratio of its block, NaN first) so that the worst element stays visible in a bounded picture.
+Deep networks show a few parameters in full (``pick_full``) and the rest as one number each.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core.compare import Comparison
-from gradcheck.core.tolerance import elementwise
 
 #: Bands of the ratio, upper bounds inclusive, with the character that stands for each when
 #: there is no colour. The last band (> 1) fails; NaN/inf get their own character.
@@ -29,16 +30,17 @@ BANDS: tuple[tuple[float, str, str], ...] = (
     (math.inf, "█", "> 1: out of tolerance"),
 )
 NONFINITE_CHAR = "!"
-NONFINITE_LABEL = "NaN or ±inf on either side"
+NONFINITE_LABEL = "NaN or ±inf on either side, or not judged (no finite bound)"
 
 
 def ratios(c: Comparison) -> NDArray[np.float64]:
-    """Elementwise |Δ| / (atol + rtol·|autograd|), as a 2-D grid (a vector is one row).
+    """The verdict's ratio per element, as a 2-D grid (a vector is one row).
 
-    0/0 counts as 0 (exact agreement); NaN or ±inf on either side is NaN.
+    0/0 counts as 0 (exact agreement); NaN or ±inf on either side, and an element not judged,
+    is NaN.
     """
-    e = elementwise(c.reference, c.candidate, c.tolerance.atol, c.tolerance.rtol)
-    ratio = np.where(e.finite, e.ratio, np.nan)
+    j = c.judged()
+    ratio = np.where(j.finite & ~j.unjudged, j.ratio, np.nan)
     return ratio.reshape(1, -1) if ratio.ndim < 2 else ratio.reshape(ratio.shape[0], -1)
 
 

@@ -32,7 +32,7 @@ def failure_message(c: Comparison) -> str:
     cand = float(np.asarray(c.candidate, dtype=np.float64)[c.worst_index])
     message = (
         f"{c.name}: max_abs_error={c.max_abs_error:.6g} > tolerance "
-        f"(atol={tol.atol:g}, rtol={tol.rtol:g}; {c.error_ratio:.3g}x){where}: "
+        f"(atol={tol.atol:g}, rtol={tol.rtol:g}, rounding bound 4E; {c.error_ratio:.3g}x){where}: "
         f"autograd={ref!r} hand={cand!r}; {c.n_failed} of {c.reference.size} elements out"
     )
     if c.n_nonfinite:

@@ -116,8 +116,8 @@ def figure(report: Report) -> Figure:
         bar.set_ticks([-6.0, -3.0, -1.0, 0.0])
     tol = report.settings.tolerance
     fig.suptitle(
-        f"gradcheck: |hand − autograd| / (atol + rtol·|autograd|), atol={tol.atol:g}, "
-        f"rtol={tol.rtol:g} · {_describe(report)} · ■ worst element",
+        f"gradcheck: |hand − autograd| / (atol + rtol·|autograd| + 4E), atol={tol.atol:g}, "
+        f"rtol={tol.rtol:g}, E the rounding bound · {_describe(report)} · ■ worst element",
         fontsize=10,
         wrap=True,
     )

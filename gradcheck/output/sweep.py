@@ -86,15 +86,18 @@ def caption(report: SweepReport) -> Text:
     text = Text(
         f"{s.spec.dtype} · seeds {s.seed}…{s.seed + s.cases - 1} · "
         f"x ~ U[{X_RANGE[0]:g}, {X_RANGE[1]:g}] · target {target}\n"
-        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}\n"
+        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}, "
+        "E each element's rounding bound\n"
         f"and per gradient: {NORM_RULE}, "
         f"ntol={norm_tolerance(s.spec.dtype, s.tolerance.rtol):g}"
     )
     if report.at_kink:
         text.append(
-            f"\nat a kink: {report.at_kink:,} element(s) within rounding of a kink accepted with "
-            "either one-sided derivative"
+            f"\nwithin an interval: {report.at_kink:,} element(s) inside the interval of valid "
+            "values (a kink's one-sided derivatives; a saturated output's clamped and exact values)"
         )
+    if report.unjudged:
+        text.append(f"\nnot judged: {report.unjudged:,} element(s) with no finite bound")
     if report.oracle_tolerance is not None:
         t = report.oracle_tolerance
         text.append(

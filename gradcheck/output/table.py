@@ -160,7 +160,8 @@ def caption(report: Report) -> Text:
     batch = f"data {printable(s.data)} ({s.batch_size} rows)" if s.data else f"target [{shown}]"
     text = Text(
         f"{s.spec.dtype} · {source} · {batch}\n"
-        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}\n"
+        f"pass: {RULE}, atol={s.tolerance.atol:g}, rtol={s.tolerance.rtol:g}, "
+        "E each element's rounding bound\n"
         f"and per gradient: {NORM_RULE}, ntol={s.norm_tol:g}"
     )
     if report.oracle is not None:
@@ -180,6 +181,9 @@ def verdict(report: Report) -> Text:
         passed = f"PASSED: all {n} checks within tolerance"
         if report.probes:
             passed += f", and on {len(report.probes)} probe batches ({sizes} rows)"
+        unjudged = sum(k for _, k in report.unjudged)
+        if unjudged:
+            passed += f"; {unjudged} element(s) not judged"
         return Text(passed, style="bold green")
     failed = report.failed
     if not failed:
@@ -263,21 +267,35 @@ def shell_lines(command: str, indent: str = "      ") -> str:
 
 
 def kink_line(report: Report) -> Text | None:
-    """Which elements were accepted at a kink, or None."""
+    """Which elements passed only inside their interval of valid values, or None."""
     if not report.at_kink:
         return None
     where = ", ".join(f"{name} ({n})" for name, n in report.at_kink)
-    # Rows whose output probability rounds to 0 or 1 are counted here too (core/bounds.py):
-    # there ∂L/∂ŷ·f′ is 0/0 and either side's value is as valid as the other's.
+    # Rows whose output probability rounds to 0 or 1 get an interval too (core/bounds.py):
+    # torch's clamped formula and the exact value are both valid there.
     saturated = (
-        " or whose output probability rounds to 0 or 1"
+        "; or where the output probability rounds to 0 or 1, between torch's clamped formula "
+        "and the exact value"
         if report.settings.spec.output_record.produces == "probabilities"
         else ""
     )
     return Text(
-        f"at a kink: {where}: element(s) whose argument lies within rounding of a kink"
-        f"{saturated}, where hand and autograd take different one-sided derivatives; both are "
-        "valid, so these are accepted, not failed"
+        f"within an interval: {where}: element(s) that differ from autograd by more than "
+        "rounding but lie in the interval of valid values: between the two one-sided "
+        f"derivatives where an argument is within rounding of a kink{saturated}"
+    )
+
+
+def unjudged_line(report: Report) -> Text | None:
+    """Which elements were not judged (no finite bound), or None."""
+    if not report.unjudged:
+        return None
+    where = ", ".join(f"{name} ({n})" for name, n in report.unjudged)
+    return Text(
+        f"not judged: {where}: element(s) with no finite bound (a bound that overflows, or "
+        "log 0 where a probability rounds to exactly 0 or 1 under bce): neither passed nor "
+        "failed, and not counted as checked",
+        style="yellow",
     )
 
 
@@ -290,9 +308,9 @@ def render_report(report: Report) -> Group:
         parts.append(render_oracle.directions_table(report.oracle))
     parts.extend(warning_lines(report.warnings))
     parts.extend(probe_lines(report))
-    kinks = kink_line(report)
-    if kinks is not None:
-        parts.append(kinks)
+    for line in (kink_line(report), unjudged_line(report)):
+        if line is not None:
+            parts.append(line)
     parts.extend(diagnosis_lines(report))
     parts.append(verdict(report))
     if report.oracle is not None:

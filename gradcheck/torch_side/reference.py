@@ -116,9 +116,12 @@ def autograd(
     # Keep ∂L/∂z_l of every Linear output, so each hand δ has an autograd counterpart.
     outputs: list[torch.Tensor] = []
 
-    def keep(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
+    def keep(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
         output.retain_grad()
         outputs.append(output)
+        # The network goes on with a copy: an in-place activation next (ReLU(inplace=True))
+        # would otherwise overwrite z_l, and its retained gradient would be ∂L/∂a_l.
+        return output.clone()
 
     for module in net.modules():
         if isinstance(module, torch.nn.Linear):

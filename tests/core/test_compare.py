@@ -101,9 +101,11 @@ def test_shape_mismatch_is_a_usage_error() -> None:
         compare("W1", np.zeros((3, 2)), np.zeros((2, 3)), TOL)
 
 
-def test_default_tolerances_are_torch_assert_close_defaults() -> None:
-    assert DEFAULT_TOLERANCES["float32"] == Tolerance(atol=1e-5, rtol=1.3e-6)
-    assert DEFAULT_TOLERANCES["float64"] == Tolerance(atol=1e-7, rtol=1e-7)
+def test_default_rtol_is_torch_assert_close_and_atol_is_left_to_the_rounding_bound() -> None:
+    # rtol: torch.testing.assert_close's defaults; atol 0, since a fixed absolute floor passes
+    # any wrong value below it, and the rounding bound is each element's absolute allowance.
+    assert DEFAULT_TOLERANCES["float32"] == Tolerance(atol=0.0, rtol=1.3e-6)
+    assert DEFAULT_TOLERANCES["float64"] == Tolerance(atol=0.0, rtol=1e-7)
     assert resolve_tolerance("float32", atol=0.5) == Tolerance(0.5, 1.3e-6)
 
 
@@ -132,7 +134,7 @@ def test_a_tensor_judged_in_pieces_gives_the_same_comparison(
 ) -> None:
     """compare() works a piece of elements at a time on large tensors (memory): every field
     must equal the one-piece result — maxima, counts, the first worst index, the norm rule."""
-    from gradcheck.core import compare as compare_module
+    from gradcheck.core import tolerance as tolerance_module
     from gradcheck.core.bounds import TensorBounds
 
     rng = np.random.default_rng(seed)
@@ -149,15 +151,16 @@ def test_a_tensor_judged_in_pieces_gives_the_same_comparison(
         limits = TensorBounds(ref.copy(), np.zeros_like(ref), np.zeros_like(ref))
     tol, ntol = DEFAULT_TOLERANCES["float64"], 1e-6
     whole = compare("W", ref, cand, tol, norm_tol=ntol, bounds=limits)
-    monkeypatch.setattr(compare_module, "PIECE_ELEMENTS", piece)
+    monkeypatch.setattr(tolerance_module, "PIECE_ELEMENTS", piece)
     pieces = compare("W", ref, cand, tol, norm_tol=ntol, bounds=limits)
     for field in ("max_abs_error", "max_rel_error", "error_ratio", "norm_error", "norm_ratio"):
         assert getattr(pieces, field) == pytest.approx(getattr(whole, field), rel=1e-12), field
     assert pieces.rounding == pytest.approx(whole.rounding, rel=1e-12)
-    assert (pieces.n_failed, pieces.n_nonfinite, pieces.n_at_kink) == (
+    assert (pieces.n_failed, pieces.n_nonfinite, pieces.n_at_kink, pieces.n_unjudged) == (
         whole.n_failed,
         whole.n_nonfinite,
         whole.n_at_kink,
+        whole.n_unjudged,
     )
     assert pieces.passed == whole.passed
     assert pieces.worst_index == whole.worst_index
