@@ -2,11 +2,11 @@
 rounding bound.
 
 Two correct computations of the same network in the same dtype differ by rounding. Where the
-mathematics leaves a choice they may also differ by more: at a kink (relu's 0, l1's ŷ = y, a
-switch of formula) either one-sided derivative is right; where a probability output rounds to 0
-or 1, torch's clamped formula (bce: logs ≥ −100, its gradient divided by max(ŷ(1 − ŷ), 1e-12))
-and the exact value from the logits are both right. This module gives, per element of the
-prediction, the loss, every δ and every parameter gradient:
+mathematics leaves a choice they may also differ by more: at a kink (a rectifier's 0, l1's ŷ =
+y, a switch of formula) either one-sided derivative is right; where a probability output rounds
+to 0 or 1, torch's clamped formula (bce: logs ≥ −100, its gradient divided by max(ŷ(1 − ŷ),
+1e-12)) and the exact value from the logits are both right. This module gives, per element of
+the prediction, the loss, every δ and every parameter gradient:
 
 - an **interval** ``center ± radius`` of the values the exact computation can take (radius 0
   where there is no choice), carried through backprop in midpoint–radius form: the midpoint maps
@@ -35,10 +35,10 @@ that wide hides bugs.
               Eb_l = Σ_batch Eδ_l + inner(B)·Σ_batch (|δ_l| + r_l)
 
 η is the smallest subnormal (an underflow's absolute error), C = FUNCTION_ULPS ulps per
-elementary function, ``bounded_f`` the bound of a bounded activation (σ and tanh: 1): every
-correct formula of σ near 0 has an absolute error of ~ε, not a relative one ((1 + tanh(z/2))/2 is
-0 where 1/(1 + e^−z) is 1e-13). max|f′| is taken over both sides of a kink that z is within
-rounding of. The output head (δL, the prediction, the loss) is in ``_head``.
+elementary function, ``bounded_f`` the bound of a bounded activation (``Activation.bounded``):
+every correct formula of σ near 0 has an absolute error of ~ε, not a relative one ((1 +
+th(z/2))/2 is 0 where 1/(1 + e^−z) is 1e-13). max|f′| is taken over both sides of a kink that z
+is within rounding of. The output head (δL, the prediction, the loss) is in ``_head``.
 
 **Kinks** come from the records (``Activation.kinks`` and ``.switches``, ``Loss.kinks``): an
 argument within ``KINK_SAFETY``·Ez of a kink could round to either side of it, so its derivative
@@ -209,9 +209,11 @@ def bounds(
         for name, t in piece.tensors.items():
             rowwise = name.startswith(_ROWWISE)
             parts = (t.center, t.radius, t.rounding)
-            if name not in totals:
+            if name not in totals and rowwise:
                 shape = (*t.center.shape[:-2], batch, t.center.shape[-1])
-                totals[name] = [np.empty(shape) if rowwise else np.zeros_like(v) for v in parts]
+                totals[name] = [np.empty(shape) for _ in parts]
+            elif name not in totals:
+                totals[name] = [np.zeros_like(v) for v in parts]
             for total, value in zip(totals[name], parts, strict=True):
                 if rowwise:
                     total[..., start:stop, :] = value
@@ -280,9 +282,11 @@ def _bounds_rows(
     u = float(np.finfo(np.dtype(spec.dtype)).eps)
     eta = _eta(spec)
     fwd = _forward(spec, p, x, u)
-    head = _head(spec, fwd.zs.pop(), fwd.ezs.pop(), y, u, share)
+    head = _head(spec, fwd.zs.pop(), fwd.ezs.pop(), y, u, share, batch)
     out: dict[str, TensorBounds] = {"prediction": head.prediction}
     loss = head.loss
+    if with_l2:  # the first piece's share carries what is added once
+        loss = TensorBounds(loss.center, loss.radius, loss.rounding + eta)
     if with_l2 and spec.l2:
         penalty = sum(np.sum(p[f"W{k}"] ** 2, axis=(-2, -1)) for k in range(1, spec.depth + 1))
         n_w = sum(int(np.prod(p[f"W{k}"].shape[-2:])) for k in range(1, spec.depth + 1))
@@ -308,12 +312,12 @@ def _bounds_rows(
             + _t(size) @ ea_prev
             + inner(batch, u) * (_t(size) @ abs_a)
             + 2.0 * u * np.abs(decay)
-            + (rows + 2) * eta,
+            + (rows + 2 * with_l2) * eta,
         )
         out[f"b{layer}"] = TensorBounds(
             mid.sum(axis=-2),
             rad.sum(axis=-2),
-            err.sum(axis=-2) + inner(batch, u) * size.sum(axis=-2) + (rows + 2) * eta,
+            err.sum(axis=-2) + inner(batch, u) * size.sum(axis=-2) + (rows + 2 * with_l2) * eta,
         )
         if layer == 1:
             break
@@ -356,7 +360,7 @@ class _Head:
 
 
 def _head(
-    spec: NetSpec, z: Array, ez: Array, y: NDArray[np.generic], u: float, share: float
+    spec: NetSpec, z: Array, ez: Array, y: NDArray[np.generic], u: float, share: float, batch: int
 ) -> _Head:
     """The output head: the prediction ŷ = f_out(zL), the loss and δL = ∂L/∂zL.
 
@@ -403,16 +407,18 @@ def _head(
     exact_loss, exact = exact_at(z)
     if exact_loss is not None:
         loss_value = exact_loss
-    # How far δL moves when zL moves by its rounding: measured on the exact formula, unit by
-    # unit, where no unit's δL depends on another's (an elementwise output and a loss per
-    # element); otherwise bounded by 2/N·max Ez (|∂²L/∂z²| summed over a row, every loss here).
+    # How far δL moves when zL moves by its rounding: |∂δL/∂zL|·Ez, the slope measured on the
+    # exact formula unit by unit (a central difference with a step far above rounding, ×2 for
+    # the curvature within it), where no unit's δL depends on another's (an elementwise output
+    # and a loss per element); otherwise bounded by 2/N·max Ez (|∂²L/∂z²| summed over a row,
+    # for every loss here).
     if out.mixes or classes:
         moved = factor * (2.0 / n_mean) * np.max(ez, axis=-1, keepdims=True)
     else:
-        moved = np.maximum(np.abs(exact_at(z + ez)[1] - exact), np.abs(exact_at(z - ez)[1] - exact))
-    mid = (exact + literal) / 2.0
-    rad = np.abs(literal - exact) / 2.0
-    hull = rad
+        h = 1e-5 * (1.0 + np.abs(z))
+        slope = np.abs(exact_at(z + h)[1] - exact_at(z - h)[1]) / (2.0 * h)
+        moved = 2.0 * slope * ez
+    mid, rad = exact, np.zeros_like(exact)
     kink_elements = 0
     near = np.zeros(z.shape, dtype=bool)
     # An l1 kink: where ŷ is within rounding of y, ∂L/∂ŷ is either one-sided value; the
@@ -430,8 +436,7 @@ def _head(
             )
             mid = mid + shift
             rad = rad + np.asarray(out.abs_vjp(z, pred, up_rad), dtype=np.float64)
-    if loss.kinks and not classes and near.any():
-        moved = np.where(near, 0.0, moved)  # the jump across the kink is in the radius
+            moved = np.where(near, 0.0, moved)  # the jump across the kink is in the radius
     size = np.abs(mid) + rad
     err = (
         moved
@@ -450,8 +455,14 @@ def _head(
         # sides round ŷ differently: a relative error of ε/(1 − ŷ_i) (ε/ŷ_i near 0).
         margin = np.maximum(np.minimum(pred, 1.0 - pred), u)
         err = err + FUNCTION_ULPS * u * np.max(1.0 / margin, axis=-1, keepdims=True) * size
-    # A row counts as saturated where the two formulas differ by more than rounding.
-    saturated = np.any(hull > err, axis=-1)
+    # Where the literal formula on the dtype's ŷ departs from the exact value by more than
+    # rounding (ŷ rounds to 0 or 1), the interval takes in both: its hull with the literal one.
+    wide = np.abs(literal - mid) > rad + err
+    if wide.any():
+        lo = np.where(wide, np.minimum(mid - rad, literal), mid - rad)
+        hi = np.where(wide, np.maximum(mid + rad, literal), mid + rad)
+        mid, rad = (lo + hi) / 2.0, (hi - lo) / 2.0
+    saturated = np.any(wide, axis=-1)
     # The loss: its terms' rounding, ∂L/∂ŷ·Eŷ, and the final sum.
     per_unit = np.abs(g) * e_pred
     terms = factor * np.asarray(loss.size(pred, target), dtype=np.float64) / n_mean
@@ -459,16 +470,19 @@ def _head(
     loss_err = (
         np.sum(per_unit, axis=(-2, -1))
         + FUNCTION_ULPS * u * np.sum(terms, axis=tuple(range(-trailing, 0)))
-        + inner(n_mean, u) * np.abs(loss_value)
-        + eta
+        # the sum over the whole batch's terms (this piece's share of it)
+        + inner(batch * (1 if classes else z.shape[-1]), u) * np.abs(loss_value)
     )
     if loss.exact is not None:
         # log 0 under the clamp: a probability that rounds to exactly 0 or 1 leaves the loss
         # anywhere from the exact value to torch's log-floor of 100 per element, and beyond.
         at_log_zero = np.any((in_dtype <= 0.0) | (in_dtype >= 1.0), axis=(-2, -1))
         loss_err = np.where(at_log_zero, np.inf, loss_err)
-    loss_mid = (loss_value + loss_literal) / 2.0 if loss.exact is not None else loss_value
-    loss_rad = np.abs(loss_literal - loss_value) / 2.0 if loss.exact is not None else 0.0
+    # As for δL: torch's clamped loss and the exact one, where they differ by more than rounding.
+    loss_gap = np.abs(loss_literal - loss_value)
+    apart = loss_gap > loss_err
+    loss_mid = np.where(apart, (loss_value + loss_literal) / 2.0, loss_value)
+    loss_rad = np.where(apart, loss_gap / 2.0, 0.0)
     loss_bounds = TensorBounds(
         np.asarray(loss_mid, dtype=np.float64),
         np.asarray(loss_rad + np.zeros_like(loss_mid), dtype=np.float64),

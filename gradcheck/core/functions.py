@@ -690,21 +690,30 @@ def _bce_grad_size(pred: Array, target: Array) -> Array:
 
 def _bce_exact(output: str, z: Array, target: Array) -> tuple[Array, Array]:
     """bce on probabilities from the logits zL, without forming ŷ: after a sigmoid it is
-    bce_logits; after a softmax, log ŷ_i and log(1 − ŷ_i) come from log-sum-exps."""
+    bce_logits; after a softmax, log ŷ_i and log(1 − ŷ_i) come from sums of exponentials."""
     if output == "sigmoid":
         return bce_logits(z, target)
+    if z.shape[-1] == 1:  # a softmax over one unit is 1: constant, its gradient 0
+        loss, _ = bce(np.ones_like(z), target)
+        return loss, np.zeros_like(z)
     shift = np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z - shift)
+    e = np.exp(z - shift)  # the largest is 1
     total = np.sum(e, axis=-1, keepdims=True)
+    # 1 − ŷ_i = Σ_{k≠i} e_k / Σ e without cancelling: total − e_i is exact enough wherever e_i is
+    # not the largest (total ≥ 1 ≥ e_i); for the largest, sum the others.
+    top = e == np.max(e, axis=-1, keepdims=True)
+    first = top & (np.cumsum(top, axis=-1) == 1)
+    rest = np.sum(np.where(first, 0.0, e), axis=-1, keepdims=True)
+    others = np.where(first, rest, total - e)
     p = e / total
-    q = (total - e) / total  # 1 − p_i without the cancellation: Σ_{k≠i} e_k / Σ e
-    with np.errstate(divide="ignore"):
-        log_p = np.maximum(z - shift - np.log(total), BCE_LOG_FLOOR)
-        log_q = np.maximum(np.log(total - e) - np.log(total), BCE_LOG_FLOOR)
-    loss = -np.mean(target * log_p + (1.0 - target) * log_q, axis=(-2, -1))
-    # ∂/∂z_j = Σ_i (p_i − y_i)/(p_i q_i)·p_i(δ_ij − p_j) = (p_j − y_j)/q_j − p_j·Σ_i (p_i − y_i)/q_i
+    q = others / total
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (p - target) / q
+        log_p = np.maximum(z - shift - np.log(total), BCE_LOG_FLOOR)
+        log_q = np.maximum(np.log(others) - np.log(total), BCE_LOG_FLOOR)
+        loss = -np.mean(target * log_p + (1.0 - target) * log_q, axis=(-2, -1))
+        # (p_i − y_i)/q_i = (1 − y_i)/q_i − 1: exact where y_i = 1 even if q_i underflows
+        r = np.where(target == 1.0, -1.0, (1.0 - target) / q - 1.0)
+    # ∂/∂z_j = Σ_i (p_i − y_i)/(p_i q_i)·p_i(δ_ij − p_j) = r_j − p_j·Σ_i r_i
     grad = r - p * np.sum(r, axis=-1, keepdims=True)
     return loss, grad / _n_elements(z)
 

@@ -20,7 +20,7 @@ from gradcheck.core.answer import Answer
 from gradcheck.core.bounds import bounds
 from gradcheck.core.compare import compare
 from gradcheck.core.spec import NetSpec
-from gradcheck.core.tolerance import DEFAULT_TOLERANCES, NORM_TOLERANCES, judge
+from gradcheck.core.tolerance import DEFAULT_TOLERANCES, NORM_TOLERANCES, judge_rows
 from gradcheck.output.table import plain_text, render_report
 from tests.conftest import ROOT, invoke
 
@@ -52,16 +52,30 @@ def test_zeroed_first_layers_of_a_deep_sigmoid_net_fail(dtype: str, depth: int) 
     assert wrong.exit_code == 1
     assert set(wrong.failed) == {"W1", "b1", "W2", "b2"}
     w1 = wrong.parameters[0]
-    # Every element is within atol (the old rule passes it); the norm rule does not.
-    assert w1.n_failed == 0 and not w1.norm_passed and w1.norm_error == 1.0
-    assert "by the norm rule: W1, b1, W2, b2" in plain_text(render_report(wrong), 300)
-    # Zeros within atol of −autograd are no flipped sign: the diagnosis names the layer only.
+    # Every element is far below torch's default atol, yet judged against its own rounding
+    # bound, and the norm rule fails the tensor too.
+    assert w1.n_failed == w1.reference.size and not w1.norm_passed and w1.norm_error == 1.0
+    # Zeros are no flipped sign: the diagnosis names the layer only.
     assert {f.kind for f in wrong.diagnosis} == {"layer"}
     right = check(SEED_X, layers=layers, dtype=dtype, backward=replica_backward(spec))
     assert right.exit_code == 0
     assert all(c.norm_ratio < 0.1 for c in right.parameters)
-    kinds = {w.kind for w in right.warnings}
-    assert "tiny_gradient" in kinds
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_with_a_users_atol_tiny_gradients_are_judged_by_the_norm_rule_and_warned(
+    dtype: str,
+) -> None:
+    layers = (2,) + (10,) * 7 + (1,)
+    spec = NetSpec(layers, "sigmoid", "mse", dtype)
+    wrong = check(
+        SEED_X, layers=layers, dtype=dtype, atol=1e-3, backward=replica_backward(spec, (1, 2))
+    )
+    w1 = wrong.parameters[0]
+    assert w1.n_failed == 0 and not w1.norm_passed  # within the user's atol: the norm rule
+    assert "by the norm rule: W1, b1, W2, b2" in plain_text(render_report(wrong), 300)
+    right = check(SEED_X, layers=layers, dtype=dtype, atol=1e-3, backward=replica_backward(spec))
+    assert right.exit_code == 0
     message = next(w.message for w in right.warnings if w.kind == "tiny_gradient")
     assert "fewer layers" in message and ("float64" in message) == (dtype == "float32")
 
@@ -79,9 +93,9 @@ def test_norm_rule_needs_more_than_rounding_where_the_tensor_cancels() -> None:
     # ntol, decides, so a correct side that differs by rounding passes.
     ref = np.array([[1e-17, -2e-17, 3e-18]])
     cand = ref + np.array([[3e-17, 1e-17, -2e-17]])
-    strict = judge(ref, cand, 1e-7, 1e-7, 1e-6)
+    strict = judge_rows(ref, cand, 1e-7, 1e-7, 1e-6)
     assert not strict.passed[0]
-    loose = judge(ref, cand, 1e-7, 1e-7, 1e-6, rounding=np.full_like(ref, 1e-16))
+    loose = judge_rows(ref, cand, 1e-7, 1e-7, 1e-6, rounding=np.full_like(ref, 1e-16))
     assert loose.passed[0]
 
 
@@ -128,7 +142,7 @@ def test_l1_with_target_at_the_prediction_passes_at_a_kink(dtype: str) -> None:
     assert report.exit_code == 0, report.failed
     assert report.at_kink and not report.diagnosis
     text = plain_text(render_report(report), 300)
-    assert "at a kink: " in text and "accepted, not failed" in text
+    assert "within an interval: " in text and "one-sided derivatives" in text
     doc = json.loads(invoke(
         "run", "--x", *map(str, SEED_X), "--target", *map(repr, target), "--loss", "l1",
         "--dtype", dtype, "--seed", str(seed), "--layers", "2,10,10,3", "--json",
@@ -210,10 +224,10 @@ def test_bounds_mark_pre_activations_within_rounding_of_a_kink() -> None:
     y = np.array([[0.0]])
     b = bounds(spec, params, x, y)
     assert b.kink_elements == 1
-    assert b["delta1"].kink[0, 0] > 0 and b["delta1"].kink[0, 1] == 0
+    assert b["delta1"].radius[0, 0] > 0 and b["delta1"].radius[0, 1] == 0
     # The interval spans both one-sided derivatives: relu′ ∈ {0, 1}.
     d = 2 * (0.1 * 2 + 0.5) * 1.0  # δ2·W2[0,0]: ŷ = 2·relu(0.1) + 0.5, z1[2] = −0.2
-    center, radius = b["delta1"].center[0, 0], b["delta1"].kink[0, 0]
+    center, radius = b["delta1"].center[0, 0], b["delta1"].radius[0, 0]
     assert center - radius == pytest.approx(min(0, d)) and center + radius == pytest.approx(d)
 
 
@@ -226,7 +240,7 @@ def test_softplus_threshold_is_a_switch_for_the_verdict() -> None:
         "b2": np.array([0.0]),
     }
     b = bounds(spec, params, np.array([[20.0]]), np.array([[0.0]]))
-    assert b.kink_elements == 1 and b["delta1"].kink[0, 0] > 0
+    assert b.kink_elements == 1 and b["delta1"].radius[0, 0] > 0
 
 
 def test_compare_counts_kink_elements_and_keeps_the_raw_errors() -> None:
@@ -243,7 +257,7 @@ def test_compare_counts_kink_elements_and_keeps_the_raw_errors() -> None:
     fwd = replica.forward(spec, params, x, y)
     ref = replica.backward(spec, params, fwd).deltas["delta1"]
     cand = ref.copy()
-    cand[0, 0] = b["delta1"].center[0, 0] + b["delta1"].kink[0, 0]  # the other side
+    cand[0, 0] = b["delta1"].center[0, 0] + b["delta1"].radius[0, 0]  # the other side
     c = compare(
         "delta1", ref, cand, DEFAULT_TOLERANCES["float64"], norm_tol=1e-6, bounds=b["delta1"]
     )
@@ -278,7 +292,7 @@ def test_kink_line_names_saturated_probabilities_only_for_probability_outputs(
     first = report.parameters[0]
     marked = replace(report, parameters=(replace(first, n_at_kink=3), *report.parameters[1:]))
     text = plain_text(render_report(marked), 300)
-    assert f"at a kink: {first.name} (3): " in text
+    assert f"within an interval: {first.name} (3): " in text
     assert ("output probability rounds to 0 or 1" in text) is says_saturated
 
 
@@ -302,7 +316,7 @@ def test_bounds_of_a_batch_in_pieces_equal_the_whole(
     assert list(pieces.tensors) == list(whole.tensors)
     for name, w in whole.tensors.items():
         p = pieces[name]
-        for field in ("center", "kink", "rounding"):
+        for field in ("center", "radius", "rounding"):
             a, b = getattr(p, field), getattr(w, field)
             assert a.shape == b.shape, (name, field)
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-300, err_msg=f"{name}.{field}")

@@ -83,7 +83,7 @@ def test_json_names_the_candidate_and_carries_the_diagnosis() -> None:
     assert doc["forward"] == {}  # the buggy sample returns no prediction/loss
     kinds = [(d["kind"], d["layer"], d["parameter"]) for d in doc["diagnosis"]]
     assert kinds == [("layer", 2, None), ("transposed", 2, "W2")]
-    assert "atol=1e-07, rtol=1e-07" in doc["diagnosis"][1]["test"]
+    assert "atol=0, rtol=1e-07" in doc["diagnosis"][1]["test"]
     again = invoke("run", *SEED_X, "--impl", BUGGY, "--json")
     assert again.stdout == result.stdout  # byte-identical
 

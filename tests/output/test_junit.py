@@ -54,7 +54,7 @@ def test_passing_check_writes_one_testcase_per_quantity(tmp_path: Path) -> None:
     assert [(c.get("classname"), c.get("name")) for c in cases] == CASES
     assert suite.findall(".//failure") == [] and suite.findall(".//error") == []
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
-    assert props["atol"] == "1e-07" and props["dtype"] == "float64" and props["weights"] == "seed 0"
+    assert props["atol"] == "0.0" and props["dtype"] == "float64" and props["weights"] == "seed 0"
     assert report.read_bytes().startswith(b"<?xml version='1.0' encoding='utf-8'?>")
 
 
@@ -86,7 +86,7 @@ def test_failing_check_carries_the_numbers(tmp_path: Path, monkeypatch: pytest.M
     assert failure is not None and failure.get("type") == "OutOfTolerance"
     message = failure.get("message") or ""
     assert message.startswith(f"W2: max_abs_error={w2['max_abs_error']:.6g} > tolerance")
-    assert "atol=1e-07, rtol=1e-07" in message
+    assert "atol=0, rtol=1e-07, rounding bound 4E" in message
     assert f"at [{i}, {j}]: autograd={w2['autograd'][i][j]!r} hand={w2['hand'][i][j]!r}" in message
     assert "100 of 100 elements out" in message
     assert "rule: |hand - autograd| <= atol + rtol*|autograd|" in (failure.text or "")

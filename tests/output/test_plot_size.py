@@ -90,9 +90,7 @@ def norm_only() -> Callable[[Comparison], Comparison]:
 
     def change(c: Comparison) -> Comparison:
         hand = np.asarray(c.reference, dtype=np.float64) * 1.5
-        out = compare(
-            c.name, c.reference, hand, c.tolerance, torch_name=c.torch_name, norm_tol=1e-6
-        )
+        out = compare(c.name, c.reference, hand, TOL, torch_name=c.torch_name, norm_tol=1e-6)
         assert out.n_failed == 0 and not out.passed
         return out
 
@@ -115,8 +113,9 @@ def mnist() -> Report:
 
 @pytest.fixture(scope="module")
 def deep() -> Report:
-    """2→8×40→1: 82 parameter tensors, all passing."""
-    return check([0.974, 0.312], layers=(2, *[8] * 40, 1))
+    """2→8×40→1: 82 parameter tensors, all passing; an atol of 1e-6 (above every rounding
+    bound there) makes an injected error's ratio follow its size."""
+    return check([0.974, 0.312], layers=(2, *[8] * 40, 1), atol=TOL.atol, rtol=TOL.rtol)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +330,7 @@ def test_more_failing_tensors_than_panels_keeps_the_one_nearest_the_output(deep:
     from gradcheck.output.plot import figure, panels, summary_panel
 
     changes = {f"W{k}": off_by(1e-3 * k, (0, 0)) for k in range(1, 12)}
-    changes["b30"] = off_by(1e-6, (0,))  # the smallest failure, nearest the output
+    changes["b30"] = off_by(1e-5, (0,))  # the smallest failure, nearest the output
     fig = figure(with_params(deep, changes))
     shown = panels(fig)
     assert len(shown) == FULL and "b30" in shown
@@ -489,7 +488,7 @@ def test_help_states_the_limits_the_code_uses() -> None:
 
 def test_detail_says_when_failing_tensors_outnumber_the_maps(deep: Report) -> None:
     changes = {f"W{k}": off_by(1e-3 * k, (0, 0)) for k in range(1, 12)}
-    changes["b30"] = off_by(1e-6, (0,))
+    changes["b30"] = off_by(1e-5, (0,))
     out = text_of(render_details(with_params(deep, changes), width=80))
     head = " ".join(out[out.index("82 parameter tensors") :].split("\n  ")[0].split())
     assert head == (
