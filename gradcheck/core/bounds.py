@@ -75,6 +75,15 @@ def inner(n: int, u: float) -> float:
     return min(n + 2.0, PROBABILISTIC_LAMBDA * math.sqrt(n + 2.0)) * u
 
 
+def carried(err: Array, w: Array) -> Array:
+    """A bound on e·W for errors |e| ≤ ``err`` (…, B, n) through weights W (n, m): the smaller
+    of the worst case ``err·|W|`` and the probabilistic ``λ·√(err²·W²)`` (the errors' signs
+    independent of W's, as for the inner products; Higham & Mary's model)."""
+    worst = err @ np.abs(w)
+    rms = np.sqrt(np.square(err) @ np.square(w))
+    return np.asarray(np.minimum(worst, PROBABILISTIC_LAMBDA * rms))
+
+
 @dataclass(frozen=True)
 class TensorBounds:
     """For one compared quantity: where a correct value lies, elementwise (float64)."""
@@ -244,7 +253,7 @@ def _forward(spec: NetSpec, p: Mapping[str, Array], x: NDArray[np.floating], u: 
         abs_w = np.abs(w)
         n_in = spec.layers[layer - 1]
         z = a @ _t(w) + b[..., None, :]
-        ez = ea @ _t(abs_w) + inner(n_in, u) * (np.abs(a) @ _t(abs_w) + np.abs(b)[..., None, :])
+        ez = carried(ea, _t(w)) + inner(n_in, u) * (np.abs(a) @ _t(abs_w) + np.abs(b)[..., None, :])
         ez = ez + (n_in + 2) * eta
         out.zs.append(z)
         out.ezs.append(ez)
@@ -326,7 +335,7 @@ def _bounds_rows(
         n_out = spec.layers[layer]
         proj = mid @ w
         proj_rad = rad @ abs_w
-        proj_err = err @ abs_w + inner(n_out, u) * (size @ abs_w) + (n_out + 2) * eta
+        proj_err = carried(err, w) + inner(n_out, u) * (size @ abs_w) + (n_out + 2) * eta
         z_prev, ez_prev = fwd.zs.pop(), fwd.ezs.pop()
         act = spec.activation_at(layer - 1)
         slope = fwd.slopes.pop()
@@ -438,23 +447,17 @@ def _head(
             rad = rad + np.asarray(out.abs_vjp(z, pred, up_rad), dtype=np.float64)
             moved = np.where(near, 0.0, moved)  # the jump across the kink is in the radius
     size = np.abs(mid) + rad
-    err = (
-        moved
-        + FUNCTION_ULPS * u * size
-        + FUNCTION_ULPS
-        * u
-        * np.asarray(out.abs_vjp(z, pred, factor * loss.grad_size(pred, target)))
-    )
-    absolute = 0.0 if loss.exact is not None else 1.0
-    if out.mixes or absolute:
-        err = err + FUNCTION_ULPS * u * np.asarray(out.vjp_error(z, pred, g)) * (
-            1.0 if out.mixes else absolute
-        )
-    if loss.exact is not None and out.mixes:
-        # bce through a softmax: ∂L/∂ŷ_i divides by 1 − ŷ_i, which f′ does not cancel, and the
-        # sides round ŷ differently: a relative error of ε/(1 − ŷ_i) (ε/ŷ_i near 0).
-        margin = np.maximum(np.minimum(pred, 1.0 - pred), u)
-        err = err + FUNCTION_ULPS * u * np.max(1.0 / margin, axis=-1, keepdims=True) * size
+    softmax_bce = loss.exact is not None and out.mixes
+    err = moved + FUNCTION_ULPS * u * size
+    if softmax_bce:
+        err = err + FUNCTION_ULPS * u * _softmax_bce_error(z, pred, target, factor / n_mean)
+    else:
+        # ∂L/∂ŷ's own rounding (ŷ − y cancels), through |J|ᵀ; and the vjp's, where it mixes
+        # units (softmax) or takes f′ from a rounded ŷ (σ′ = ŷ(1 − ŷ) loses ~ε absolute).
+        grad_err = factor * np.asarray(loss.grad_size(pred, target), dtype=np.float64)
+        err = err + FUNCTION_ULPS * u * np.asarray(out.abs_vjp(z, pred, grad_err))
+        if out.mixes or loss.exact is None:
+            err = err + FUNCTION_ULPS * u * np.asarray(out.vjp_error(z, pred, g))
     # Where the literal formula on the dtype's ŷ departs from the exact value by more than
     # rounding (ŷ rounds to 0 or 1), the interval takes in both: its hull with the literal one.
     wide = np.abs(literal - mid) > rad + err
@@ -495,3 +498,24 @@ def _head(
         kink_elements=kink_elements,
         saturated_rows=int(np.count_nonzero(saturated)),
     )
+
+
+def _softmax_bce_error(z: Array, pred: Array, target: Array, scale: float) -> Array:
+    """The rounding of δL for bce through a softmax, in multiples of ε: δ_j = h_j − ŷ_j·Σ_i h_i
+    with h_i = (ŷ_i − y_i)/(1 − ŷ_i) (the ŷ_i of ∂L/∂ŷ_i cancels against the softmax's). The
+    sides round ŷ differently (ε·ŷ_i), which moves h_i by ŷ_i·|1 − y_i|/(1 − ŷ_i)², large where
+    ŷ_i nears 1; ŷ_i − y_i cancels (ε·(|ŷ_i| + |y_i|)/(1 − ŷ_i)). A softmax over one unit is
+    constant: δ is exactly 0. Where 1 − ŷ_i underflows even in float64 the bound is inf: not
+    judged."""
+    if z.shape[-1] == 1:
+        return np.zeros_like(z)
+    shift = np.max(z, axis=-1, keepdims=True)
+    e = np.exp(z - shift)
+    total = np.sum(e, axis=-1, keepdims=True)
+    top = e == np.max(e, axis=-1, keepdims=True)
+    first = top & (np.cumsum(top, axis=-1) == 1)
+    rest = np.sum(np.where(first, 0.0, e), axis=-1, keepdims=True)
+    q = np.where(first, rest, total - e) / total  # 1 − ŷ without cancelling
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_h = scale * (pred * np.abs(1.0 - target) / q**2 + (np.abs(pred) + np.abs(target)) / q)
+    return np.asarray(e_h + pred * np.sum(e_h, axis=-1, keepdims=True))
