@@ -11,7 +11,7 @@ formula was tested. Nothing is claimed from shapes or signs alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,6 +43,11 @@ KINDS = (
     "wrong_activation_derivative",
     "weight_not_transposed_in_backprop",
     "pre_activation_in_weight_gradient",
+    "l2_missing",
+    "l2_factor",
+    "l2_on_bias",
+    "l2_wrong_layers",
+    "l2_undeclared",
     "convention",
     "weights_or_inputs_differ",
 )
@@ -135,9 +140,20 @@ def diagnose(
             )
         )
         return tuple(findings)
-    top = max(_layer(c.name) for c in failing)
-    location = _location(top, failing, grads)
+    depth = max((_layer(c.name) for c in parameters), default=1)
+    top = min(max(_layer(c.name) for c in failing), depth)
+    location = _location(top, failing, grads, depth)
     findings.append(location)
+    if context is not None:
+        # Bug shapes are matched on the data part of each gradient: the L2 term's exact share
+        # (2λp, or what the hand side's own L2 term was found to be) is taken out first.
+        decay, parameters = _without_l2(parameters, context)
+        findings.extend(decay)
+        grads = list(parameters) + list(deltas)
+        failing = [c for c in grads if not c.passed]
+        if not failing:
+            return tuple(findings)
+        top = min(max(_layer(c.name) for c in failing), depth)
     chain = _chain_scale(top, parameters, failing, context)
     if chain is not None:
         findings.append(chain)
@@ -209,12 +225,17 @@ def _everything_differs(
 
 
 def _layer(name: str) -> int:
+    """The layer a quantity belongs to; ∂L/∂a_l (``dA{l}``) is made in layer l + 1's backward."""
+    if name.startswith("dA"):
+        return int(name.removeprefix("dA")) + 1
     return int(name.lstrip("Wbdelta"))
 
 
-def _location(top: int, failing: Sequence[Comparison], grads: Sequence[Comparison]) -> Finding:
-    names = [c.name for c in failing if _layer(c.name) == top]
-    above = sorted({_layer(c.name) for c in grads if _layer(c.name) > top})
+def _location(
+    top: int, failing: Sequence[Comparison], grads: Sequence[Comparison], depth: int
+) -> Finding:
+    names = [c.name for c in failing if min(_layer(c.name), depth) == top]
+    above = sorted({_layer(c.name) for c in grads if top < _layer(c.name) <= depth})
     if above:
         passing = f"; layer{'s' if len(above) > 1 else ''} {', '.join(map(str, above))} pass"
         passing += "es" if len(above) == 1 else ""
@@ -268,6 +289,149 @@ def _nonfinite(c: Comparison) -> Finding:
 
 def _layer_or_none(name: str) -> int | None:
     return None if name in ("prediction", "loss") else _layer(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The L2 term
+
+
+def _without_l2(
+    parameters: Sequence[Comparison], ctx: Context
+) -> tuple[list[Finding], tuple[Comparison, ...]]:
+    """L2 findings, and every parameter's comparison with the L2 term's share taken out.
+
+    A gradient that fails only because its L2 term differs from the declared one (missing,
+    missing its factor 2, on a bias, on a layer that has none) differs from autograd's by
+    exactly a multiple of the parameter itself: hand − autograd = 2(λ_hand − λ)·p. That is
+    tested first (a few structured values of λ_hand, then the least-squares one for tensors of
+    3 or more numbers); what remains (hand − 2λ_hand·p against autograd − 2λ·p) is the data
+    gradient the other bug shapes are matched on.
+    """
+    spec = ctx.spec
+    declared = dict((p.name, spec.l2_of(p.name)) for p in spec.parameters())
+    found: list[Finding] = []
+    out: list[Comparison] = []
+    for c in parameters:
+        lam = declared.get(c.name, 0.0)
+        p = np.asarray(ctx.params[c.name], dtype=np.float64)
+        ref = np.asarray(c.reference, dtype=np.float64)
+        hand = np.asarray(c.candidate, dtype=np.float64)
+        if c.passed or c.n_nonfinite:
+            if lam and not c.n_nonfinite:
+                c = replace(c, reference=ref - 2.0 * lam * p, candidate=hand - 2.0 * lam * p)
+            out.append(c)
+            continue
+        own = _hand_l2(c, p, lam, declared)
+        if own is not None:
+            found.append(_l2_finding(c.name, lam, own, declared, c.tolerance))
+        if own is None and not lam:
+            out.append(c)
+            continue
+        own = lam if own is None else own
+        out.append(
+            compare(
+                c.name,
+                ref - 2.0 * lam * p,
+                hand - 2.0 * own * p,
+                c.tolerance,
+                torch_name=c.torch_name,
+                norm_tol=c.norm_tol,
+            )
+        )
+    return found, tuple(out)
+
+
+def _hand_l2(c: Comparison, p: Array, lam: float, declared: Mapping[str, float]) -> float | None:
+    """λ of the hand side's own L2 term on ``c``, when it differs from the declared ``lam``
+    and explains the whole difference; None otherwise."""
+    ref = np.asarray(c.reference, dtype=np.float64)
+    pp = float(np.sum(p * p))
+    if pp == 0.0 or not np.all(np.isfinite(ref)):
+        return None
+    layer_w = declared.get(f"W{_layer(c.name)}", 0.0)
+    others = sorted({v for v in declared.values() if v > 0})
+    tries = [0.0, lam / 2, 2 * lam, lam / 4] if lam else []
+    if not lam:
+        tries += [layer_w, layer_w / 2, *others, *(v / 2 for v in others)]
+    if p.size >= 3:  # fewer numbers are proportional to anything: no fitted λ
+        residual = np.asarray(c.candidate, dtype=np.float64) - ref
+        tries.append(lam + float(np.sum(residual * p)) / (2.0 * pp))
+    for own in tries:
+        if own == lam or not np.isfinite(own):
+            continue
+        if _matches(c.candidate, ref + 2.0 * (own - lam) * p, c.tolerance):
+            return own
+    return None
+
+
+def _l2_finding(
+    name: str, lam: float, own: float, declared: Mapping[str, float], tol: Tolerance
+) -> Finding:
+    """What the hand side's L2 term on ``name`` (λ_hand = ``own``) says about the bug."""
+    test = _rule(f"autograd + 2·({own:.6g} − {lam:g})·{name}", tol)
+    layer = _layer(name)
+    where = ", ".join(f"{k}={v:g}" for k, v in declared.items() if v > 0)
+    if lam and own == 0:
+        return Finding(
+            "l2_missing",
+            layer,
+            name,
+            f"{name} has no L2 term: it is the data gradient alone, without the declared "
+            f"2λ·{name} (λ = {lam:g}, so 2λ = {2 * lam:g}); add 2·{lam:g}·{name} to it, or "
+            f"leave {name} out of --l2",
+            test,
+        )
+    if lam:
+        factor = own / lam
+        if factor == 0.5:
+            meaning = (
+                f"{name}'s L2 term is λ·{name} where ∂(λ·Σ{name}²)/∂{name} = 2λ·{name} "
+                f"(λ = {lam:g}): the factor 2 of the square's derivative is missing, or the "
+                f"code's penalty is (λ/2)·Σ{name}² (that is --l2 {name}={lam / 2:g})"
+            )
+        elif factor == 0.25:
+            meaning = (
+                f"{name}'s L2 term is (λ/2)·{name} where 2λ·{name} belongs (λ = {lam:g}): "
+                "the factor 2 is missing and λ halved"
+            )
+        elif factor == 2:
+            meaning = (
+                f"{name}'s L2 term is 4λ·{name} where 2λ·{name} belongs (λ = {lam:g}): a "
+                "factor 2 too many"
+            )
+        else:
+            meaning = (
+                f"{name}'s L2 term is 2·{own:.6g}·{name} where 2·{lam:g}·{name} belongs: ×"
+                f"{factor:.6g} the declared λ"
+            )
+        return Finding("l2_factor", layer, name, f"{meaning} (×{factor:.6g})", test)
+    if name.startswith("b"):
+        return Finding(
+            "l2_on_bias",
+            layer,
+            name,
+            f"{name} has an L2 term 2λ·{name} with λ = {own:.6g}, but the check puts none on "
+            f"{name}: L2 is applied to a bias (usually the weights only); remove it, or declare "
+            f"it (--l2 {where + ',' if where else ''}{name}={own:.6g})",
+            test,
+        )
+    if where:
+        return Finding(
+            "l2_wrong_layers",
+            layer,
+            name,
+            f"{name} has an L2 term 2λ·{name} with λ = {own:.6g}, but --l2 puts none on "
+            f"{name} (it has {where}): the L2 term is on the wrong layers",
+            test,
+        )
+    return Finding(
+        "l2_undeclared",
+        layer,
+        name,
+        f"{name} has an L2 term 2λ·{name} with λ = {own:.6g} that the check does not declare: "
+        f"add --l2 {own:.6g} (every weight) or --l2 {name}={own:.6g}, or remove it from the code",
+        test,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,12 +98,13 @@ network_options = option_group(
     ),
     click.option(
         "--l2",
-        type=float,
-        default=0.0,
+        default="0",
         show_default=True,
-        metavar="LAMBDA",
-        help="Add LAMBDA·Σ_l ΣW_l² (weight matrices only, biases excluded) to the loss, on both "
-        "sides.",
+        metavar="LAMBDA|NAME=LAMBDA,…",
+        help="Add an L2 term to the loss, on both sides. LAMBDA: LAMBDA·Σ_l ΣW_l² over every "
+        "weight matrix (biases excluded). NAME=LAMBDA,… (e.g. W1=5e-4,b1=5e-4): λ·Σp² per "
+        "parameter, biases allowed, by hand name (W1, b1, …) or the network's torch name; "
+        "parameters not named get none.",
     ),
     choice_option(
         "--dtype",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +13,8 @@ Array = NDArray[np.floating]
 
 @dataclass(frozen=True)
 class Answer:
-    """Forward values, gradients by hand name and (where given) δ per layer.
+    """Forward values, gradients by hand name and (where given) δ per layer and ∂L/∂a per
+    layer.
 
     Arrays may carry a leading case axis (a sweep's stack of cases).
     """
@@ -22,3 +23,10 @@ class Answer:
     loss: Array | None  # ()
     grads: Mapping[str, Array]  # W1, b1, … in the network's order
     deltas: Mapping[str, Array]  # "delta1" … : ∂L/∂z_l, (B, n_l), where given
+    #: "dA0" … "dAL": ∂L/∂a_l, (B, n_l), a0 = x and aL = ŷ, where given (the course's dA1)
+    activation_grads: Mapping[str, Array] = field(default_factory=dict)
+
+
+def activation_grad_name(layer: int) -> str:
+    """The name of ∂L/∂a_layer (a0 = x, aL = ŷ): ``dA1``, as the course's gradient dicts say."""
+    return f"dA{layer}"

@@ -280,8 +280,10 @@ def _bounds_rows(
         out[f"delta{layer}"] = TensorBounds(mid, rad, err + u * size)
         a_prev, ea_prev = acts.pop(), eas.pop()
         abs_a = np.abs(a_prev)
-        # ∂(λ·ΣW²)/∂W = 2λW joins the weight gradient on both sides, rounded once more.
-        decay = 2.0 * spec.l2 * p[f"W{layer}"] if with_l2 else np.zeros_like(p[f"W{layer}"])
+        # ∂(λ·Σp²)/∂p = 2λp joins the gradient on both sides, rounded once more.
+        decay, bias_decay = (
+            2.0 * spec.l2_of(f"{k}{layer}") * p[f"{k}{layer}"] * with_l2 for k in "Wb"
+        )
         out[f"W{layer}"] = TensorBounds(
             _t(mid) @ a_prev + decay,
             _t(rad) @ abs_a,
@@ -291,9 +293,9 @@ def _bounds_rows(
             + 2.0 * u * np.abs(decay),
         )
         out[f"b{layer}"] = TensorBounds(
-            mid.sum(axis=-2),
+            mid.sum(axis=-2) + bias_decay,
             rad.sum(axis=-2),
-            err.sum(axis=-2) + (batch + 2) * u * size.sum(axis=-2),
+            err.sum(axis=-2) + (batch + 2) * u * size.sum(axis=-2) + 2.0 * u * np.abs(bias_decay),
         )
         if layer == 1:
             break

@@ -614,3 +614,5 @@ DEFAULT_LOSS = "mse"
 REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 #: ``--layout``: how hand code stores W: (out, in) as torch does, or (in, out) as X·W code does.
 LAYOUTS: tuple[str, ...] = ("out_in", "in_out")
+#: ``--batch-axis``: examples as rows (x is (batch, n_in), torch's) or as columns ((n_in, batch)).
+BATCH_AXES: tuple[str, ...] = ("first", "last")

@@ -13,7 +13,7 @@ from dataclasses import fields
 
 from gradcheck.checks.problem import Request
 from gradcheck.core.functions import ACTIVATIONS, Activation
-from gradcheck.core.spec import NetSpec
+from gradcheck.core.spec import NetSpec, l2_option
 
 #: The function name the file defines and ``--impl FILE.py:backward`` calls.
 FUNCTION = "backward"
@@ -71,6 +71,10 @@ def check_command(path: str, request: Request, spec: NetSpec) -> str:
         value, default = getattr(request, f.name), getattr(defaults, f.name)
         if value is None or value == default:
             continue
+        if f.name == "l2":
+            value = l2_option(value)
+            if value is None:
+                continue
         if isinstance(value, (list, tuple)):
             if default is not None and tuple(value) == tuple(default):
                 continue
@@ -106,6 +110,8 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
     reduce = "mean" if spec.reduction == "mean" else "sum"
     scale = "" if spec.loss_scale == 1 else f"{spec.loss_scale:g}·"
     penalty = f" + {spec.l2:g}·Σ_l ΣW_l²" if spec.l2 else ""
+    if spec.l2_parameters:
+        penalty = "".join(f" + {lam:g}·Σ{name}²" for name, lam in spec.l2_terms)
     loss = spec.loss_record
     classes = loss.takes_classes
     y_shape = "(batch,) int64 class indices" if classes else f"(batch, {sizes[-1]})"
@@ -172,7 +178,9 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
     if reduce == "sum":
         count = "len(y)" if loss.mean_over == "batch" else "np.size(prediction)"
     l2_term = ""
-    if spec.l2:
+    if spec.l2_parameters:
+        l2_term = "".join(f' + {lam!r} * np.sum(p["{name}"] ** 2)' for name, lam in spec.l2_terms)
+    elif spec.l2:
         l2_term = f" + {spec.l2!r} * sum(np.sum(p[k] ** 2) for k in p if k.startswith('W'))"
     out += [
         "",
@@ -223,9 +231,11 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
         todos = {
             f"delta{layer}": f"{what}, shape (batch, {n})",
             f"dW{layer}": f"∂L/∂W{layer} from δ{layer} and {a_prev}"
-            + (f" (+ the L2 term's 2·{spec.l2:g}·W{layer})" if spec.l2 else "")
+            + _decay(spec, f"W{layer}")
             + f", shape {_shape(n_prev, n) if in_out else _shape(n, n_prev)}",
-            f"db{layer}": f"∂L/∂b{layer} from δ{layer}, shape {_shape(n)}",
+            f"db{layer}": f"∂L/∂b{layer} from δ{layer}"
+            + _decay(spec, f"b{layer}")
+            + f", shape {_shape(n)}",
         }
         out += [f"    {name} = todo({message!r})" for name, message in todos.items()] + [""]
     out += ["    return {"]
@@ -237,6 +247,12 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
         out.append(f'        "delta{layer}": delta{layer},')
     out += ['        "prediction": prediction,', '        "loss": loss,', "    }", ""]
     return "\n".join(out)
+
+
+def _decay(spec: NetSpec, name: str) -> str:
+    """The L2 term's share of a gradient, for its todo: `` (+ the L2 term's 2·λ·W1)``."""
+    lam = spec.l2_of(name)
+    return f" (+ the L2 term's 2·{lam:g}·{name})" if lam else ""
 
 
 def _py(name: str) -> str:
