@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from gradcheck.checks.diagnose import Finding
 from gradcheck.checks.problem import Problem
 from gradcheck.core import replica
-from gradcheck.core.answer import Answer
+from gradcheck.core.answer import Answer, course_values
 from gradcheck.core.compare import compare
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
@@ -235,8 +235,9 @@ def _base_spec(spec: NetSpec, head: _Head) -> NetSpec | None:
 def _answer(spec: NetSpec, params: Mapping[str, Array], x: Array, y: Any) -> Answer:
     """The replica's answer, with ∂L/∂a too (the user may have given dA)."""
     fwd, bwd = replica.gradients(spec, params, x, y)
-    upstream = replica.activation_grads(spec, params, fwd, bwd)
-    return Answer(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas, upstream)
+    upstream = replica.upstream(spec, params, fwd, bwd)
+    course = course_values(spec.reduction, int(x.shape[0]), bwd.deltas, upstream)
+    return Answer(fwd.prediction, fwd.loss, bwd.grads, bwd.deltas, course)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,8 +287,8 @@ def _fitted(
 def _least_squares(
     expected: Answer, hand: Answer, params: Mapping[str, Array], rel: float
 ) -> tuple[float, dict[str, float]] | None:
-    """k and λ_p minimising Σ‖h_p − k·g_p − 2λ_p·p‖² (+ Σ‖h − k·g‖² over the δ and ∂L/∂a the
-    hand side gave): for a fixed k each λ_p is a projection on p, which leaves a one-variable
+    """k and λ_p minimising Σ‖h_p − k·g_p − 2λ_p·p‖² (+ Σ‖h − k·g‖² over the δ the hand side
+    gave): for a fixed k each λ_p is a projection on p, which leaves a one-variable
     problem in k on the parts of h_p and g_p orthogonal to p."""
     num = den = 0.0
     free: dict[str, Array] = {}
@@ -305,13 +306,12 @@ def _least_squares(
             free[name] = unit
         num += float(h @ g)
         den += float(g @ g)
-    extras = ((hand.deltas, expected.deltas), (hand.activation_grads, expected.activation_grads))
-    for mine, theirs in extras:
-        for name, value in mine.items():
-            if name in theirs:
-                h, g = (np.asarray(a, np.float64).reshape(-1) for a in (value, theirs[name]))
-                num += float(h @ g)
-                den += float(g @ g)
+    # (a course's dZ and dA scale with the reduction chosen afterwards: judged, not fitted)
+    for name, value in hand.deltas.items():
+        if name in expected.deltas:
+            h, g = (np.asarray(a, np.float64).reshape(-1) for a in (value, expected.deltas[name]))
+            num += float(h @ g)
+            den += float(g @ g)
     if not den > 0 or not math.isfinite(num):
         return None
     k = num / den
@@ -424,11 +424,7 @@ def _passes(
         if mine is not None and theirs is not None:
             pairs.append((theirs, mine))
     pairs += [(expected.deltas[k], v) for k, v in hand.deltas.items() if k in expected.deltas]
-    pairs += [
-        (expected.activation_grads[k], v)
-        for k, v in hand.activation_grads.items()
-        if k in expected.activation_grads
-    ]
+    pairs += [(expected.course[k], v) for k, v in hand.course.items() if k in expected.course]
     # The check's own verdict: the elementwise rule and the per-tensor norm rule, so that a
     # convention is never credited for gradients too small for the elementwise rule to judge.
     ntol = norm_tolerance(spec.dtype, tolerance.rtol)

@@ -48,6 +48,7 @@ KINDS = (
     "l2_on_bias",
     "l2_wrong_layers",
     "l2_undeclared",
+    "l2_in_loss",
     "convention",
     "weights_or_inputs_differ",
 )
@@ -147,11 +148,18 @@ def diagnose(
     if context is not None:
         # Bug shapes are matched on the data part of each gradient: the L2 term's exact share
         # (2λp, or what the hand side's own L2 term was found to be) is taken out first.
-        decay, parameters = _without_l2(parameters, context)
+        decay, parameters, extra = _without_l2(parameters, context)
         findings.extend(decay)
+        explained = _loss_is_l2(forward, extra)
+        if explained is not None:
+            # the returned loss carries the same L2 terms: the forward pass itself is right
+            findings = [f for f in findings if f.parameter != "loss"]
+            findings.append(explained)
         grads = list(parameters) + list(deltas)
         failing = [c for c in grads if not c.passed]
         if not failing:
+            # Each failure is an L2 term, named with its parameter: no other place to look.
+            findings.remove(location)
             return tuple(findings)
         top = min(max(_layer(c.name) for c in failing), depth)
     chain = _chain_scale(top, parameters, failing, context)
@@ -225,9 +233,10 @@ def _everything_differs(
 
 
 def _layer(name: str) -> int:
-    """The layer a quantity belongs to; ∂L/∂a_l (``dA{l}``) is made in layer l + 1's backward."""
-    if name.startswith("dA"):
-        return int(name.removeprefix("dA")) + 1
+    """The layer a quantity belongs to; a course's dA_l (∂L/∂a_l) is made in layer l + 1's
+    backward, its dZ_l is δ_l's."""
+    if name.startswith(("dA", "dZ")):
+        return int(name[2:]) + (name[1] == "A")
     return int(name.lstrip("Wbdelta"))
 
 
@@ -295,10 +304,30 @@ def _layer_or_none(name: str) -> int | None:
 # The L2 term
 
 
+def _loss_is_l2(forward: Sequence[Comparison], extra: float) -> Finding | None:
+    """A finding when the returned loss differs from autograd's by exactly ``extra``, the L2
+    terms the gradients were found to carry beyond the declared ones (Σ(λ_hand − λ)·Σp²)."""
+    loss = next((c for c in forward if c.name == "loss" and not c.passed), None)
+    if loss is None or not extra or loss.n_nonfinite:
+        return None
+    expected = np.asarray(loss.reference, dtype=np.float64) + extra
+    if not _matches(loss.candidate, expected, loss.tolerance):
+        return None
+    return Finding(
+        "l2_in_loss",
+        None,
+        "loss",
+        f"your loss differs from autograd's by exactly the L2 terms named above ({extra:+.6g}): "
+        "it carries the same L2 term as your gradients, and the forward pass is right",
+        _rule(f"(autograd {extra:+.6g})", loss.tolerance),
+    )
+
+
 def _without_l2(
     parameters: Sequence[Comparison], ctx: Context
-) -> tuple[list[Finding], tuple[Comparison, ...]]:
-    """L2 findings, and every parameter's comparison with the L2 term's share taken out.
+) -> tuple[list[Finding], tuple[Comparison, ...], float]:
+    """L2 findings, every parameter's comparison with the L2 term's share taken out, and how
+    much the hand side's own L2 terms add to the loss beyond the declared ones.
 
     A gradient that fails only because its L2 term differs from the declared one (missing,
     missing its factor 2, on a bias, on a layer that has none) differs from autograd's by
@@ -311,6 +340,7 @@ def _without_l2(
     declared = dict((p.name, spec.l2_of(p.name)) for p in spec.parameters())
     found: list[Finding] = []
     out: list[Comparison] = []
+    extra = 0.0
     for c in parameters:
         lam = declared.get(c.name, 0.0)
         p = np.asarray(ctx.params[c.name], dtype=np.float64)
@@ -324,6 +354,7 @@ def _without_l2(
         own = _hand_l2(c, p, lam, declared)
         if own is not None:
             found.append(_l2_finding(c.name, lam, own, declared, c.tolerance))
+            extra += (own - lam) * float(np.sum(p * p))
         if own is None and not lam:
             out.append(c)
             continue
@@ -338,7 +369,7 @@ def _without_l2(
                 norm_tol=c.norm_tol,
             )
         )
-    return found, tuple(out)
+    return found, tuple(out), extra
 
 
 def _hand_l2(c: Comparison, p: Array, lam: float, declared: Mapping[str, float]) -> float | None:
@@ -368,9 +399,10 @@ def _l2_finding(
     name: str, lam: float, own: float, declared: Mapping[str, float], tol: Tolerance
 ) -> Finding:
     """What the hand side's L2 term on ``name`` (λ_hand = ``own``) says about the bug."""
-    test = _rule(f"autograd + 2·({own:.6g} − {lam:g})·{name}", tol)
+    test = _rule(f"(autograd + 2·({own:.6g} − {lam:g})·{name})", tol)
     layer = _layer(name)
     where = ", ".join(f"{k}={v:g}" for k, v in declared.items() if v > 0)
+    pairs = "".join(f"{k}={v:g}," for k, v in declared.items() if v > 0)
     if lam and own == 0:
         return Finding(
             "l2_missing",
@@ -383,28 +415,25 @@ def _l2_finding(
         )
     if lam:
         factor = own / lam
+        head = f"{name}'s L2 term is ×{factor:.6g} the declared one"
         if factor == 0.5:
             meaning = (
-                f"{name}'s L2 term is λ·{name} where ∂(λ·Σ{name}²)/∂{name} = 2λ·{name} "
-                f"(λ = {lam:g}): the factor 2 of the square's derivative is missing, or the "
-                f"code's penalty is (λ/2)·Σ{name}² (that is --l2 {name}={lam / 2:g})"
+                f"{head}: λ·{name} where ∂(λ·Σ{name}²)/∂{name} = 2λ·{name} (λ = {lam:g}): the "
+                f"factor 2 of the square's derivative is missing, or the code's penalty is "
+                f"(λ/2)·Σ{name}², which is --l2 {name}={lam / 2:g}"
             )
         elif factor == 0.25:
             meaning = (
-                f"{name}'s L2 term is (λ/2)·{name} where 2λ·{name} belongs (λ = {lam:g}): "
-                "the factor 2 is missing and λ halved"
+                f"{head}: (λ/2)·{name} where 2λ·{name} belongs (λ = {lam:g}): the factor 2 is "
+                "missing and λ halved"
             )
         elif factor == 2:
             meaning = (
-                f"{name}'s L2 term is 4λ·{name} where 2λ·{name} belongs (λ = {lam:g}): a "
-                "factor 2 too many"
+                f"{head}: 4λ·{name} where 2λ·{name} belongs (λ = {lam:g}): a factor 2 too many"
             )
         else:
-            meaning = (
-                f"{name}'s L2 term is 2·{own:.6g}·{name} where 2·{lam:g}·{name} belongs: ×"
-                f"{factor:.6g} the declared λ"
-            )
-        return Finding("l2_factor", layer, name, f"{meaning} (×{factor:.6g})", test)
+            meaning = f"{head}: 2·{own:.6g}·{name} where 2·{lam:g}·{name} belongs"
+        return Finding("l2_factor", layer, name, meaning, test)
     if name.startswith("b"):
         return Finding(
             "l2_on_bias",
@@ -412,7 +441,7 @@ def _l2_finding(
             name,
             f"{name} has an L2 term 2λ·{name} with λ = {own:.6g}, but the check puts none on "
             f"{name}: L2 is applied to a bias (usually the weights only); remove it, or declare "
-            f"it (--l2 {where + ',' if where else ''}{name}={own:.6g})",
+            f"it (--l2 {pairs}{name}={own:.6g})",
             test,
         )
     if where:
@@ -668,8 +697,8 @@ def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
         out.append(
             (
                 "derivative_formula_at_pre_activation",
-                f"δ{k} evaluates f′ written in terms of the output (σ′ = a(1 − a)) at the "
-                f"pre-activation z{k} instead of at a{k}",
+                f"δ{k} evaluates f′ written in terms of the output ({fn.df_from_output_formula}) "
+                f"at the pre-activation z{k} instead of at a{k}",
                 upstream * fn.df_from_output(z),
             )
         )

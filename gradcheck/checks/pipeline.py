@@ -14,7 +14,7 @@ from gradcheck.checks.health import Notice
 from gradcheck.checks.problem import Problem, Request, setup
 from gradcheck.checks.report import Probe, Report, Settings
 from gradcheck.core import replica
-from gradcheck.core.answer import Answer
+from gradcheck.core.answer import Answer, course_factor
 from gradcheck.core.bounds import Bounds, TensorBounds, bounds
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.errors import GradcheckError, UserCodeError
@@ -98,15 +98,15 @@ def evaluate(
     deltas += tuple(
         compare(
             name,
-            ref.activation_grads[name],
-            hand.activation_grads[name],
+            ref.course[name],
+            hand.course[name],
             tol,
-            kind="activation",
+            kind="course",
             norm_tol=ntol,
-            bounds=upstream_bounds(problem, limits, name),
+            bounds=course_bounds(problem, limits, name),
         )
-        for name in ref.activation_grads
-        if name in hand.activation_grads
+        for name in ref.course
+        if name in hand.course
     )
     oracle_check = None
     if settings.oracle is not None:
@@ -143,20 +143,25 @@ def evaluate(
     )
 
 
-def upstream_bounds(problem: Problem, limits: Bounds, name: str) -> TensorBounds | None:
-    """Where a correct ∂L/∂a_l lies: δ_(l+1)'s bounds through W_(l+1) (∂L/∂a_l = δ_(l+1)·W_(l+1),
-    one more product rounded); for ŷ of a linear output, δL's own. None where neither holds."""
+def course_bounds(problem: Problem, limits: Bounds, name: str) -> TensorBounds | None:
+    """Where a correct course dZ_l or dA_l lies: δ_l's bounds, or δ_(l+1)'s through W_(l+1)
+    (∂L/∂a_l = δ_(l+1)·W_(l+1), one more product rounded), times ``course_factor``; for ŷ of a
+    linear output δL's own. None where neither holds."""
     spec = problem.spec
-    layer = int(name.removeprefix("dA"))
-    if layer == spec.depth:
-        return limits[f"delta{layer}"] if spec.linear_output else None
+    factor = course_factor(spec.reduction, int(problem.x.shape[0]))
+    layer = int(name[2:])
+    if name.startswith("dZ") or layer == spec.depth:
+        if name.startswith("dA") and not spec.linear_output:
+            return None
+        d = limits[f"delta{layer}"]
+        return TensorBounds(factor * d.center, factor * d.kink, factor * d.rounding)
     d = limits[f"delta{layer + 1}"]
     w = np.asarray(problem.params[f"W{layer + 1}"], dtype=np.float64)
     aw = np.abs(w)
     u = float(np.finfo(np.dtype(spec.dtype)).eps)
     size = np.abs(d.center) + d.kink
     rounding = d.rounding @ aw + (spec.layers[layer + 1] + 2) * u * (size @ aw)
-    return TensorBounds(d.center @ w, d.kink @ aw, rounding)
+    return TensorBounds(factor * (d.center @ w), factor * (d.kink @ aw), factor * rounding)
 
 
 def user_side(

@@ -171,6 +171,8 @@ def command(
         args += ["--l2", l2]
     if request.layout != "out_in":
         args += ["--layout", request.layout]
+    if request.batch_axis != "first":
+        args += ["--batch-axis", request.batch_axis]
     if request.dtype != "float64":
         args += ["--dtype", request.dtype]
     if request.weights is not None:

@@ -76,6 +76,8 @@ class Activation:
     #: f′ written in terms of the output a = f(z) (σ′ = a(1 − a)), where such a form is common:
     #: the diagnosis recognises it evaluated at z instead of a.
     df_from_output: Elementwise | None = None
+    #: ``df_from_output`` as formulas write it (``σ′ = a(1 − a)``).
+    df_from_output_formula: str = ""
     #: The one parameter torch's module has (leaky_relu's ``negative_slope``), its value in this
     #: record, and the factory that builds the record for another value; None when f has none.
     parameter: str | None = None
@@ -269,6 +271,7 @@ ACTIVATIONS: dict[str, Activation] = {
             complex_f=_sigmoid_complex,
             stuck="saturated",
             df_from_output=lambda a: a * (1.0 - a),
+            df_from_output_formula="σ′ = a(1 − a)",
         ),
         Activation(
             "tanh",
@@ -280,6 +283,7 @@ ACTIVATIONS: dict[str, Activation] = {
             complex_f=tanh,  # np.tanh is analytic and takes complex arguments
             stuck="saturated",
             df_from_output=lambda a: 1.0 - a * a,
+            df_from_output_formula="tanh′ = 1 − a²",
         ),
         Activation(
             "relu",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.core.answer import Answer, activation_grad_name
+from gradcheck.core.answer import Answer
 from gradcheck.core.spec import NetSpec
 
 Array = NDArray[np.floating]
@@ -138,16 +138,12 @@ def backward(spec: NetSpec, params: Mapping[str, Array], fwd: Forward) -> Backwa
     )
 
 
-def activation_grads(
+def upstream(
     spec: NetSpec, params: Mapping[str, Array], fwd: Forward, bwd: Backward
-) -> dict[str, Array]:
+) -> list[Array]:
     """∂L/∂a_l for l = 0 … L (a0 = x, aL = ŷ): δ_(l+1)·W_(l+1) below the output, ∂L/∂ŷ at it."""
-    out: dict[str, Array] = {
-        activation_grad_name(layer): bwd.deltas[f"delta{layer + 1}"] @ params[f"W{layer + 1}"]
-        for layer in range(spec.depth)
-    }
-    out[activation_grad_name(spec.depth)] = fwd.dloss
-    return out
+    out = [bwd.deltas[f"delta{k + 1}"] @ params[f"W{k + 1}"] for k in range(spec.depth)]
+    return [*out, fwd.dloss]
 
 
 def gradients(

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.core.answer import Answer, activation_grad_name
+from gradcheck.core.answer import Answer
 from gradcheck.core.errors import GradcheckError, UserCodeError
 from gradcheck.core.functions import BATCH_AXES, LAYOUTS
 from gradcheck.core.spec import NetSpec
@@ -387,17 +387,17 @@ def _to_user(value: NDArray[Any], name: str, layout: str, columns: bool) -> NDAr
     return _to_layout(value, name, layout)
 
 
-#: Names for what the contract calls W1, b1 and delta1, as courses write gradient dicts.
-_COURSE_PREFIXES = {"dW": "W", "db": "b", "dZ": "delta"}
+#: Names for what the contract calls W1 and b1, as courses write gradient dicts.
+_COURSE_PREFIXES = {"dW": "W", "db": "b"}
 
 
 def _canonical(key: str, spec: NetSpec, by_torch: Mapping[str, str]) -> str:
-    """The contract's name for a key: torch names → W1, b1; dW1/db1/dZ1 → W1/b1/delta1;
-    dAL → dA{L}; anything else unchanged (and refused later if unknown)."""
+    """The contract's name for a key: torch names → W1, b1; dW1/db1 → W1/b1; dAL → dA{L};
+    anything else unchanged (and refused later if unknown)."""
     if key in by_torch:
         return by_torch[key]
     if key == "dAL":
-        return activation_grad_name(spec.depth)
+        return f"dA{spec.depth}"
     for prefix, name in _COURSE_PREFIXES.items():
         rest = key.removeprefix(prefix)
         if rest != key and rest.isdigit() and not rest.startswith("0"):
@@ -409,7 +409,7 @@ def _allowed(spec: NetSpec) -> str:
     last = spec.depth
     return (
         f"W1, b1, …, W{last}, b{last} (or dW1, db1, …, or the torch names), delta1 … "
-        f"delta{last} (or dZ1 …), dA0 … dA{last} (dAL), prediction, loss"
+        f"delta{last}, dZ1 … dZ{last}, dA0 … dA{last} (dAL), prediction, loss"
     )
 
 
@@ -427,9 +427,10 @@ def validate(
 
     Keys are hand names (``W1``, ``b1``, …), the network's torch names (``dense.0.weight``, a
     model's ``fc1.weight``) or a course's (``dW1``, ``db1``), plus optional ``delta1 …
-    deltaL`` (or ``dZ1 …``), ``dA0 … dAL`` (∂L/∂a_l; a0 = x, aL = ŷ), ``prediction`` and
+    deltaL`` (∂L/∂z_l), a course's ``dZ1 … dZL`` and ``dA0 … dAL`` (or ``dAL``; a0 = x,
+    aL = ŷ: per-example derivatives, see ``core.answer.course_factor``), ``prediction`` and
     ``loss``. W gradients are read in ``layout``; a bias gradient may be (n,), (n, 1) or
-    (1, n); δ, ∂L/∂a and the prediction are (batch, n), or (n, batch) with
+    (1, n); δ, dZ, dA and the prediction are (batch, n), or (n, batch) with
     ``batch_axis="last"``.
     """
     if not isinstance(result, Mapping):
@@ -440,10 +441,10 @@ def validate(
     params = spec.parameters()
     by_torch = {p.torch_name: p.name for p in params}
     expected = {p.name: _to_layout(np.empty(p.shape), p.name, layout).shape for p in params}
-    per_row: dict[str, int] = {
-        f"delta{layer}": spec.layers[layer] for layer in range(1, spec.depth + 1)
-    }
-    per_row |= {activation_grad_name(k): spec.layers[k] for k in range(spec.depth + 1)}
+    per_row: dict[str, int] = {}
+    for layer in range(1, spec.depth + 1):
+        per_row[f"delta{layer}"] = per_row[f"dZ{layer}"] = spec.layers[layer]
+    per_row |= {f"dA{k}": spec.layers[k] for k in range(spec.depth + 1)}
     per_row["prediction"] = spec.n_out
     values: dict[str, object] = {}
     keys: dict[str, str] = {}  # contract name → the key as given, for messages
@@ -474,15 +475,15 @@ def validate(
             arrays[name] = shape.per_example(name, keys[name], arr, per_row[name])
         else:
             arrays[name] = shape.scalar(keys[name], arr)
-    # float64 arrays under hand names, validated; forward values, δ and ∂L/∂a where given
+    # float64 arrays under hand names, validated; forward values, δ, dZ and dA where given
     deltas = {k: arrays[k] for k in per_row if k.startswith("delta") and k in arrays}
-    upstream = {k: arrays[k] for k in per_row if k.startswith("dA") and k in arrays}
+    course = {k: arrays[k] for k in per_row if k.startswith(("dZ", "dA")) and k in arrays}
     return Answer(
         prediction=arrays.get("prediction"),
         loss=arrays.get("loss"),
         grads={p.name: arrays[p.name] for p in params},
         deltas=deltas,
-        activation_grads=upstream,
+        course=course,
     )
 
 

@@ -21,7 +21,7 @@ _CLASSNAMES = {
     "forward": "gradcheck.forward",
     "parameter": "gradcheck.parameters",
     "delta": "gradcheck.deltas",
-    "activation": "gradcheck.deltas",
+    "course": "gradcheck.deltas",
 }
 
 

@@ -61,7 +61,7 @@ def columns(report: Report) -> list[Column[Comparison]]:
     cols: list[Column[Comparison]] = [
         Column(
             "quantity",
-            lambda c: _label(c, s.spec.depth),
+            lambda c: _label(c, s.spec.depth, s.spec.reduction == "mean"),
             "left",
             gives_way=2,
             what="torch names (δ written short)",
@@ -137,14 +137,22 @@ def shown_rows(report: Report) -> tuple[set[int], str | None]:
     return {id(c) for c in kept}, note
 
 
-def _label(c: Comparison, depth: int | None = None) -> str:
+def _label(c: Comparison, depth: int | None = None, mean: bool = True) -> str:
     if c.kind == "delta":
         layer = c.name.removeprefix("delta")
         return f"δ{layer} = ∂L/∂z{layer}"
-    if c.kind == "activation":
-        k = int(c.name.removeprefix("dA"))
-        of = "x" if k == 0 else "ŷ" if k == depth else f"a{k}"
-        return f"{c.name} = ∂L/∂{of}"
+    if c.kind == "course":  # a course's dZ and dA: m·∂L/∂z, m·∂L/∂a (core.answer.course_factor)
+        k = int(c.name[2:])
+        of = (
+            f"z{k}"
+            if c.name.startswith("dZ")
+            else "x"
+            if k == 0
+            else "ŷ"
+            if k == depth
+            else f"a{k}"
+        )
+        return f"{c.name} = {'m·' if mean else ''}∂L/∂{of}"
     return c.label
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from gradcheck.core.answer import Answer, activation_grad_name
+from gradcheck.core.answer import Answer, course_values
 from gradcheck.core.functions import DEFAULT_ACTIVATION
 from gradcheck.core.spec import SEED_LAYERS, NetSpec, ParamName
 from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES, TORCH_OUTPUTS
@@ -155,14 +155,14 @@ def autograd(
     for layer, z in enumerate(outputs, start=1):
         assert z.grad is not None
         deltas[f"delta{layer}"] = z.grad.detach().numpy().copy()
-    upstream = {}
-    for layer, a in enumerate([*layer_inputs, prediction]):
+    upstream = []
+    for a in [*layer_inputs, prediction]:
         assert a.grad is not None
-        upstream[activation_grad_name(layer)] = a.grad.detach().numpy().copy()
+        upstream.append(a.grad.detach().numpy().copy())
     return Answer(
         prediction.detach().numpy().copy(),
         loss.detach().numpy().copy(),
         grads,
         deltas,
-        upstream,
+        course_values(spec.reduction, int(np.asarray(x).shape[0]), deltas, upstream),
     )

@@ -124,7 +124,9 @@ def test_course_sample_with_a_bug_fails_with_a_diagnosis(tmp_path: Path) -> None
     code, doc = run_json(*COURSE, "--layout", "in_out", "--impl", impl + ":loss_and_grads")
     assert code == 1
     assert doc["failed"] == ["W1"]
-    assert doc["diagnosis"][0]["kind"] == "layer" and doc["diagnosis"][0]["parameter"] is None
+    first = doc["diagnosis"][0]
+    assert (first["kind"], first["layer"], first["parameter"]) == ("l2_missing", 1, "W1")
+    assert "W1 has no L2 term" in first["message"] and "λ = 0.05" in first["message"]
 
 
 def test_model_sample_passes_and_names_parameters_by_the_model() -> None:
