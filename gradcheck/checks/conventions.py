@@ -41,7 +41,7 @@ from gradcheck.core import replica
 from gradcheck.core.answer import Answer, course_values
 from gradcheck.core.compare import compare
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.functions import LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
+from gradcheck.core.functions import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, REDUCTIONS
 from gradcheck.core.spec import NetSpec, number_text
 from gradcheck.core.tolerance import Tolerance, norm_tolerance
 from gradcheck.io.usercode import Exchange
@@ -146,9 +146,18 @@ def _finding(spec: NetSpec, c: _Candidate, tolerance: Tolerance) -> Finding:
     shown = " ".join(c.flags)
     note = f" ({c.note})" if c.note else ""
     after = ""
-    if spec.loss == "mse" and c.spec.loss == "bce" and c.spec.output_activation == "sigmoid":
+    out = c.spec.output_record
+    # "δL without f′": on an elementwise probability output, (ŷ − y) alone is bce's gradient
+    elementwise = c.spec.output_activation in ACTIVATIONS
+    if (
+        spec.loss == "mse"
+        and c.spec.loss == "bce"
+        and elementwise
+        and out.produces == "probabilities"
+    ):
+        f = f"{out.symbol}′(zL)"
         after = (
-            ". If you mean mse, δL is missing the output's σ′(zL): (ŷ − y)·σ′(zL) is mse's "
+            f". If you mean mse, δL is missing the output's {f}: (ŷ − y)·{f} is mse's "
             "gradient, (ŷ − y) alone is bce's"
         )
     return Finding(
