@@ -194,5 +194,8 @@ def as_rows(values: Any) -> Any:
         return None
     if hasattr(values, "detach"):  # a torch tensor, without importing torch here
         values = values.detach().cpu().numpy()
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return values  # not a table of numbers: the validation of x/target says what is wrong
     return arr.T if arr.ndim == 2 else values

@@ -258,16 +258,18 @@ def run_check(
     n_probes = probing.validate_count(request.probes)
     problem, settings = setup(request)
     exchange = Exchange(request.layout, request.batch_axis)
+    loaded: dict[str, Callable[..., object]] = {}
 
     def hand_for(other: Exchange) -> Answer | None:
         """The user's answer exchanged as ``other``; None if it does not fit."""
         try:
-            found = user_side(problem, backward=backward, impl=impl, grads=grads, exchange=other)
+            found = user_side(
+                problem, backward=backward, impl=impl, grads=grads, exchange=other, loaded=loaded
+            )
         except GradcheckError:
             return None
         return found[1] if found is not None else None
 
-    loaded: dict[str, Callable[..., object]] = {}
     try:
         user = user_side(
             problem, backward=backward, impl=impl, grads=grads, exchange=exchange, loaded=loaded

@@ -9,9 +9,13 @@ Contract (also in the README and ``gradcheck run --help``)::
 or ``(in, out)`` with ``--layout in_out``), ``x`` is ``(batch, n_in)`` float64, ``y`` is
 ``(batch, n_out)`` float64, or ``(batch,)`` int64 class indices for a loss over classes. It
 returns the gradient of the loss in force (its reduction, scale and L2 term) for every
-parameter, keyed ``W1, b1, …`` (or the network's torch names ``dense.0.weight, …``,
-``fc1.weight, …``), W in the same layout, a bias as ``(n,)`` or ``(n, 1)``, and may add
-``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l) and ``prediction``/``loss``, compared too.
+parameter, keyed ``W1, b1, …`` (or a course's ``dW1, db1, …``, or the network's torch names
+``dense.0.weight, …``, ``fc1.weight, …``), W in the same layout, a bias as ``(n,)``,
+``(n, 1)`` or ``(1, n)``, and may add ``delta1 … deltaL`` (``(batch, n_l)``, ∂L/∂z_l), a
+course's ``dZ1 …`` and ``dA0 … dAL`` (per example: ``core.answer.course_factor``) and
+``prediction``/``loss``, compared too. With ``--batch-axis last`` examples are columns: x is
+``(n_in, batch)``, y ``(n_out, batch)`` (class indices ``(1, batch)``), each bias ``(n, 1)``,
+and the per-example arrays come back ``(n, batch)`` (``Exchange``).
 """
 
 from __future__ import annotations
@@ -272,16 +276,6 @@ class Exchange:
 
     layout: str = "out_in"
     batch_axis: str = "first"
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        """The options that select this exchange (none for torch's own)."""
-        out = []
-        if self.layout != LAYOUTS[0]:
-            out.append(f"--layout {self.layout}")
-        if self.batch_axis != BATCH_AXES[0]:
-            out.append(f"--batch-axis {self.batch_axis}")
-        return tuple(out)
 
     def changes_to(self, other: Exchange) -> list[str]:
         """The options that turn this exchange into ``other``."""

@@ -207,6 +207,9 @@ def test_bad_batch_axis_exits_2(args: list[str], fragments: list[str]) -> None:
 def test_bad_batch_axis_in_the_api_names_the_keyword() -> None:
     with pytest.raises(GradcheckError, match=r"^batch_axis: unknown 'columns'; choose from"):
         gradcheck.check(X, Y, batch_axis="columns")
+    # columns that are not a table of numbers are refused by x's own validation
+    with pytest.raises(GradcheckError, match=r"^x \(row 2\): expected 2 values"):
+        gradcheck.check([[0.1, 0.2], [0.3]], batch_axis="last")
 
 
 # ---------------------------------------------------------------------------------------------
