@@ -31,6 +31,7 @@ KINDS = (
     "forward_mismatch",
     "layer",
     "rounding_level",
+    "float32_rounding",
     "sign_flipped",
     "scale_factor_2",
     "batch_sum_vs_mean",
@@ -138,6 +139,22 @@ def diagnose(
                 f"{ROUNDING_ULPS}·eps of each array's largest value): floating-point rounding, "
                 "not a bug; the tolerance is tighter than the dtype can deliver",
                 f"max|hand − autograd| ≤ {ROUNDING_ULPS}·eps(dtype)·max|autograd| per array",
+            )
+        )
+        return tuple(findings)
+    if all(_rounding_level(c, np.float32) for c in failing):
+        # float64 references, float32-sized differences: the hand side computed in float32
+        findings.append(
+            Finding(
+                "float32_rounding",
+                None,
+                None,
+                "every difference is at float32's rounding level (within "
+                f"{ROUNDING_ULPS}·eps(float32) of each array's largest value): your side "
+                "computed in float32 (weights taken from a float32 model, float32 arrays), "
+                "so float64's tolerance cannot hold; check it with --dtype float32 "
+                "(dtype='float32'), or compute in float64",
+                f"max|hand − autograd| ≤ {ROUNDING_ULPS}·eps(float32)·max|autograd| per array",
             )
         )
         return tuple(findings)
@@ -266,12 +283,17 @@ def _location(
 ROUNDING_ULPS = 64
 
 
-def _rounding_level(c: Comparison) -> bool:
+def _rounding_level(c: Comparison, dtype: type[np.floating] | None = None) -> bool:
+    """Whether every difference is within ``ROUNDING_ULPS`` eps (of ``dtype``, default the
+    reference's own) of the array's largest value."""
     ref = np.asarray(c.reference)
     if c.n_nonfinite or ref.dtype.kind != "f" or ref.size == 0:
         return False
+    if dtype is not None and np.finfo(dtype).eps <= np.finfo(ref.dtype).eps:
+        return False  # only a narrower dtype than the check's tells more than rounding_level
+    eps = float(np.finfo(dtype if dtype is not None else ref.dtype).eps)
     scale = float(np.max(np.abs(ref)))
-    return c.max_abs_error <= ROUNDING_ULPS * float(np.finfo(ref.dtype).eps) * scale
+    return c.max_abs_error <= ROUNDING_ULPS * eps * scale
 
 
 def _nonfinite(c: Comparison) -> Finding:
@@ -511,7 +533,8 @@ def _fit(c: Comparison) -> float | None:
     if r.size < 3 or rr == 0.0 or not np.all(np.isfinite(h)):
         return None
     k = float(h @ r) / rr
-    return k if np.isfinite(k) and k not in (0.0, 1.0) else None
+    # a factor that prints as ×1 (or ×0) says nothing a person can act on
+    return k if np.isfinite(k) and f"{k:.6g}" not in ("1", "0", "-0") else None
 
 
 def _scale_of(

@@ -129,3 +129,19 @@ def test_the_user_code_is_called_at_most_once_per_other_exchange() -> None:
     report = check(X, Y, backward=backward, probes=0)
     assert flags_of(report) == [("--loss-scale 3.3",)]
     assert len(calls) <= 4  # the check's own call, then one per other layout × batch axis
+
+
+def test_among_the_mutants_only_the_whole_network_factors_are_conventions() -> None:
+    from tests.checks.test_mutants import MUTANTS, SEEDS
+
+    named = {}
+    for mutant, _layer, _kind, needs_batch in MUTANTS:
+        for seed in SEEDS:
+            for x, target in CASES[1:] if needs_batch else CASES:
+                report = check(x, target, seed=seed, backward=mutant, probes=0)
+                for flags in flags_of(report):
+                    named.setdefault(mutant.__name__, set()).add(flags)
+    assert named == {
+        "missing_factor_2": {("--loss-scale 0.5",)},
+        "sum_instead_of_mean": {("--reduction sum",)},
+    }

@@ -228,6 +228,14 @@ def test_float32_hand_gradients_follow_their_dtype_over_seeds() -> None:
     # asked for explicitly, float64 it is
     explicit = gradcheck.check(model=model, x=x, target=v, grads=hand, dtype="float64")
     assert explicit.settings.spec.dtype == "float64"
+    # float32 numbers held to a float64 tolerance they cannot meet: said so, not "×1"
+    hand["W1"] = hand["W1"].astype(np.float32)
+    tight = gradcheck.check(
+        model=model, x=x, target=v, grads=hand, dtype="float64", atol=1e-12, rtol=1e-12
+    )
+    assert not tight.passed
+    assert [f.kind for f in tight.diagnosis] == ["float32_rounding"]
+    assert "check it with --dtype float32 (dtype='float32')" in str(tight.diagnosis[0].message)
 
 
 def test_float32_model_and_its_own_gradients_pass_at_float32() -> None:
