@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
+import numpy as np
+
 from gradcheck.checks import report as checks_report
+from gradcheck.checks.health import Notice
 from gradcheck.checks.pipeline import run_check
 from gradcheck.checks.problem import Request, Rows
 from gradcheck.core.functions import DEFAULT_LOSS
+from gradcheck.core.tolerance import DEFAULT_TOLERANCES
 from gradcheck.output import documents
 
 #: Columns of the table in a notebook (wide enough for the oracle's columns).
@@ -66,7 +70,15 @@ class Report(checks_report.Report):
         """The same table as HTML, for Jupyter (inline styles, no external CSS)."""
         from rich.console import Console
 
-        console = Console(record=True, width=DISPLAY_WIDTH, file=io.StringIO(), highlight=False)
+        # force_jupyter=False: in a kernel rich would also emit the table as its own display
+        # output, and the notebook would show it twice.
+        console = Console(
+            record=True,
+            width=DISPLAY_WIDTH,
+            file=io.StringIO(),
+            highlight=False,
+            force_jupyter=False,
+        )
         console.print(self.__rich__())
         return console.export_html(inline_styles=True, code_format=_HTML_FORMAT)
 
@@ -83,9 +95,10 @@ def check(
     loss: str = DEFAULT_LOSS,
     reduction: str = "mean",
     loss_scale: float = 1.0,
-    l2: float = 0.0,
+    l2: float | Mapping[str, float] = 0.0,
     layout: str = "out_in",
-    dtype: str = "float64",
+    batch_axis: str = "first",
+    dtype: str | None = None,
     seed: int = 0,
     weights: str | None = None,
     atol: float | None = None,
@@ -111,8 +124,14 @@ def check(
     (default the seed's 2,10,10,1), ``activation`` (one name, or one per hidden layer as a
     list or ``"A,B"``), ``output_activation`` (identity, the default, or a probability or
     log-probability output). The loss is ``loss_scale · loss(ŷ, y)`` reduced by ``reduction``
-    (mean or sum), plus ``l2 · ΣW²`` over the weight matrices. ``layout="in_out"`` hands your
-    ``backward`` each W as (in, out) and reads its gradients (and ``grads``) that way.
+    (mean or sum), plus an L2 term: ``l2=λ`` adds λ·ΣW² over the weight matrices,
+    ``l2={"W1": 5e-4, "b1": 5e-4}`` λ·Σp² per parameter (biases allowed, hand or torch names,
+    the others none). ``layout="in_out"`` hands your ``backward`` each W as (in, out) and
+    reads its gradients (and ``grads``) that way; ``batch_axis="last"`` means examples are
+    columns: ``x`` (n_in, batch) and ``target`` (n_out, batch) as handed in, your ``backward``
+    gets them so with each bias as (n, 1), and δ, ∂L/∂a and the prediction are read back so.
+    ``dtype`` (float64 or float32) defaults to the gradients handed in as ``grads``: float32
+    when all of them are float32 (a notice says so), float64 otherwise.
     ``atol``/``rtol`` default per dtype (``core.tolerance.DEFAULT_TOLERANCES``). ``oracle``
     (central, richardson, complex-step or directional) adds the numerical oracle as a third
     opinion; ``oracle_sample`` checks that many elements per parameter (the largest and the
@@ -136,4 +155,47 @@ def check(
     # Every keyword but the hand side's is the Request's field of the same name.
     options = dict(locals())
     hand = {name: options.pop(name) for name in ("backward", "impl", "grads")}
-    return Report.of(run_check(Request(**options), **hand))
+    notice = None
+    if dtype is None:
+        options["dtype"], notice = dtype_of(grads)
+    if batch_axis == "last":
+        options["x"], options["target"] = as_rows(x), as_rows(target)
+    report = run_check(Request(**options), **hand)
+    if notice is not None:
+        report = replace(report, warnings=(notice, *report.warnings))
+    return Report.of(report)
+
+
+def dtype_of(grads: object) -> tuple[str, Notice | None]:
+    """The check's dtype when none is given: the gradients handed in decide (float32 when
+    every one is float32 or narrower, with a notice; float64 when any is wider, or none)."""
+    if not isinstance(grads, Mapping):
+        return "float64", None
+    kinds = set()
+    for value in grads.values():
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and getattr(dtype, "is_floating_point", False):
+            kinds.add(dtype.itemsize if hasattr(dtype, "itemsize") else 4)
+        elif dtype is not None and getattr(dtype, "kind", "") == "f":
+            kinds.add(dtype.itemsize)
+    if not kinds or max(kinds) > 4:
+        return "float64", None
+    tol = DEFAULT_TOLERANCES["float32"]
+    return "float32", Notice(
+        "dtype",
+        f"the gradients handed in are float32: checked in float32 (atol={tol.atol:g}, "
+        f"rtol={tol.rtol:g}); dtype='float64' holds them to float64's",
+    )
+
+
+def as_rows(values: Any) -> Any:
+    """x or target handed in with examples as columns ((n, batch)) as rows (batch, n)."""
+    if values is None:
+        return None
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch here
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return values  # not a table of numbers: the validation of x/target says what is wrong
+    return arr.T if arr.ndim == 2 else values

@@ -11,7 +11,7 @@ shape's formula under the check's own pass rule, ``|hand − formula| ≤ atol +
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,6 +32,7 @@ KINDS = (
     "forward_mismatch",
     "layer",
     "rounding_level",
+    "float32_rounding",
     "sign_flipped",
     "scale_factor_2",
     "batch_sum_vs_mean",
@@ -44,6 +45,12 @@ KINDS = (
     "wrong_activation_derivative",
     "weight_not_transposed_in_backprop",
     "pre_activation_in_weight_gradient",
+    "l2_missing",
+    "l2_factor",
+    "l2_on_bias",
+    "l2_wrong_layers",
+    "l2_undeclared",
+    "l2_in_loss",
     "convention",
     "weights_or_inputs_differ",
 )
@@ -136,9 +143,43 @@ def diagnose(
             )
         )
         return tuple(findings)
-    top = max(_layer(c.name) for c in failing)
-    location = _location(top, failing, grads)
+    if all(_rounding_level(c, np.float32) for c in failing):
+        # float64 references, float32-sized differences: the hand side computed in float32
+        findings.append(
+            Finding(
+                "float32_rounding",
+                None,
+                None,
+                "every difference is at float32's rounding level (within "
+                f"{ROUNDING_ULPS}·eps(float32) of each array's largest value): your side "
+                "computed in float32 (weights taken from a float32 model, float32 arrays), "
+                "so float64's tolerance cannot hold; check it with --dtype float32 "
+                "(dtype='float32'), or compute in float64",
+                f"max|hand − autograd| ≤ {ROUNDING_ULPS}·eps(float32)·max|autograd| per array",
+            )
+        )
+        return tuple(findings)
+    depth = max((_layer(c.name) for c in parameters), default=1)
+    top = min(max(_layer(c.name) for c in failing), depth)
+    location = _location(top, failing, grads, depth)
     findings.append(location)
+    if context is not None:
+        # Bug shapes are matched on the data part of each gradient: the L2 term's exact share
+        # (2λp, or what the hand side's own L2 term was found to be) is taken out first.
+        decay, parameters, extra = _without_l2(parameters, context)
+        findings.extend(decay)
+        explained = _loss_is_l2(forward, extra)
+        if explained is not None:
+            # the returned loss carries the same L2 terms: the forward pass itself is right
+            findings = [f for f in findings if f.parameter != "loss"]
+            findings.append(explained)
+        grads = list(parameters) + list(deltas)
+        failing = [c for c in grads if not c.passed]
+        if not failing:
+            # Each failure is an L2 term, named with its parameter: no other place to look.
+            findings.remove(location)
+            return tuple(findings)
+        top = min(max(_layer(c.name) for c in failing), depth)
     chain = _chain_scale(top, parameters, failing, context)
     if chain is not None:
         findings.append(chain)
@@ -210,12 +251,18 @@ def _everything_differs(
 
 
 def _layer(name: str) -> int:
+    """The layer a quantity belongs to; a course's dA_l (∂L/∂a_l) is made in layer l + 1's
+    backward, its dZ_l is δ_l's."""
+    if name.startswith(("dA", "dZ")):
+        return int(name[2:]) + (name[1] == "A")
     return int(name.lstrip("Wbdelta"))
 
 
-def _location(top: int, failing: Sequence[Comparison], grads: Sequence[Comparison]) -> Finding:
-    names = [c.name for c in failing if _layer(c.name) == top]
-    above = sorted({_layer(c.name) for c in grads if _layer(c.name) > top})
+def _location(
+    top: int, failing: Sequence[Comparison], grads: Sequence[Comparison], depth: int
+) -> Finding:
+    names = [c.name for c in failing if min(_layer(c.name), depth) == top]
+    above = sorted({_layer(c.name) for c in grads if top < _layer(c.name) <= depth})
     if above:
         passing = f"; layer{'s' if len(above) > 1 else ''} {', '.join(map(str, above))} pass"
         passing += "es" if len(above) == 1 else ""
@@ -237,12 +284,17 @@ def _location(top: int, failing: Sequence[Comparison], grads: Sequence[Compariso
 ROUNDING_ULPS = 64
 
 
-def _rounding_level(c: Comparison) -> bool:
+def _rounding_level(c: Comparison, dtype: type[np.floating] | None = None) -> bool:
+    """Whether every difference is within ``ROUNDING_ULPS`` eps (of ``dtype``, default the
+    reference's own) of the array's largest value."""
     ref = np.asarray(c.reference)
     if c.n_nonfinite or ref.dtype.kind != "f" or ref.size == 0:
         return False
+    if dtype is not None and np.finfo(dtype).eps <= np.finfo(ref.dtype).eps:
+        return False  # only a narrower dtype than the check's tells more than rounding_level
+    eps = float(np.finfo(dtype if dtype is not None else ref.dtype).eps)
     scale = float(np.max(np.abs(ref)))
-    return c.max_abs_error <= ROUNDING_ULPS * float(np.finfo(ref.dtype).eps) * scale
+    return c.max_abs_error <= ROUNDING_ULPS * eps * scale
 
 
 def _nonfinite(c: Comparison) -> Finding:
@@ -269,6 +321,169 @@ def _nonfinite(c: Comparison) -> Finding:
 
 def _layer_or_none(name: str) -> int | None:
     return None if name in ("prediction", "loss") else _layer(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The L2 term
+
+
+def _loss_is_l2(forward: Sequence[Comparison], extra: float) -> Finding | None:
+    """A finding when the returned loss differs from autograd's by exactly ``extra``, the L2
+    terms the gradients were found to carry beyond the declared ones (Σ(λ_hand − λ)·Σp²)."""
+    loss = next((c for c in forward if c.name == "loss" and not c.passed), None)
+    if loss is None or not extra or loss.n_nonfinite:
+        return None
+    expected = np.asarray(loss.reference, dtype=np.float64) + extra
+    if not _matches(loss.candidate, expected, loss.tolerance):
+        return None
+    return Finding(
+        "l2_in_loss",
+        None,
+        "loss",
+        f"your loss differs from autograd's by exactly the L2 terms named above ({extra:+.6g}): "
+        "it carries the same L2 term as your gradients, and the forward pass is right",
+        _rule(f"(autograd {extra:+.6g})", loss.tolerance),
+    )
+
+
+def _without_l2(
+    parameters: Sequence[Comparison], ctx: Context
+) -> tuple[list[Finding], tuple[Comparison, ...], float]:
+    """L2 findings, every parameter's comparison with the L2 term's share taken out, and how
+    much the hand side's own L2 terms add to the loss beyond the declared ones.
+
+    A gradient that fails only because its L2 term differs from the declared one (missing,
+    missing its factor 2, on a bias, on a layer that has none) differs from autograd's by
+    exactly a multiple of the parameter itself: hand − autograd = 2(λ_hand − λ)·p. That is
+    tested first (a few structured values of λ_hand, then the least-squares one for tensors of
+    3 or more numbers); what remains (hand − 2λ_hand·p against autograd − 2λ·p) is the data
+    gradient the other bug shapes are matched on.
+    """
+    spec = ctx.spec
+    declared = dict((p.name, spec.l2_of(p.name)) for p in spec.parameters())
+    found: list[Finding] = []
+    out: list[Comparison] = []
+    extra = 0.0
+    for c in parameters:
+        lam = declared.get(c.name, 0.0)
+        p = np.asarray(ctx.params[c.name], dtype=np.float64)
+        ref = np.asarray(c.reference, dtype=np.float64)
+        hand = np.asarray(c.candidate, dtype=np.float64)
+        if c.passed or c.n_nonfinite:
+            if lam and not c.n_nonfinite:
+                c = replace(c, reference=ref - 2.0 * lam * p, candidate=hand - 2.0 * lam * p)
+            out.append(c)
+            continue
+        own = _hand_l2(c, p, lam, declared)
+        if own is not None:
+            found.append(_l2_finding(c.name, lam, own, declared, c.tolerance))
+            extra += (own - lam) * float(np.sum(p * p))
+        if own is None and not lam:
+            out.append(c)
+            continue
+        own = lam if own is None else own
+        out.append(
+            compare(
+                c.name,
+                ref - 2.0 * lam * p,
+                hand - 2.0 * own * p,
+                c.tolerance,
+                torch_name=c.torch_name,
+                norm_tol=c.norm_tol,
+            )
+        )
+    return found, tuple(out), extra
+
+
+def _hand_l2(c: Comparison, p: Array, lam: float, declared: Mapping[str, float]) -> float | None:
+    """λ of the hand side's own L2 term on ``c``, when it differs from the declared ``lam``
+    and explains the whole difference; None otherwise."""
+    ref = np.asarray(c.reference, dtype=np.float64)
+    pp = float(np.sum(p * p))
+    if pp == 0.0 or not np.all(np.isfinite(ref)):
+        return None
+    layer_w = declared.get(f"W{_layer(c.name)}", 0.0)
+    others = sorted({v for v in declared.values() if v > 0})
+    tries = [0.0, lam / 2, 2 * lam, lam / 4] if lam else []
+    if not lam:
+        tries += [layer_w, layer_w / 2, *others, *(v / 2 for v in others)]
+    if p.size >= 3:  # fewer numbers are proportional to anything: no fitted λ
+        residual = np.asarray(c.candidate, dtype=np.float64) - ref
+        tries.append(lam + float(np.sum(residual * p)) / (2.0 * pp))
+    for own in tries:
+        if own == lam or not np.isfinite(own):
+            continue
+        if _matches(c.candidate, ref + 2.0 * (own - lam) * p, c.tolerance):
+            return own
+    return None
+
+
+def _l2_finding(
+    name: str, lam: float, own: float, declared: Mapping[str, float], tol: Tolerance
+) -> Finding:
+    """What the hand side's L2 term on ``name`` (λ_hand = ``own``) says about the bug."""
+    test = _rule(f"(autograd + 2·({own:.6g} − {lam:g})·{name})", tol)
+    layer = _layer(name)
+    where = ", ".join(f"{k}={v:g}" for k, v in declared.items() if v > 0)
+    pairs = "".join(f"{k}={v:g}," for k, v in declared.items() if v > 0)
+    if lam and own == 0:
+        return Finding(
+            "l2_missing",
+            layer,
+            name,
+            f"{name} has no L2 term: it is the data gradient alone, without the declared "
+            f"2λ·{name} (λ = {lam:g}, so 2λ = {2 * lam:g}); add 2·{lam:g}·{name} to it, or "
+            f"leave {name} out of --l2",
+            test,
+        )
+    if lam:
+        factor = own / lam
+        head = f"{name}'s L2 term is ×{factor:.6g} the declared one"
+        if factor == 0.5:
+            meaning = (
+                f"{head}: λ·{name} where ∂(λ·Σ{name}²)/∂{name} = 2λ·{name} (λ = {lam:g}): the "
+                f"factor 2 of the square's derivative is missing, or the code's penalty is "
+                f"(λ/2)·Σ{name}², which is --l2 {name}={lam / 2:g}"
+            )
+        elif factor == 0.25:
+            meaning = (
+                f"{head}: (λ/2)·{name} where 2λ·{name} belongs (λ = {lam:g}): the factor 2 is "
+                "missing and λ halved"
+            )
+        elif factor == 2:
+            meaning = (
+                f"{head}: 4λ·{name} where 2λ·{name} belongs (λ = {lam:g}): a factor 2 too many"
+            )
+        else:
+            meaning = f"{head}: 2·{own:.6g}·{name} where 2·{lam:g}·{name} belongs"
+        return Finding("l2_factor", layer, name, meaning, test)
+    if name.startswith("b"):
+        return Finding(
+            "l2_on_bias",
+            layer,
+            name,
+            f"{name} has an L2 term 2λ·{name} with λ = {own:.6g}, but the check puts none on "
+            f"{name}: L2 is applied to a bias (usually the weights only); remove it, or declare "
+            f"it (--l2 {pairs}{name}={own:.6g})",
+            test,
+        )
+    if where:
+        return Finding(
+            "l2_wrong_layers",
+            layer,
+            name,
+            f"{name} has an L2 term 2λ·{name} with λ = {own:.6g}, but --l2 puts none on "
+            f"{name} (it has {where}): the L2 term is on the wrong layers",
+            test,
+        )
+    return Finding(
+        "l2_undeclared",
+        layer,
+        name,
+        f"{name} has an L2 term 2λ·{name} with λ = {own:.6g} that the check does not declare: "
+        f"add --l2 {own:.6g} (every weight) or --l2 {name}={own:.6g}, or remove it from the code",
+        test,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +534,8 @@ def _fit(c: Comparison) -> float | None:
     if r.size < 3 or rr == 0.0 or not np.all(np.isfinite(h)):
         return None
     k = float(h @ r) / rr
-    return k if np.isfinite(k) and k not in (0.0, 1.0) else None
+    # a factor that prints as ×1 (or ×0) says nothing a person can act on
+    return k if np.isfinite(k) and f"{k:.6g}" not in ("1", "0", "-0") else None
 
 
 def _scale_of(
@@ -509,8 +725,8 @@ def _delta_hypotheses(layer: int, ctx: Context) -> list[tuple[str, str, Array]]:
         out.append(
             (
                 "derivative_formula_at_pre_activation",
-                f"δ{k} evaluates f′ written in terms of the output (σ′ = a(1 − a)) at the "
-                f"pre-activation z{k} instead of at a{k}",
+                f"δ{k} evaluates f′ written in terms of the output ({fn.df_from_output_formula}) "
+                f"at the pre-activation z{k} instead of at a{k}",
                 upstream * fn.df_from_output(z),
             )
         )

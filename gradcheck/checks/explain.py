@@ -139,7 +139,9 @@ def _forward_steps(
         loss_formula = loss_formula.replace("mean", "sum")
     if spec.loss_scale != 1.0:
         loss_formula = f"L = {spec.loss_scale:g}·[{loss_formula.removeprefix('L = ')}]"
-    if spec.l2:
+    if spec.l2_parameters:
+        loss_formula += "".join(f" + {lam:g}·Σ{name}²" for name, lam in spec.l2_terms)
+    elif spec.l2:
         loss_formula += f" + {spec.l2:g}·Σ_l ΣW_l²"
     steps.append(
         Step(
@@ -207,7 +209,8 @@ def _backward_steps(
         prev = "x" if layer == 1 else f"a{layer - 1}"
         a_prev = fwd.activations[layer - 1]
         grad_w = bwd.grads[f"W{layer}"]
-        l2 = f" + {2 * spec.l2:g}·W{layer}" if spec.l2 else ""
+        lam_w, lam_b = spec.l2_of(f"W{layer}"), spec.l2_of(f"b{layer}")
+        l2 = f" + {2 * lam_w:g}·W{layer}" if lam_w else ""
         steps.append(
             Step(
                 phase="backward",
@@ -226,7 +229,8 @@ def _backward_steps(
                 phase="backward",
                 name=f"b{layer}",
                 title=f"gradient of b{layer}",
-                formula=f"∂L/∂b{layer} = Σ_batch δ{layer}",
+                formula=f"∂L/∂b{layer} = Σ_batch δ{layer}"
+                + (f" + {2 * lam_b:g}·b{layer}" if lam_b else ""),
                 where=None,
                 shapes=f"δ{layer} ({_dims(delta)}) summed over rows → {_dims(grad_b)}",
                 hand=grad_b,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_OUTPUT_ACTIVATION, LAYOUTS
-from gradcheck.core.spec import SEED_LAYERS, NetSpec
+from gradcheck.core.spec import SEED_LAYERS, NetSpec, l2_fields
 
 Array = NDArray[np.float64]
 
@@ -44,7 +44,7 @@ def resolve(
     output_activation: str | None,
     reduction: str,
     loss_scale: float,
-    l2: float,
+    l2: float | Mapping[str, float] | str,
     layout: str,
     seed: int,
     weights: str | None,
@@ -60,7 +60,7 @@ def resolve(
         "dtype": dtype,
         "reduction": reduction,
         "loss_scale": float(loss_scale),
-        "l2": float(l2),
+        **l2_fields(l2),
     }
     if model is not None:
         return _from_model(

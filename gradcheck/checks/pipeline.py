@@ -14,11 +14,11 @@ from gradcheck.checks.health import Notice
 from gradcheck.checks.problem import Problem, Request, setup
 from gradcheck.checks.report import Probe, Report, Settings
 from gradcheck.core import replica
-from gradcheck.core.answer import Answer
-from gradcheck.core.bounds import bounds
+from gradcheck.core.answer import Answer, course_factor
+from gradcheck.core.bounds import Bounds, TensorBounds, bounds, carried, inner
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.errors import GradcheckError, UserCodeError
-from gradcheck.core.functions import LAYOUTS
+from gradcheck.io.usercode import Exchange
 
 if TYPE_CHECKING:
     from gradcheck.checks.oracle import Progress
@@ -95,6 +95,19 @@ def evaluate(
         for name in ref.deltas
         if name in hand.deltas
     )
+    deltas += tuple(
+        compare(
+            name,
+            ref.course[name],
+            hand.course[name],
+            tol,
+            kind="course",
+            norm_tol=ntol,
+            bounds=course_bounds(problem, limits, name),
+        )
+        for name in ref.course
+        if name in hand.course
+    )
     oracle_check = None
     if settings.oracle is not None:
         from gradcheck.checks.oracle import judge, oracle_numbers
@@ -132,22 +145,46 @@ def evaluate(
     )
 
 
+def course_bounds(problem: Problem, limits: Bounds, name: str) -> TensorBounds | None:
+    """Where a correct course dZ_l or dA_l lies: δ_l's bounds, or δ_(l+1)'s through W_(l+1)
+    (∂L/∂a_l = δ_(l+1)·W_(l+1), one more product rounded), times ``course_factor``; for ŷ of a
+    linear output δL's own. None where neither holds."""
+    spec = problem.spec
+    factor = course_factor(spec.reduction, int(problem.x.shape[0]))
+    layer = int(name[2:])
+    if name.startswith("dZ") or layer == spec.depth:
+        if name.startswith("dA") and not spec.linear_output:
+            return None
+        d = limits[f"delta{layer}"]
+        return TensorBounds(factor * d.center, factor * d.radius, factor * d.rounding)
+    d = limits[f"delta{layer + 1}"]
+    w = np.asarray(problem.params[f"W{layer + 1}"], dtype=np.float64)
+    aw = np.abs(w)
+    u = float(np.finfo(np.dtype(spec.dtype)).eps)
+    size = np.abs(d.center) + d.radius
+    rounding = carried(d.rounding, w) + inner(spec.layers[layer + 1], u) * (size @ aw)
+    return TensorBounds(factor * (d.center @ w), factor * (d.radius @ aw), factor * rounding)
+
+
 def user_side(
     problem: Problem,
     *,
     backward: Callable[..., object] | None = None,
     impl: str | None = None,
     grads: str | Mapping[str, object] | None = None,
-    layout: str = "out_in",
+    exchange: Exchange | None = None,
     loaded: dict[str, Callable[..., object]] | None = None,
 ) -> tuple[str, Answer] | None:
     """The user's hand side (a callable, ``--impl FILE.py:FUNC``, ``--grads FILE`` or a dict
     of gradients) and its label for ``Settings.candidate``; ``None`` when none is given (the
-    built-in replica). W is exchanged in ``layout``. ``loaded`` keeps the ``--impl`` function
-    once loaded, so that probe batches call the same function (a pipe is read only once)."""
+    built-in replica). Arrays are exchanged as ``exchange`` says (W's layout, the batch axis).
+    ``loaded`` keeps the ``--impl`` function once loaded, so that probe batches call the same
+    function (a pipe is read only once)."""
     from gradcheck.io import gradsfile, usercode
 
     one_candidate(backward, impl, grads)
+    ex = exchange or Exchange()
+    orient = {"layout": ex.layout, "batch_axis": ex.batch_axis}
     batch = int(problem.x.shape[0])
     if backward is not None:
         label = f"python:{usercode.describe_function(backward)}"
@@ -158,7 +195,7 @@ def user_side(
             problem.x,
             problem.y,
             option="backward",
-            layout=layout,
+            **orient,
         )
     elif impl is not None:
         if loaded is not None and impl in loaded:
@@ -169,16 +206,16 @@ def user_side(
                 loaded[impl] = fn
         label = f"impl:{impl}"
         found = usercode.call_backward(
-            fn, problem.spec, problem.params, problem.x, problem.y, label=impl, layout=layout
+            fn, problem.spec, problem.params, problem.x, problem.y, label=impl, **orient
         )
     elif isinstance(grads, Mapping):
         label = "python:grads"
         found = usercode.validate(
-            _arrays(grads), problem.spec, batch=batch, option="grads", what="grads", layout=layout
+            _arrays(grads), problem.spec, batch=batch, option="grads", what="grads", **orient
         )
     elif grads is not None:
         label = f"grads:{grads}"
-        found = gradsfile.load_grads(grads, problem.spec, batch=batch, layout=layout)
+        found = gradsfile.load_grads(grads, problem.spec, batch=batch, **orient)
     else:
         return None
     return label, found
@@ -222,36 +259,32 @@ def run_check(
 
     n_probes = probing.validate_count(request.probes)
     problem, settings = setup(request)
-    layout = request.layout
+    exchange = Exchange(request.layout, request.batch_axis)
+    loaded: dict[str, Callable[..., object]] = {}
 
-    def hand_for(other: str) -> Answer | None:
-        """The user's answer with W exchanged in layout ``other``; None if it does not fit."""
+    def hand_for(other: Exchange) -> Answer | None:
+        """The user's answer exchanged as ``other``; None if it does not fit."""
         try:
-            found = user_side(problem, backward=backward, impl=impl, grads=grads, layout=other)
+            found = user_side(
+                problem, backward=backward, impl=impl, grads=grads, exchange=other, loaded=loaded
+            )
         except GradcheckError:
             return None
         return found[1] if found is not None else None
 
-    loaded: dict[str, Callable[..., object]] = {}
     try:
         user = user_side(
-            problem, backward=backward, impl=impl, grads=grads, layout=layout, loaded=loaded
+            problem, backward=backward, impl=impl, grads=grads, exchange=exchange, loaded=loaded
         )
     except GradcheckError as err:
-        other = next(lay for lay in LAYOUTS if lay != layout)
-        if hand_for(other) is None:
-            raise
-        hint = f"; with --layout {other} it runs and its shapes fit: add --layout {other}"
-        if isinstance(err, UserCodeError):
-            raise UserCodeError(err.cli_message + hint, err.traceback_text) from None
-        raise GradcheckError(err.cli_message + hint, field=err.field) from None
+        raise with_exchange_hint(err, exchange, hand_for) from None
     if user is None:
         return evaluate(problem, settings, progress=progress)
     candidate, hand = user
     probed = n_probes if backward is not None or impl is not None else 0
     settings = replace(settings, candidate=candidate, probes=probed)
     report = evaluate(problem, settings, hand, progress=progress)
-    report = with_convention(report, problem, hand, layout, hand_for)
+    report = with_convention(report, problem, hand, exchange, hand_for)
     if grads is not None:
         if n_probes:
             note = (
@@ -280,28 +313,51 @@ def run_check(
     return report
 
 
+def with_exchange_hint(
+    err: GradcheckError, exchange: Exchange, hand_for: Callable[[Exchange], Answer | None]
+) -> GradcheckError:
+    """``err`` (the user's code raised, or its answer did not fit) with the options under which
+    it runs and fits, when another layout or batch axis does: transposed arrays are the usual
+    cause of a shape error."""
+    other = next((e for e in exchange.others() if hand_for(e) is not None), None)
+    if other is None:
+        return err
+    changed = " ".join(exchange.changes_to(other))
+    if other.batch_axis != exchange.batch_axis:
+        to = "columns" if other.batch_axis == "last" else "rows"
+        hint = (
+            f"; your arrays look transposed: examples as {to}? use {changed} (with it, your "
+            "code runs and its shapes fit)"
+        )
+    else:
+        hint = f"; with {changed} it runs and its shapes fit: add {changed}"
+    if isinstance(err, UserCodeError):
+        return UserCodeError(err.cli_message + hint, err.traceback_text)
+    return GradcheckError(err.cli_message + hint, field=err.field)
+
+
 def with_convention(
     report: Report,
     problem: Problem,
     hand: Answer,
-    layout: str,
-    hand_for: Callable[[str], Answer | None],
+    exchange: Exchange,
+    hand_for: Callable[[Exchange], Answer | None],
 ) -> Report:
     """``report`` with a convention finding added when the failing ``hand`` is right for a
     network that differs by a convention (``checks/conventions.py``)."""
     if report.passed:
         return report
-    from gradcheck.checks.conventions import SCALE_KINDS, find_convention
+    from gradcheck.checks.conventions import RESTATED_KINDS, find_convention
 
-    found = find_convention(problem, hand, layout, report.settings.tolerance, hand_for)
+    found = find_convention(problem, hand, exchange, report.settings.tolerance, hand_for)
     if found is None:
         return report
-    # The derivation is right for a network that differs by a convention. A global scale the
-    # diagnosis already named (a factor 2, a sum for a mean) is the same fact seen as a bug:
-    # both are kept. Otherwise its hypotheses about this network would mislead, and the
-    # convention replaces them.
-    scaled = {f.kind for f in report.diagnosis} & set(SCALE_KINDS)
-    kept = report.diagnosis if scaled else ()
+    # The derivation is right for a network that differs by a convention. A global scale or
+    # an L2 term the diagnosis already named (a factor 2, a sum for a mean, λ/2) is the same
+    # fact seen as a bug: both are kept. Otherwise its hypotheses about this network would
+    # mislead, and the convention replaces them.
+    restated = {f.kind for f in report.diagnosis} & set(RESTATED_KINDS)
+    kept = report.diagnosis if restated else ()
     return replace(report, diagnosis=(*kept, found))
 
 
@@ -326,21 +382,21 @@ def run_probe(
     command = probing.command(request, probing.impl_argument(impl, backward), x, y)
     small = probing.probe_problem(problem, x, y)
     probe_settings = replace(settings, x=x, target=y, probes=0)
-    layout = request.layout
+    exchange = Exchange(request.layout, request.batch_axis)
 
-    def hand_for(other: str) -> Answer | None:
+    def hand_for(other: Exchange) -> Answer | None:
         try:
-            found = user_side(small, backward=backward, impl=impl, layout=other, loaded=loaded)
+            found = user_side(small, backward=backward, impl=impl, exchange=other, loaded=loaded)
         except GradcheckError:
             return None
         return found[1] if found is not None else None
 
     try:
-        user = user_side(small, backward=backward, impl=impl, layout=layout, loaded=loaded)
+        user = user_side(small, backward=backward, impl=impl, exchange=exchange, loaded=loaded)
     except GradcheckError as err:
         message = err.cli_message.strip().splitlines()[0] if err.cli_message.strip() else ""
         return Probe(index, x, y, None, command, error=message or type(err).__name__)
     assert user is not None
     report = evaluate(small, probe_settings, user[1])
-    report = with_convention(report, small, user[1], layout, hand_for)
+    report = with_convention(report, small, user[1], exchange, hand_for)
     return Probe(index, x, y, report, command)

@@ -25,6 +25,7 @@ from gradcheck.checks.problem import Problem, Request
 from gradcheck.checks.report import Settings
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import DEFAULT_LOSS
+from gradcheck.core.spec import l2_option
 
 #: Probe batches checked by default: sizes 2 and 3.
 DEFAULT_PROBES = 2
@@ -165,10 +166,13 @@ def command(
         args += ["--reduction", request.reduction]
     if request.loss_scale != 1.0:
         args += ["--loss-scale", _number(request.loss_scale)]
-    if request.l2 != 0.0:
-        args += ["--l2", _number(request.l2)]
+    l2 = l2_option(request.l2)
+    if l2 is not None:
+        args += ["--l2", l2]
     if request.layout != "out_in":
         args += ["--layout", request.layout]
+    if request.batch_axis != "first":
+        args += ["--batch-axis", request.batch_axis]
     if request.dtype != "float64":
         args += ["--dtype", request.dtype]
     if request.weights is not None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from gradcheck.checks import network
 from gradcheck.checks.report import Settings
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.functions import DEFAULT_LOSS
+from gradcheck.core.functions import BATCH_AXES, DEFAULT_LOSS
 from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.io import inputs
@@ -50,8 +50,9 @@ class Request:
     output_activation: str | None = None
     reduction: str = "mean"
     loss_scale: float = 1.0
-    l2: float = 0.0
+    l2: float | Mapping[str, float] = 0.0  # λ for every W, or λ per parameter {"W1": 5e-4, …}
     layout: str = "out_in"
+    batch_axis: str = "first"  # how the user's code holds a batch: examples as rows or columns
     model: object | None = None  # "FILE.py:NAME" or an nn.Module instance
     probes: int = 2  # probe batches (sizes 2, 3, …) for user code; 0: none (checks/probes.py)
     oracle_sample: int | None = None  # elements per parameter the oracle checks; None: all
@@ -102,7 +103,8 @@ def setup(request: Request) -> tuple[Problem, Settings]:
 
         validate_method(spec, r.oracle)
     validate_oracle_options(r.oracle, r.oracle_sample, r.oracle_budget)
-    x, y = resolve_batch(spec, _plain(r.x), _plain(r.target), r.data)
+    validate_batch_axis(r.batch_axis)
+    x, y = resolve_batch(spec, _plain(r.x), _plain(r.target), r.data, r.batch_axis)
     problem = prepare(spec, x=x, target=y, seed=r.seed, params=net.params)
     problem = replace(problem, model=net.module)
     # The seed is echoed only when it made the weights: torch's init, or building --model FILE.
@@ -119,9 +121,19 @@ def setup(request: Request) -> tuple[Problem, Settings]:
         oracle_sample=r.oracle_sample,
         oracle_budget=r.oracle_budget,
         layout=r.layout,
+        batch_axis=r.batch_axis,
         model=net.model,
     )
     return problem, settings
+
+
+def validate_batch_axis(batch_axis: object) -> None:
+    """``--batch-axis``: one of ``BATCH_AXES``."""
+    if not isinstance(batch_axis, str) or batch_axis not in BATCH_AXES:
+        raise GradcheckError(
+            f"--batch-axis: unknown {batch_axis!r}; choose from {', '.join(BATCH_AXES)} "
+            "(examples as rows or as columns)"
+        )
 
 
 #: Largest --oracle-sample: beyond it, the full oracle is the better tool.
@@ -193,13 +205,18 @@ def prepare(
 
 
 def resolve_batch(
-    spec: NetSpec, x: Rows | None, target: Rows | None, data: str | None
+    spec: NetSpec,
+    x: Rows | None,
+    target: Rows | None,
+    data: str | None,
+    batch_axis: str = "first",
 ) -> tuple[NDArray[np.float64], NDArray[np.generic]]:
-    """Inputs and targets from ``x``/``target`` rows or from a data file (exactly one)."""
+    """Inputs and targets from ``x``/``target`` rows or from a data file (exactly one); an
+    ``.npz`` data file is read in ``batch_axis``."""
     if data is not None:
         if x is not None or target is not None:
             raise GradcheckError("--data: give either --data or --x/--target, not both")
-        return inputs.load_data(spec, data)
+        return inputs.load_data(spec, data, batch_axis)
     x_rows = _rows(x) if x is not None else []
     if not x_rows:
         raise GradcheckError("--x: missing; give the input values (e.g. --x 0.974 0.312) or --data")

@@ -31,6 +31,7 @@ class Settings:
     oracle_sample: int | None = None  # elements per parameter the oracle checks; None: all
     oracle_budget: float = 0.0  # seconds the oracle may take; 0: no limit
     layout: str = "out_in"  # how the user's code stores W: (out, in) or (in, out)
+    batch_axis: str = "first"  # how the user's code holds a batch: examples as rows or columns
     model: str | None = None  # the user's model: "FILE.py:NAME" or "python:module.Class"
     probes: int = 0  # probe batches checked beside the given one (user code only)
 

@@ -225,7 +225,7 @@ class SweepReport:
             ("--loss", spec.loss, seed_net.loss),
             ("--reduction", spec.reduction, seed_net.reduction),
             ("--loss-scale", f"{spec.loss_scale!r}", f"{seed_net.loss_scale!r}"),
-            ("--l2", f"{spec.l2!r}", f"{seed_net.l2!r}"),
+            ("--l2", spec.l2_text, seed_net.l2_text),
             ("--dtype", spec.dtype, seed_net.dtype),
         ):
             if value != default:

@@ -53,7 +53,7 @@ def request_from(options: dict[str, Any]) -> Request:
     from dataclasses import fields
 
     from gradcheck.checks.problem import Request
-    from gradcheck.core.spec import parse_layers
+    from gradcheck.core.spec import parse_l2, parse_layers
     from gradcheck.io.inputs import parse_floats
 
     x = [parse_floats(row, "--x") for row in options.pop("x_rows", ())]
@@ -61,6 +61,8 @@ def request_from(options: dict[str, Any]) -> Request:
     given = {f.name: options[f.name] for f in fields(Request) if f.name in options}
     if given.get("layers") is not None:
         given["layers"] = parse_layers(given["layers"])
+    if isinstance(given.get("l2"), str):
+        given["l2"] = parse_l2(given["l2"])
     return Request(x or None, target or None, **{k: v for k, v in given.items() if k != "x"})
 
 
@@ -191,7 +193,7 @@ def sweep(
     loss: str,
     reduction: str,
     loss_scale: float,
-    l2: float,
+    l2: str,
     dtype: str,
     atol: float | None,
     rtol: float | None,
@@ -215,7 +217,7 @@ def sweep(
     """
     from gradcheck.checks import sweep as sweeping
     from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_OUTPUT_ACTIVATION
-    from gradcheck.core.spec import SEED_LAYERS, NetSpec, parse_layers
+    from gradcheck.core.spec import SEED_LAYERS, NetSpec, l2_fields, parse_layers
     from gradcheck.core.tolerance import resolve_tolerance
 
     check_output_flags(as_json=as_json, quiet=quiet)
@@ -229,7 +231,7 @@ def sweep(
         output_activation or DEFAULT_OUTPUT_ACTIVATION,
         reduction,
         loss_scale,
-        l2,
+        **l2_fields(l2),
     )
     settings = sweeping.SweepSettings(
         spec, cases, seed, batch_size, resolve_tolerance(dtype, atol, rtol), oracle

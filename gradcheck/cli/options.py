@@ -11,6 +11,7 @@ import click
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import (
     ACTIVATIONS,
+    BATCH_AXES,
     DEFAULT_ACTIVATION,
     DEFAULT_LOSS,
     DEFAULT_OUTPUT_ACTIVATION,
@@ -98,12 +99,13 @@ network_options = option_group(
     ),
     click.option(
         "--l2",
-        type=float,
-        default=0.0,
+        default="0",
         show_default=True,
-        metavar="LAMBDA",
-        help="Add LAMBDA·Σ_l ΣW_l² (weight matrices only, biases excluded) to the loss, on both "
-        "sides.",
+        metavar="LAMBDA|NAME=LAMBDA,…",
+        help="Add an L2 term to the loss, on both sides. LAMBDA: LAMBDA·Σ_l ΣW_l² over every "
+        "weight matrix (biases excluded). NAME=LAMBDA,… (e.g. W1=5e-4,b1=5e-4): λ·Σp² per "
+        "parameter, biases allowed, by hand name (W1, b1, …) or the network's torch name; "
+        "parameters not named get none.",
     ),
     choice_option(
         "--dtype",
@@ -177,7 +179,18 @@ model_options = option_group(
         "out_in",
         "How your code stores W: out_in (torch's (out, in)) or in_out ((in, out), for "
         "X·W + b code). With in_out, --impl receives and returns W as (in, out), --grads files "
-        "and .npz weights keyed W1, … are read that way. Bias gradients may be (n,) or (n, 1).",
+        "and .npz weights keyed W1, … are read that way. Bias gradients may be (n,), (n, 1) "
+        "or (1, n).",
+    ),
+    choice_option(
+        "--batch-axis",
+        BATCH_AXES,
+        "first",
+        "Where your code keeps the examples of a batch: first (rows: x is (batch, n_in), "
+        "torch's) or last (columns, as in W·X + b course code: --impl receives x as (n_in, "
+        "batch), y as (n_out, batch), class indices as (1, batch), each bias as (n, 1), and "
+        "returns δ, dA and the prediction as (n, batch); --grads files and .npz --data "
+        "arrays are read that way; a CSV line stays one example).",
     ),
 )
 
@@ -274,9 +287,11 @@ IMPL_HELP = (
     "Check your own backward instead of the built-in one: FUNC(params, x, y) -> dict of "
     "gradients. params: float64 copies of W1, b1, … (W is (out, in); (in, out) with --layout "
     "in_out); x: (batch, n_in); y: (batch, n_out), or (batch,) int64 classes for a loss over "
-    "classes. Return dL/dW1, dL/db1, … of the loss in force (its reduction, scale and L2 term), "
-    "keyed W1, … or by the network's torch names, same shapes (a bias may be (n, 1)); "
-    "optionally delta1 … deltaL (batch, n_l), prediction, loss, compared too. "
+    "classes (transposed with --batch-axis last). Return dL/dW1, dL/db1, … of the loss in "
+    "force (its reduction, scale and L2 term), keyed W1, … (or dW1, db1, …, or the network's "
+    "torch names), same shapes (a bias may be (n,), (n, 1) or (1, n)); optionally delta1 … "
+    "deltaL (or dZ1 …: (batch, n_l), ∂L/∂z_l), dA0 … dAL (∂L/∂a_l, a0 = x, aL = ŷ), "
+    "prediction, loss, compared too. "
     "This RUNS the file's Python code with your rights: use only code you trust."
 )
 
@@ -286,8 +301,9 @@ candidate_options = option_group(
         "--grads",
         metavar="FILE",
         help='Check precomputed gradients instead: an .npz or .json {"W1": [[…]], …} '
-        "with the keys --impl returns (W1, … or dense.0.weight, …), computed for the same "
-        "weights (--seed/--weights) and batch. '-' reads standard input.",
+        "with the keys and shapes --impl returns (W1, …, dW1, …, dense.0.weight, …; --layout "
+        "and --batch-axis apply), computed for the same weights (--seed/--weights) and "
+        "batch. '-' reads standard input.",
     ),
     click.option(
         "--probes",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +13,8 @@ Array = NDArray[np.floating]
 
 @dataclass(frozen=True)
 class Answer:
-    """Forward values, gradients by hand name and (where given) δ per layer.
+    """Forward values, gradients by hand name and (where given) δ per layer and a course's
+    per-example derivatives.
 
     Arrays may carry a leading case axis (a sweep's stack of cases).
     """
@@ -22,3 +23,27 @@ class Answer:
     loss: Array | None  # ()
     grads: Mapping[str, Array]  # W1, b1, … in the network's order
     deltas: Mapping[str, Array]  # "delta1" … : ∂L/∂z_l, (B, n_l), where given
+    #: "dZ1" … and "dA0" … "dAL" as a course's gradient dict holds them, (B, n_l), where given
+    #: (``course_values``)
+    course: Mapping[str, Array] = field(default_factory=dict)
+
+
+def course_factor(reduction: str, batch: int) -> float:
+    """What a course's dZ and dA are, over ∂L/∂z and ∂L/∂a: the derivatives of each example's
+    own loss, the cost's 1/m applied only in dW and db, so the batch size under a mean
+    reduction and 1 under a sum."""
+    return float(batch) if reduction == "mean" else 1.0
+
+
+def course_values(
+    reduction: str,
+    batch: int,
+    deltas: Mapping[str, Array],
+    upstream: Sequence[Array],
+) -> dict[str, Array]:
+    """dZ_l = m·∂L/∂z_l (from ``deltas``) and dA_l = m·∂L/∂a_l (``upstream[l]``, a0 = x and
+    aL = ŷ), m being ``course_factor``."""
+    factor = course_factor(reduction, batch)
+    out = {f"dZ{name.removeprefix('delta')}": factor * value for name, value in deltas.items()}
+    out |= {f"dA{layer}": factor * value for layer, value in enumerate(upstream)}
+    return out

@@ -296,13 +296,12 @@ def _bounds_rows(
     loss = head.loss
     if with_l2:  # the first piece's share carries what is added once
         loss = TensorBounds(loss.center, loss.radius, loss.rounding + eta)
-    if with_l2 and spec.l2:
-        penalty = sum(np.sum(p[f"W{k}"] ** 2, axis=(-2, -1)) for k in range(1, spec.depth + 1))
-        n_w = sum(int(np.prod(p[f"W{k}"].shape[-2:])) for k in range(1, spec.depth + 1))
+    if with_l2 and spec.has_l2:
+        penalty = np.asarray(replica.l2_penalty(spec, p), dtype=np.float64)
         loss = TensorBounds(
-            loss.center + spec.l2 * penalty,
+            loss.center + penalty,
             loss.radius,
-            loss.rounding + 2.0 * inner(n_w, u) * spec.l2 * penalty,
+            loss.rounding + 2.0 * inner(spec.n_parameters, u) * np.abs(penalty),
         )
     mid, rad, err = head.delta
     kink_elements = fwd.kink_elements + head.kink_elements
@@ -313,7 +312,10 @@ def _bounds_rows(
         a_prev, ea_prev = fwd.acts.pop(), fwd.eas.pop()
         abs_a = np.abs(a_prev)
         rows = int(a_prev.shape[-2])
-        decay = _decay(spec, p, layer) if with_l2 else np.zeros_like(p[f"W{layer}"])
+        decay, bias_decay = (
+            _decay(spec, p, f"{k}{layer}") if with_l2 else np.zeros_like(p[f"{k}{layer}"])
+            for k in "Wb"
+        )
         out[f"W{layer}"] = TensorBounds(
             _t(mid) @ a_prev + decay,
             _t(rad) @ abs_a,
@@ -324,9 +326,12 @@ def _bounds_rows(
             + (rows + 2 * with_l2) * eta,
         )
         out[f"b{layer}"] = TensorBounds(
-            mid.sum(axis=-2),
+            mid.sum(axis=-2) + bias_decay,
             rad.sum(axis=-2),
-            err.sum(axis=-2) + inner(batch, u) * size.sum(axis=-2) + (rows + 2 * with_l2) * eta,
+            err.sum(axis=-2)
+            + inner(batch, u) * size.sum(axis=-2)
+            + 2.0 * u * np.abs(bias_decay)
+            + (rows + 2 * with_l2) * eta,
         )
         if layer == 1:
             break
@@ -354,9 +359,9 @@ def _bounds_rows(
     return Bounds({name: out[name] for name in order}, kink_elements, head.saturated_rows)
 
 
-def _decay(spec: NetSpec, p: Mapping[str, Array], layer: int) -> Array:
-    """∂(λ·ΣW²)/∂W_l = 2λW_l: the L2 term's share of layer ``layer``'s weight gradient."""
-    return 2.0 * spec.l2 * p[f"W{layer}"]
+def _decay(spec: NetSpec, p: Mapping[str, Array], name: str) -> Array:
+    """∂(λ·Σp²)/∂p = 2λp: the L2 term's share of parameter ``name``'s gradient."""
+    return 2.0 * spec.l2_of(name) * p[name]
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ class Activation:
     #: and σ′ = a(1 − a) loses everything where a rounds to 1. 0 where f and f′ are exact or
     #: relatively accurate whatever the formula (relu, identity).
     bounded: float = 0.0
+    #: ``df_from_output`` as formulas write it (``σ′ = a(1 − a)``).
+    df_from_output_formula: str = ""
     #: The one parameter torch's module has (leaky_relu's ``negative_slope``), its value in this
     #: record, and the factory that builds the record for another value; None when f has none.
     parameter: str | None = None
@@ -277,6 +279,7 @@ ACTIVATIONS: dict[str, Activation] = {
             stuck="saturated",
             df_from_output=lambda a: a * (1.0 - a),
             bounded=1.0,
+            df_from_output_formula="σ′ = a(1 − a)",
         ),
         Activation(
             "tanh",
@@ -289,6 +292,7 @@ ACTIVATIONS: dict[str, Activation] = {
             stuck="saturated",
             df_from_output=lambda a: 1.0 - a * a,
             bounded=1.0,
+            df_from_output_formula="tanh′ = 1 − a²",
         ),
         Activation(
             "relu",
@@ -826,3 +830,5 @@ DEFAULT_LOSS = "mse"
 REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 #: ``--layout``: how hand code stores W: (out, in) as torch does, or (in, out) as X·W code does.
 LAYOUTS: tuple[str, ...] = ("out_in", "in_out")
+#: ``--batch-axis``: examples as rows (x is (batch, n_in), torch's) or as columns ((n_in, batch)).
+BATCH_AXES: tuple[str, ...] = ("first", "last")

@@ -458,13 +458,14 @@ def full_gradient(
             # ∂L/∂W_l = Σ_b δ̂_l[b]ᵀ a_{l−1}[b] (exact: z_l is linear in W_l); NaN rows stay NaN
             # (units not sampled).
             grads[f"W{layer}"] = (np.swapaxes(delta, -1, -2) @ a_prev).reshape(shape_w)
-            if spec.l2:
-                # λ·ΣW² does not pass through z: it is quadratic, so every method's difference
-                # quotient of it is exactly 2λW (to rounding), added here.
-                grads[f"W{layer}"] = grads[f"W{layer}"] + 2.0 * spec.l2 * net.params[
-                    f"W{layer}"
-                ].reshape(shape_w)
             grads[f"b{layer}"] = delta.sum(axis=-2).reshape(*lead, n_out)
+            for name in (f"W{layer}", f"b{layer}"):
+                lam = spec.l2_of(name)
+                if lam:
+                    # λ·Σp² does not pass through z: it is quadratic, so every method's
+                    # difference quotient of it is exactly 2λp (to rounding), added here.
+                    shape = grads[name].shape
+                    grads[name] = grads[name] + 2.0 * lam * net.params[name].reshape(shape)
             touched = (a_prev != 0).astype(np.float64)
             for store, mask in ((kinks, skip), (unjudged, bad)):
                 store[f"W{layer}"] = ((np.swapaxes(mask, -1, -2) @ touched) > 0).reshape(shape_w)
@@ -630,16 +631,10 @@ def directional(
                     both |= use & bad
             skipped[:, k] = both.any(axis=-1)
             out[:, k] = np.where(skipped[:, k], 0.0, per_sample.sum(axis=-1))
-            if spec.l2:
-                # λ·ΣW² is quadratic: its derivative along v is exactly 2λ·Σ_l ⟨W_l, v_W_l⟩.
-                out[:, k] += (
-                    2.0
-                    * spec.l2
-                    * sum(
-                        np.sum(net.params[f"W{m}"] * v[f"W{m}"], axis=(-2, -1))
-                        for m in range(1, spec.depth + 1)
-                    )
-                )
+            for name, lam in spec.l2_terms:
+                # λ·Σp² is quadratic: its derivative along v is exactly 2λ·⟨p, v_p⟩.
+                axes = tuple(range(-v[name].ndim, 0))
+                out[:, k] += 2.0 * lam * np.sum(net.params[name] * v[name], axis=axes)
     return Directional(
         directions,
         out.reshape(*lead, n_directions),

@@ -72,12 +72,15 @@ def head_loss(
 
 
 def l2_penalty(spec: NetSpec, params: Mapping[str, Array]) -> Array | float:
-    """l2 · Σ_l ΣW_l² over the weight matrices (biases excluded): (…,) or 0."""
-    if not spec.l2:
+    """Σ_p λ_p · Σp² over the parameters the L2 term reaches (``NetSpec.l2_terms``): (…,) or 0."""
+    terms = spec.l2_terms
+    if not terms:
         return 0.0
-    layers = range(1, spec.depth + 1)
-    total = sum(np.sum(params[f"W{k}"] ** 2, axis=(-2, -1)) for k in layers)
-    return spec.l2 * np.asarray(total)
+    dims = {p.name: len(p.shape) for p in spec.parameters()}
+    total = sum(
+        lam * np.sum(params[name] ** 2, axis=tuple(range(-dims[name], 0))) for name, lam in terms
+    )
+    return np.asarray(total)
 
 
 def forward(
@@ -117,11 +120,13 @@ def backward(spec: NetSpec, params: Mapping[str, Array], fwd: Forward) -> Backwa
         a_prev = fwd.activations[layer - 1]
         # dW: (…, out, in) = δᵀ (…, out, B) · a_prev (…, B, in) — sums the batch's outer products.
         grads[f"W{layer}"] = _t(delta) @ a_prev
-        if spec.l2:
-            # ∂(λ·ΣW²)/∂W = 2λW, for the weights only
-            grads[f"W{layer}"] = grads[f"W{layer}"] + 2.0 * spec.l2 * params[f"W{layer}"]
         # db: (…, out) = Σ_batch δ, since ∂z/∂b = I for every sample.
         grads[f"b{layer}"] = delta.sum(axis=-2)
+        for name in (f"W{layer}", f"b{layer}"):
+            lam = spec.l2_of(name)
+            if lam:
+                # ∂(λ·Σp²)/∂p = 2λp, for each parameter the L2 term reaches
+                grads[name] = grads[name] + 2.0 * lam * params[name]
         if layer > 1:
             # δ_{l−1} = (δ_l · W_l) ⊙ f′(z_{l−1}): the chain rule through z_l = W_l a_{l−1} + b_l
             # (∂z_l/∂a_{l−1} = W_l), then through a_{l−1} = f(z_{l−1}) elementwise.
@@ -131,6 +136,14 @@ def backward(spec: NetSpec, params: Mapping[str, Array], fwd: Forward) -> Backwa
         {name: grads[name] for name in order},
         {f"delta{layer}": deltas[f"delta{layer}"] for layer in range(1, spec.depth + 1)},
     )
+
+
+def upstream(
+    spec: NetSpec, params: Mapping[str, Array], fwd: Forward, bwd: Backward
+) -> list[Array]:
+    """∂L/∂a_l for l = 0 … L (a0 = x, aL = ŷ): δ_(l+1)·W_(l+1) below the output, ∂L/∂ŷ at it."""
+    out = [bwd.deltas[f"delta{k + 1}"] @ params[f"W{k + 1}"] for k in range(spec.depth)]
+    return [*out, fwd.dloss]
 
 
 def gradients(

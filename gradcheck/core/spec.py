@@ -4,8 +4,11 @@ reduction, scale and L2 term) and dtype."""
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import (
@@ -55,7 +58,11 @@ def short_int(n: int) -> str:
 @dataclass(frozen=True)
 class NetSpec:
     """A fully connected network ``n0 → n1 → … → nL``: Linear, activation, …, Linear, output
-    activation, and the loss ``loss_scale · reduce(loss(ŷ, y)) + l2 · Σ_l ΣW_l²``.
+    activation, and the loss ``loss_scale · reduce(loss(ŷ, y)) + Σ_p λ_p · Σp²``.
+
+    The L2 term: ``l2`` is one λ for every weight matrix (biases excluded), the ``--l2 LAMBDA``
+    form; ``l2_parameters`` gives λ per parameter instead (``--l2 W1=5e-4,b1=5e-4``: hand or
+    torch names, biases allowed, every parameter not named 0), normalised to hand names.
 
     ``activation`` is one name for every hidden layer or a comma-separated name per hidden
     layer; ``activation_params`` optionally sets, per hidden layer, the parameter torch's module
@@ -73,6 +80,7 @@ class NetSpec:
     l2: float = 0.0
     activation_params: tuple[float | None, ...] = ()
     names: tuple[str, ...] = ()
+    l2_parameters: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.layers) < 2:
@@ -99,6 +107,7 @@ class NetSpec:
                 f"--loss {self.loss} needs at least {self.loss_record.min_outputs} output units "
                 f"(its gradient is identically zero with 1); --layers ends in {self.n_out}"
             )
+        self._check_l2()
         self.check_memory(1, "--layers")
 
     @property
@@ -166,6 +175,60 @@ class NetSpec:
         if not math.isfinite(self.l2) or self.l2 < 0:
             raise GradcheckError(f"--l2: must be a finite number ≥ 0, got {self.l2:g}")
 
+    def _check_l2(self) -> None:
+        """Per-parameter λ: known names (hand or torch), each once, finite and ≥ 0."""
+        if not self.l2_parameters:
+            return
+        if self.l2:
+            raise GradcheckError(
+                "--l2: give one LAMBDA for every weight or NAME=LAMBDA pairs, not both"
+            )
+        params = self.parameters()
+        hand = {p.name: p.name for p in params} | {p.torch_name: p.name for p in params}
+        seen: dict[str, str] = {}
+        normalised: dict[str, float] = {}
+        for key, value in self.l2_parameters:
+            name = hand.get(key)
+            if name is None:
+                raise GradcheckError(
+                    f"--l2: unknown parameter {key!r}; this network has "
+                    f"{', '.join(p.name for p in params)} (or their torch names "
+                    f"{params[0].torch_name}, …)"
+                )
+            if name in seen:
+                given = name if seen[name] == key else f"{seen[name]} and {key}"
+                raise GradcheckError(f"--l2: {name} is given twice ({given})")
+            seen[name] = key
+            check_l2_value(value, key)
+            normalised[name] = float(value)
+        order = tuple((p.name, normalised[p.name]) for p in params if p.name in normalised)
+        if order != self.l2_parameters:
+            object.__setattr__(self, "l2_parameters", order)
+
+    def l2_of(self, name: str) -> float:
+        """λ of the L2 term on parameter ``name`` (a hand name: W1, b1, …); 0 when none."""
+        if self.l2_parameters:
+            return dict(self.l2_parameters).get(name, 0.0)
+        return self.l2 if name.startswith("W") else 0.0
+
+    @property
+    def l2_terms(self) -> tuple[tuple[str, float], ...]:
+        """(hand name, λ) of every parameter the L2 term reaches (λ > 0), in network order."""
+        return tuple(
+            (p.name, self.l2_of(p.name)) for p in self.parameters() if self.l2_of(p.name) > 0
+        )
+
+    @property
+    def has_l2(self) -> bool:
+        return bool(self.l2) or any(value > 0 for _, value in self.l2_parameters)
+
+    @property
+    def l2_text(self) -> str:
+        """The L2 term as ``--l2`` takes it: ``0.01``, or ``W1=0.0005,b1=0.0005``; "0" if none."""
+        if self.l2_parameters:
+            return ",".join(f"{name}={number_text(value)}" for name, value in self.l2_parameters)
+        return number_text(self.l2)
+
     @property
     def activation_names(self) -> tuple[str, ...]:
         """The names as given: one, or one per hidden layer."""
@@ -220,7 +283,7 @@ class NetSpec:
             self.output_activation == DEFAULT_OUTPUT_ACTIVATION
             and self.reduction == "mean"
             and self.loss_scale == 1.0
-            and self.l2 == 0.0
+            and not self.has_l2
         )
 
     @property
@@ -280,8 +343,8 @@ class NetSpec:
             extras.append(self.reduction)
         if self.loss_scale != 1.0:
             extras.append(f"×{self.loss_scale:g}")
-        if self.l2:
-            extras.append(f"l2 {self.l2:g}")
+        if self.has_l2:
+            extras.append(f"l2 {self.l2_text}")
         if extras:
             loss += f" ({', '.join(extras)})"
         return f"{text}, {loss}"
@@ -344,6 +407,81 @@ def parse_layers(text: str) -> tuple[int, ...]:
                 f"--layers: {part!r} is not a whole number; expected sizes like 2,10,10,1"
             ) from None
     return tuple(sizes)
+
+
+def number_text(value: float) -> str:
+    """A float as an option takes it: short (``0.0005``) when that reads back exactly."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
+L2_EXAMPLE = "W1=5e-4,b1=5e-4"
+
+
+def check_l2_value(value: object, name: str | None = None) -> float:
+    """One λ: a real number (not a bool), finite and ≥ 0; the error names the parameter."""
+    where = f" ({name})" if name is not None else ""
+    if not isinstance(value, numbers.Real) or type(value).__name__ in ("bool", "bool_"):
+        raise GradcheckError(f"--l2{where}: expected a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise GradcheckError(f"--l2{where}: must be a finite number ≥ 0, got {number}")
+    if number < 0:
+        raise GradcheckError(f"--l2{where}: must be a finite number ≥ 0, got {number:g}")
+    return number
+
+
+def parse_l2(text: str) -> float | dict[str, float]:
+    """``--l2``: one LAMBDA for every weight matrix, or ``NAME=LAMBDA,…`` per parameter."""
+    text = text.strip()
+    if "=" not in text:
+        try:
+            value = float(text)
+        except ValueError:
+            raise GradcheckError(
+                f"--l2: {text!r} is not a number; expected LAMBDA (every weight matrix) or "
+                f"NAME=LAMBDA pairs like {L2_EXAMPLE}"
+            ) from None
+        return check_l2_value(value)
+    out: dict[str, float] = {}
+    for entry in split_list(text, "--l2", L2_EXAMPLE):
+        name, sep, number = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not number:
+            raise GradcheckError(
+                f"--l2: {entry!r} is not NAME=LAMBDA; expected pairs like {L2_EXAMPLE}"
+            )
+        if name in out:
+            raise GradcheckError(f"--l2: {name} is given twice")
+        try:
+            value = float(number)
+        except ValueError:
+            raise GradcheckError(f"--l2 ({name}): {number!r} is not a number") from None
+        out[name] = check_l2_value(value, name)
+    return out
+
+
+def l2_fields(value: Any) -> dict[str, Any]:
+    """``NetSpec`` keywords for an L2 term given as a number, a mapping or ``--l2``'s text."""
+    if isinstance(value, str):
+        value = parse_l2(value)
+    if isinstance(value, Mapping):
+        pairs = []
+        for key, number in value.items():
+            if not isinstance(key, str):
+                raise GradcheckError(
+                    f"--l2: parameter names must be strings (W1, b1, …), got {key!r}"
+                )
+            pairs.append((key, check_l2_value(number, key)))
+        return {"l2": 0.0, "l2_parameters": tuple(pairs)}
+    return {"l2": check_l2_value(value), "l2_parameters": ()}
+
+
+def l2_option(value: Any) -> str | None:
+    """``--l2``'s text for an L2 term given as the API or the CLI takes it; None: no term."""
+    fields = l2_fields(value)
+    if fields["l2_parameters"]:
+        return ",".join(f"{k}={number_text(v)}" for k, v in fields["l2_parameters"])
+    return number_text(fields["l2"]) if fields["l2"] else None
 
 
 def _sizes(layers: tuple[int, ...]) -> str:

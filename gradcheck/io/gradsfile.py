@@ -1,10 +1,11 @@
 """Precomputed gradients from a file (``--grads``), so a backward in any language can be checked.
 
 ``.npz`` (read with ``allow_pickle=False``) or ``.json`` (``{"W1": [[…], …], "b1": […], …}``),
-keyed by hand names or torch's; the same keys, shapes and optional extras (``delta1 …``,
-``prediction``, ``loss``) as a ``--impl`` function returns. NaN and ±inf are allowed (JSON's
-``NaN``/``Infinity`` or the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` that
-``gradcheck --json`` writes): they are a failed check, not bad input.
+keyed by hand names, torch's or a course's (``dW1``, ``dZ1``, ``dA1``); the same keys, shapes
+and optional extras (``delta1 …``, ``dA0 …``, ``prediction``, ``loss``) as a ``--impl``
+function returns, in the same orientation (``--layout``, ``--batch-axis``). NaN and ±inf are
+allowed (JSON's ``NaN``/``Infinity`` or the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
+that ``gradcheck --json`` writes): they are a failed check, not bad input.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ _NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float(
 
 
 def grads_elements(spec: NetSpec, batch: int) -> int:
-    """Numbers a gradients file can hold: every gradient, δ, the prediction and the loss."""
-    return spec.n_parameters + batch * sum(spec.layers[1:]) + batch * spec.n_out + 1
+    """Numbers a gradients file can hold: every gradient, δ, ∂L/∂a, the prediction and the
+    loss."""
+    per_example = sum(spec.layers[1:]) + sum(spec.layers) + spec.n_out
+    return spec.n_parameters + batch * per_example + 1
 
 
 # JSON spells a float64 in at most ~25 characters; allow separators and whitespace.
@@ -34,7 +37,9 @@ _JSON_BYTES_PER_NUMBER = 40
 _MAX_DEPTH = 2  # a gradient is at most a matrix
 
 
-def load_grads(path: str, spec: NetSpec, *, batch: int, layout: str = "out_in") -> Answer:
+def load_grads(
+    path: str, spec: NetSpec, *, batch: int, layout: str = "out_in", batch_axis: str = "first"
+) -> Answer:
     """Read and validate a gradients file for ``spec`` and a batch of ``batch`` rows.
 
     ``path`` may be ``-`` or a pipe (the format is then told by the bytes: a zip archive is
@@ -53,7 +58,9 @@ def load_grads(path: str, spec: NetSpec, *, batch: int, layout: str = "out_in") 
             f"{OPTION}: {path}: unsupported file type {file.suffix or '(none)'!r}; expected .npz "
             "or .json"
         )
-    return validate(raw, spec, batch=batch, option=OPTION, what=str(file), layout=layout)
+    return validate(
+        raw, spec, batch=batch, option=OPTION, what=str(file), layout=layout, batch_axis=batch_axis
+    )
 
 
 def _load_json(file: InputFile) -> dict[str, Any]:

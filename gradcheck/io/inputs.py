@@ -123,8 +123,14 @@ def max_batch(spec: NetSpec) -> int:
 _CSV_BYTES_PER_CELL = 40
 
 
-def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np.generic]]:
+def load_data(
+    spec: NetSpec, path: str, batch_axis: str = "first"
+) -> tuple[NDArray[np.float64], NDArray[np.generic]]:
     """Read ``(x, y)`` from a CSV (first n_in columns inputs, the rest targets) or an ``.npz``.
+
+    A CSV line is one example whatever ``batch_axis`` says; an ``.npz``'s arrays are read in
+    ``batch_axis``: with ``last``, x is (n_in, batch) and y (n_out, batch), class indices
+    (1, batch) or (batch,).
 
     ``path`` may be ``-`` (standard input) or a pipe (``<(…)``); without a file name the
     format is told by the bytes (a zip archive is an ``.npz``, anything else CSV). Sizes are
@@ -138,6 +144,8 @@ def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np
     file = read_input(path, "--data", limit=limit, what=what)
     if file.suffix == ".npz" or (file.stream and file.is_zip):
         x, y = _load_npz(spec, file, limit=rows * width * 16 + 2**16)
+        if batch_axis == "last":
+            x, y = _examples_as_rows(spec, file, x, y)
     elif file.suffix in (".csv", ".txt") or file.stream:
         x, y = _load_csv(spec, file)
     else:
@@ -148,8 +156,11 @@ def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np
     if x.ndim == 1:
         x = x.reshape(1, -1) if x.size == spec.n_in else x.reshape(-1, 1)
     if x.ndim != 2 or x.shape[1] != spec.n_in:
+        hint = ""
+        if x.ndim == 2 and x.shape[0] == spec.n_in:
+            hint = ": your arrays look transposed: examples as columns? use --batch-axis last"
         raise GradcheckError(
-            f"--data: {file}: x has shape {tuple(x.shape)}, expected (batch, {spec.n_in})"
+            f"--data: {file}: x has shape {tuple(x.shape)}, expected (batch, {spec.n_in}){hint}"
         )
     batch = x.shape[0]
     if batch == 0:
@@ -163,6 +174,32 @@ def load_data(spec: NetSpec, path: str) -> tuple[NDArray[np.float64], NDArray[np
             f"for {batch} row{_s(batch)} of x"
         )
     return x, validate_target(spec, y.reshape(batch, width), "--data")
+
+
+def _examples_as_rows(
+    spec: NetSpec, file: InputFile, x: NDArray[np.float64], y: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """An ``.npz``'s x (n_in, batch) and y (n_out, batch) as rows (``--batch-axis last``)."""
+    if x.ndim == 1 and x.size == spec.n_in:
+        x = x.reshape(-1, 1)  # one example
+    if x.ndim != 2 or x.shape[0] != spec.n_in:
+        hint = ""
+        if x.ndim == 2 and x.shape[1] == spec.n_in:
+            hint = ": your arrays look transposed: examples as rows? use --batch-axis first"
+        raise GradcheckError(
+            f"--data: {file}: x has shape {tuple(x.shape)}, expected ({spec.n_in}, batch) "
+            f"with --batch-axis last{hint}"
+        )
+    batch = x.shape[1]
+    width = _width(spec)
+    if y.ndim == 2 and y.shape == (width, batch):
+        y = y.T
+    elif not (y.ndim == 1 and width == 1 and y.shape[0] == batch):
+        raise GradcheckError(
+            f"--data: {file}: y has shape {tuple(y.shape)}, expected ({width}, {batch}) "
+            f"with --batch-axis last (one column per example of x)"
+        )
+    return x.T, y.reshape(batch, width)
 
 
 def _width(spec: NetSpec) -> int:

@@ -149,6 +149,7 @@ def to_dict(report: Report, *, arrays: bool = True, encode: Encode = array) -> d
             "rule": RULE_ASCII,
             **network_settings(spec),
             "layout": s.layout,
+            "batch_axis": s.batch_axis,
             "model": s.model,
             "norm_tol": s.norm_tol,
             "norm_rule": NORM_RULE_ASCII,
@@ -216,7 +217,8 @@ def network_settings(spec: NetSpec) -> dict[str, Any]:
         "output_activation": spec.output_activation,
         "reduction": spec.reduction,
         "loss_scale": spec.loss_scale,
-        "l2": spec.l2,
+        "l2": None if spec.l2_parameters else spec.l2,
+        "l2_parameters": dict(spec.l2_terms),
     }
 
 

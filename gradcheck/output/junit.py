@@ -21,6 +21,7 @@ _CLASSNAMES = {
     "forward": "gradcheck.forward",
     "parameter": "gradcheck.parameters",
     "delta": "gradcheck.deltas",
+    "course": "gradcheck.deltas",
 }
 
 

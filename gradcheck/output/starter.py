@@ -13,7 +13,7 @@ from dataclasses import fields
 
 from gradcheck.checks.problem import Request
 from gradcheck.core.functions import ACTIVATIONS, Activation
-from gradcheck.core.spec import NetSpec
+from gradcheck.core.spec import NetSpec, l2_option
 
 #: The function name the file defines and ``--impl FILE.py:backward`` calls.
 FUNCTION = "backward"
@@ -71,6 +71,10 @@ def check_command(path: str, request: Request, spec: NetSpec) -> str:
         value, default = getattr(request, f.name), getattr(defaults, f.name)
         if value is None or value == default:
             continue
+        if f.name == "l2":
+            value = l2_option(value)
+            if value is None:
+                continue
         if isinstance(value, (list, tuple)):
             if default is not None and tuple(value) == tuple(default):
                 continue
@@ -101,19 +105,27 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
     depth, sizes = spec.depth, spec.layers
     acts = layer_activations(spec)
     in_out = request.layout == "in_out"
+    # --batch-axis last: examples are columns, x (n_in, batch), b (n, 1), as W·x + b code has it
+    columns = request.batch_axis == "last"
     head = spec.output_record
     linear = spec.linear_output
     reduce = "mean" if spec.reduction == "mean" else "sum"
     scale = "" if spec.loss_scale == 1 else f"{spec.loss_scale:g}·"
     penalty = f" + {spec.l2:g}·Σ_l ΣW_l²" if spec.l2 else ""
+    if spec.l2_parameters:
+        penalty = "".join(f" + {lam:g}·Σ{name}²" for name, lam in spec.l2_terms)
     loss = spec.loss_record
     classes = loss.takes_classes
     y_shape = "(batch,) int64 class indices" if classes else f"(batch, {sizes[-1]})"
+    if columns:
+        y_shape = "(1, batch) int64 class indices" if classes else f"({sizes[-1]}, batch)"
     forward_doc = []
     for layer in range(1, spec.depth + 1):
         act = acts[layer - 1]
         a_prev = "x" if layer == 1 else f"a{layer - 1}"
         line = f"    z{layer} = {a_prev}·W{layer}ᵀ + b{layer}"
+        if columns:
+            line = f"    z{layer} = W{layer}{'ᵀ' if in_out else ''}·{a_prev} + b{layer}"
         if act:
             line += f",  a{layer} = {act.symbol}(z{layer})"
         else:
@@ -135,7 +147,7 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
         "Until every todo(...) is filled in, the check stops at the first one (exit 2).",
         "Stuck on a step? `gradcheck explain` with the same options walks the derivation.",
         "",
-        "The network (rows are samples; "
+        f"The network ({'columns' if columns else 'rows'} are samples; "
         + ("W is (in, out), --layout in_out):" if in_out else "W is (out, in), as torch has it):"),
         "",
         *forward_doc,
@@ -148,12 +160,16 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
         "    params  float64 copies of "
         + ", ".join(f"W{k}, b{k}" for k in range(1, spec.depth + 1))
         + ("; W{l} is (n_{l-1}, n_l)" if in_out else "; W{l} is (n_l, n_{l-1})")
-        + ", b{l} is (n_l,)",
-        f"    x       (batch, {sizes[0]}) float64",
+        + (", b{l} is (n_l, 1)" if columns else ", b{l} is (n_l,)"),
+        f"    x       ({sizes[0]}, batch) float64"
+        if columns
+        else f"    x       (batch, {sizes[0]}) float64",
         f"    y       {y_shape}",
         "",
         "    returns dL/dW1, dL/db1, … under the keys W1, b1, … (same shapes as params),",
-        "    and optionally delta1 … deltaL (δl = ∂L/∂zl, (batch, n_l)), prediction and loss:",
+        "    and optionally delta1 … deltaL (δl = ∂L/∂zl, "
+        + ("(n_l, batch)" if columns else "(batch, n_l)")
+        + "), prediction and loss:",
         "    whatever is returned is compared with torch autograd.",
         '"""',
         "",
@@ -171,14 +187,22 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
     count = "1"
     if reduce == "sum":
         count = "len(y)" if loss.mean_over == "batch" else "np.size(prediction)"
+        if columns and loss.mean_over == "batch":
+            count = "y.shape[-1]"
+    rows = "prediction"
+    targets = "y"
+    if columns:  # gradcheck's functions take rows
+        rows, targets = "prediction.T", "y.ravel()" if classes else "y.T"
     l2_term = ""
-    if spec.l2:
+    if spec.l2_parameters:
+        l2_term = "".join(f' + {lam!r} * np.sum(p["{name}"] ** 2)' for name, lam in spec.l2_terms)
+    elif spec.l2:
         l2_term = f" + {spec.l2!r} * sum(np.sum(p[k] ** 2) for k in p if k.startswith('W'))"
     out += [
         "",
         "",
         "def loss_value(prediction, y, p):",
-        f'    mean = LOSSES["{loss.name}"].f(prediction, y)[0]',
+        f'    mean = LOSSES["{loss.name}"].f({rows}, {targets})[0]',
         f"    return {spec.loss_scale!r} * {count} * mean{l2_term}",
         "",
         "",
@@ -194,13 +218,19 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
     for layer in range(1, spec.depth + 1):
         a_prev = "x" if layer == 1 else f"a{layer - 1}"
         weight = f"W{layer}" if in_out else f"W{layer}.T"
-        out.append(f"    z{layer} = {a_prev} @ {weight} + b{layer}  # (batch, {sizes[layer]})")
+        if columns:
+            weight = f"W{layer}.T" if in_out else f"W{layer}"
+            out.append(f"    z{layer} = {weight} @ {a_prev} + b{layer}  # ({sizes[layer]}, batch)")
+        else:
+            out.append(f"    z{layer} = {a_prev} @ {weight} + b{layer}  # (batch, {sizes[layer]})")
         act = acts[layer - 1]
         if act is not None:
             out.append(f"    a{layer} = {_py(act.label)}(z{layer})")
     out += [
         f"    prediction = z{depth}  # the output layer is linear: ŷ = z{depth}"
         if linear
+        else f"    prediction = output_activation(z{depth}.T).T  # ŷ = {head.symbol}(z{depth})"
+        if columns
         else f"    prediction = output_activation(z{depth})  # ŷ = {head.symbol}(z{depth})",
         "    loss = loss_value(prediction, y, params)",
         "",
@@ -221,11 +251,14 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
             through = f"W{layer + 1} and {act.symbol}′(z{layer})" if act else f"W{layer + 1}"
             what = f"δ{layer} = ∂L/∂z{layer}, from δ{layer + 1} through {through}"
         todos = {
-            f"delta{layer}": f"{what}, shape (batch, {n})",
+            f"delta{layer}": f"{what}, shape "
+            + (_shape(n, "batch") if columns else _shape("batch", n)),
             f"dW{layer}": f"∂L/∂W{layer} from δ{layer} and {a_prev}"
-            + (f" (+ the L2 term's 2·{spec.l2:g}·W{layer})" if spec.l2 else "")
+            + _decay(spec, f"W{layer}")
             + f", shape {_shape(n_prev, n) if in_out else _shape(n, n_prev)}",
-            f"db{layer}": f"∂L/∂b{layer} from δ{layer}, shape {_shape(n)}",
+            f"db{layer}": f"∂L/∂b{layer} from δ{layer}"
+            + _decay(spec, f"b{layer}")
+            + f", shape {_shape(n, 1) if columns else _shape(n)}",
         }
         out += [f"    {name} = todo({message!r})" for name, message in todos.items()] + [""]
     out += ["    return {"]
@@ -237,6 +270,12 @@ def starter_file(path: str, request: Request, spec: NetSpec) -> str:
         out.append(f'        "delta{layer}": delta{layer},')
     out += ['        "prediction": prediction,', '        "loss": loss,', "    }", ""]
     return "\n".join(out)
+
+
+def _decay(spec: NetSpec, name: str) -> str:
+    """The L2 term's share of a gradient, for its todo: `` (+ the L2 term's 2·λ·W1)``."""
+    lam = spec.l2_of(name)
+    return f" (+ the L2 term's 2·{lam:g}·{name})" if lam else ""
 
 
 def _py(name: str) -> str:

@@ -61,7 +61,7 @@ def columns(report: Report) -> list[Column[Comparison]]:
     cols: list[Column[Comparison]] = [
         Column(
             "quantity",
-            _label,
+            lambda c: _label(c, s.spec.depth, s.spec.reduction == "mean"),
             "left",
             gives_way=2,
             what="torch names (δ written short)",
@@ -137,10 +137,22 @@ def shown_rows(report: Report) -> tuple[set[int], str | None]:
     return {id(c) for c in kept}, note
 
 
-def _label(c: Comparison) -> str:
+def _label(c: Comparison, depth: int | None = None, mean: bool = True) -> str:
     if c.kind == "delta":
         layer = c.name.removeprefix("delta")
         return f"δ{layer} = ∂L/∂z{layer}"
+    if c.kind == "course":  # a course's dZ and dA: m·∂L/∂z, m·∂L/∂a (core.answer.course_factor)
+        k = int(c.name[2:])
+        of = (
+            f"z{k}"
+            if c.name.startswith("dZ")
+            else "x"
+            if k == 0
+            else "ŷ"
+            if k == depth
+            else f"a{k}"
+        )
+        return f"{c.name} = {'m·' if mean else ''}∂L/∂{of}"
     return c.label
 
 
@@ -335,6 +347,10 @@ KIND_LABELS = {
 }
 
 
+#: Notices that say how the check was made rather than what it could not see.
+NOTE_KINDS = ("dtype",)
+
+
 def warning_lines(warnings: Sequence[Notice]) -> list[Any]:
     """``warning:`` and the sentence, wrapped at word boundaries under itself; many of a
     kind are cut to a few and a line naming the others."""
@@ -352,6 +368,9 @@ def warning_lines(warnings: Sequence[Notice]) -> list[Any]:
         seen[warning.kind] = n = seen.get(warning.kind, 0) + 1
         cut = len(alike) > MAX_OF_A_KIND
         if cut and n > SHOWN_OF_A_KIND:
+            continue
+        if warning.kind in NOTE_KINDS:
+            grid.add_row(Text("note:", style="dim"), Text(warning.message, style="dim"))
             continue
         grid.add_row(Text("warning:", style="yellow"), Text(warning.message, style="yellow"))
         if cut and n == SHOWN_OF_A_KIND:

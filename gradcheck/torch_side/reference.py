@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from gradcheck.core.answer import Answer
+from gradcheck.core.answer import Answer, course_values
 from gradcheck.core.functions import DEFAULT_ACTIVATION
 from gradcheck.core.spec import SEED_LAYERS, NetSpec, ParamName
 from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_LOSSES, TORCH_OUTPUTS
@@ -79,14 +79,18 @@ def init_state(spec: NetSpec, seed: int) -> dict[str, NDArray[np.float64]]:
 
 
 def torch_loss(
-    spec: NetSpec, prediction: torch.Tensor, target: torch.Tensor, weights: list[torch.Tensor]
+    spec: NetSpec,
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    params: Mapping[str, torch.Tensor],
 ) -> torch.Tensor:
-    """``loss_scale · loss(ŷ, y, reduction) + l2 · ΣW²``, as a torch user writes it."""
+    """``loss_scale · loss(ŷ, y, reduction) + Σ_p λ_p·Σp²``, as a torch user writes it;
+    ``params`` by hand name (the L2 term reaches the ones ``spec.l2_terms`` names)."""
     loss = TORCH_LOSSES[spec.loss].functional(prediction, target, spec.reduction)
     if spec.loss_scale != 1.0:
         loss = spec.loss_scale * loss
-    if spec.l2:
-        loss = loss + spec.l2 * sum((w**2).sum() for w in weights)
+    for name, lam in spec.l2_terms:
+        loss = loss + lam * (params[name] ** 2).sum()
     return loss
 
 
@@ -113,8 +117,10 @@ def autograd(
     net.load_state_dict(
         {keys[p.name]: torch.tensor(np.asarray(params[p.name]), dtype=dtype) for p in names}
     )
-    # Keep ∂L/∂z_l of every Linear output, so each hand δ has an autograd counterpart.
+    # Keep ∂L/∂z_l of every Linear output, so each hand δ has an autograd counterpart, and
+    # ∂L/∂a_(l−1) of every Linear input (a0 = x), for the course's dA.
     outputs: list[torch.Tensor] = []
+    layer_inputs: list[torch.Tensor] = []
 
     def keep(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
         output.retain_grad()
@@ -123,19 +129,25 @@ def autograd(
         # would otherwise overwrite z_l, and its retained gradient would be ∂L/∂a_l.
         return output.clone()
 
+    def keep_input(_module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        if args[0].requires_grad and not args[0].is_leaf:
+            args[0].retain_grad()
+        layer_inputs.append(args[0])
+
     for module in net.modules():
         if isinstance(module, torch.nn.Linear):
             module.register_forward_hook(keep)
+            module.register_forward_pre_hook(keep_input)
 
-    inputs = torch.tensor(x, dtype=dtype)
+    inputs = torch.tensor(x, dtype=dtype, requires_grad=True)
     if spec.loss_record.takes_classes:
         target = torch.tensor(np.asarray(y), dtype=torch.long)
     else:
         target = torch.tensor(np.asarray(y), dtype=dtype)
     state = dict(net.named_parameters())
     prediction = net(inputs)
-    weights = [state[keys[p.name]] for p in names if p.name.startswith("W")]
-    loss = torch_loss(spec, prediction, target, weights)
+    prediction.retain_grad()
+    loss = torch_loss(spec, prediction, target, {p.name: state[keys[p.name]] for p in names})
     loss.backward()
     grads = {}
     for p in names:
@@ -146,4 +158,14 @@ def autograd(
     for layer, z in enumerate(outputs, start=1):
         assert z.grad is not None
         deltas[f"delta{layer}"] = z.grad.detach().numpy().copy()
-    return Answer(prediction.detach().numpy().copy(), loss.detach().numpy().copy(), grads, deltas)
+    upstream = []
+    for a in [*layer_inputs, prediction]:
+        assert a.grad is not None
+        upstream.append(a.grad.detach().numpy().copy())
+    return Answer(
+        prediction.detach().numpy().copy(),
+        loss.detach().numpy().copy(),
+        grads,
+        deltas,
+        course_values(spec.reduction, int(np.asarray(x).shape[0]), deltas, upstream),
+    )

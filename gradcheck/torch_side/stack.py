@@ -76,9 +76,9 @@ def autograd_stack(
             a = TORCH_ACTIVATIONS[act.name].apply(z, act.parameter, act.value)
     pred = TORCH_OUTPUTS[spec.output_activation].functional(zs[-1])
     loss = _losses(spec, pred, y, dtype)
-    if spec.l2:
-        weights = [leaves[f"W{layer}"] for layer in range(1, spec.depth + 1)]
-        loss = loss + spec.l2 * sum((w**2).sum(dim=(1, 2)) for w in weights)
+    for name, lam in spec.l2_terms:
+        leaf = leaves[name]
+        loss = loss + lam * (leaf**2).sum(dim=tuple(range(1, leaf.dim())))
     loss.sum().backward()
     grads = {}
     for name, leaf in leaves.items():

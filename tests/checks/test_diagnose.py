@@ -124,8 +124,8 @@ def test_a_batch_of_two_says_both_readings() -> None:
     report = check([[0.1, 0.2], [0.3, 0.4]], backward=_doubled)
     scale = [f for f in report.diagnosis if f.kind not in ("layer", "convention")]
     assert len(scale) == 1 and scale[0].kind == "scale_factor_2"
-    # the same fact as a convention: the network with --loss-scale 2
-    assert [f.flags for f in report.diagnosis if f.kind == "convention"] == [("--loss-scale 2",)]
+    # the same fact as a convention: with a batch of 2 the factor is the batch size, the sum
+    assert [f.flags for f in report.diagnosis if f.kind == "convention"] == [("--reduction sum",)]
     two = check([[0.1, 0.2], [0.3, 0.4]], backward=_times_batch)
     (found,) = [f for f in two.diagnosis if f.kind not in ("layer", "convention")]
     assert found.kind == "scale_factor_2"  # ×2 is tried first; the batch reading is the note

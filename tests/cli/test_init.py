@@ -120,6 +120,30 @@ def test_init_fails_with_todos_until_filled_in_then_passes(
     assert result.exit_code == 0, (result.stdout, result.stderr)  # type: ignore[attr-defined]
 
 
+def test_init_with_batch_axis_last_writes_column_code_that_passes_when_filled_in(
+    tmp_path: Path,
+) -> None:
+    path, command = _init(tmp_path, "--batch-axis", "last", "--x", "0.5", "0.1", "--x", "1", "2")
+    assert command.endswith("--batch-axis last")
+    text = path.read_text()
+    assert "z1 = W1 @ x + b1  # (10, batch)" in text and "b{l} is (n_l, 1)" in text
+    assert "shape (10, batch)" in text and "shape (10, 1)" in text
+    fills = {
+        "delta3": "2 * (prediction - y) / prediction.size",
+        "delta2": "(W3.T @ delta3) * a2 * (1 - a2)",
+        "delta1": "(W2.T @ delta2) * a1 * (1 - a1)",
+    }
+    for k in (1, 2, 3):
+        fills[f"dW{k}"] = f"delta{k} @ {'x' if k == 1 else f'a{k - 1}'}.T"
+        fills[f"db{k}"] = f"delta{k}.sum(axis=1, keepdims=True)"
+    for name, expr in fills.items():
+        text, n = re.subn(rf"^    {name} = todo\(.*\)$", f"    {name} = {expr}", text, flags=re.M)
+        assert n == 1, name
+    path.write_text(text)
+    result = _run(command)
+    assert result.exit_code == 0, (result.stdout, result.stderr)  # type: ignore[attr-defined]
+
+
 def test_init_todo_names_each_delta_in_turn(tmp_path: Path) -> None:
     path, command = _init(tmp_path)
     text = path.read_text()

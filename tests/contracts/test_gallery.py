@@ -69,9 +69,9 @@ def test_textbook_sample_under_default_flags_names_the_convention() -> None:
 
 
 def test_textbook_sample_with_a_bug_fails_with_a_diagnosis(tmp_path: Path) -> None:
-    # The typical slip: δ2 computed with W2 instead of its transpose is not possible with
-    # square-free shapes, so drop σ′ from the output δ (the quadratic-cost-with-linear-output
-    # formula), a bug no convention explains.
+    # The typical slip: σ′ dropped from the output δ. (ŷ − y) alone is exactly the gradient of
+    # bce on the sigmoid output, and the diagnosis says both: the flags under which it is
+    # right, and what is missing if mse is meant.
     impl = bugged(
         tmp_path,
         "textbook/backprop.py",
@@ -80,9 +80,20 @@ def test_textbook_sample_with_a_bug_fails_with_a_diagnosis(tmp_path: Path) -> No
     )
     code, doc = run_json(*TEXTBOOK_BATCH, *TEXTBOOK_FLAGS, "--impl", impl + ":backward")
     assert code == 1
+    [finding] = doc["diagnosis"]
+    assert finding["kind"] == "convention" and finding["flags"] == ["--loss bce", "--loss-scale 1"]
+    assert "If you mean mse, δL is missing the output's σ′(zL)" in finding["message"]
+    # A slip no convention explains keeps the usual diagnosis: δ2 without σ′.
+    impl = bugged(
+        tmp_path,
+        "textbook/backprop.py",
+        "delta = (weights[-layer + 1].T @ delta) * sigmoid_prime(zs[-layer])",
+        "delta = weights[-layer + 1].T @ delta",
+    )
+    code, doc = run_json(*TEXTBOOK_BATCH, *TEXTBOOK_FLAGS, "--impl", impl + ":backward")
     kinds = [f["kind"] for f in doc["diagnosis"]]
-    assert "convention" not in kinds and kinds[0] == "layer"
-    assert doc["diagnosis"][0]["layer"] == 3  # the output layer's δ
+    assert code == 1 and "convention" not in kinds and kinds[0] == "layer"
+    assert "missing_activation_derivative" in kinds
 
 
 def test_course_sample_passes_in_layout_in_out() -> None:
@@ -113,7 +124,9 @@ def test_course_sample_with_a_bug_fails_with_a_diagnosis(tmp_path: Path) -> None
     code, doc = run_json(*COURSE, "--layout", "in_out", "--impl", impl + ":loss_and_grads")
     assert code == 1
     assert doc["failed"] == ["W1"]
-    assert doc["diagnosis"][0]["kind"] == "layer" and doc["diagnosis"][0]["parameter"] is None
+    first = doc["diagnosis"][0]
+    assert (first["kind"], first["layer"], first["parameter"]) == ("l2_missing", 1, "W1")
+    assert "W1 has no L2 term" in first["message"] and "λ = 0.05" in first["message"]
 
 
 def test_model_sample_passes_and_names_parameters_by_the_model() -> None:
@@ -298,7 +311,8 @@ def test_default_document_only_gains_the_additive_settings_keys() -> None:
     assert code == 0
     old = ["x", "target", "seed", "weights", "data", "candidate", "dtype", "layers"]
     old += ["activation", "loss", "batch_size", "atol", "rtol", "rule"]
-    new = ["activations", "output_activation", "reduction", "loss_scale", "l2", "layout", "model"]
+    new = ["activations", "output_activation", "reduction", "loss_scale", "l2", "l2_parameters"]
+    new += ["layout", "batch_axis", "model"]
     assert list(doc["settings"]) == old + new + ["norm_tol", "norm_rule", "probes", "oracle_sample"]
     assert (doc["settings"]["activation"], doc["settings"]["loss"]) == ("sigmoid", "mse")
     assert [doc["settings"][k] for k in new] == [
@@ -307,7 +321,9 @@ def test_default_document_only_gains_the_additive_settings_keys() -> None:
         "mean",
         1.0,
         0.0,
+        {},
         "out_in",
+        "first",
         None,
     ]
     assert [p["torch_name"] for p in doc["parameters"]][:2] == ["dense.0.weight", "dense.0.bias"]

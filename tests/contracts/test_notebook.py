@@ -20,11 +20,12 @@ from tests.conftest import SAMPLES, assert_valid_document
 NOTEBOOK = SAMPLES / "notebook" / "seed_notebook.ipynb"
 
 
-def run_notebook(replace: tuple[str, str] | None = None) -> nbformat.NotebookNode:
+def run_notebook(*replace: tuple[str, str]) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    if replace is not None:
+    for old, new in replace:
+        assert any(old in cell.source for cell in nb.cells), old
         for cell in nb.cells:
-            cell.source = cell.source.replace(*replace)
+            cell.source = cell.source.replace(old, new)
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute(
         cwd=str(NOTEBOOK.parent)
     )
@@ -40,15 +41,47 @@ def executed() -> nbformat.NotebookNode:
     return run_notebook()
 
 
+def html_text(html: str) -> str:
+    """What the HTML shows: tags stripped, entities decoded."""
+    import html as entities
+    import re
+
+    return entities.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def check_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    [cell] = [c for c in nb.cells if "gradcheck.check(" in c.source]
+    return cell
+
+
 def test_seed_notebook_passes_and_displays_the_table(executed: nbformat.NotebookNode) -> None:
     errors = [o for o in outputs(executed) if o.output_type == "error"]
     assert not errors, errors
-    shown = [o for o in outputs(executed) if o.output_type == "execute_result"]
-    assert len(shown) == 1
-    html, plain = shown[0].data["text/html"], shown[0].data["text/plain"]
+    # Every output of the cell, not only its result: the table is shown once (rich, asked for
+    # HTML, must not also send it as a display of its own).
+    [shown] = check_cell(executed).outputs
+    assert shown.output_type == "execute_result"
+    assert not [o for o in outputs(executed) if o.output_type == "display_data"]
+    html, plain = shown.data["text/html"], shown.data["text/plain"]
     assert "<pre" in html and "W1 · dense.0.weight" in html and "PASSED" in html
+    assert html.count("W1 · dense.0.weight") == 1 and html.count("PASSED: all") == 1
     assert plain.startswith("<gradcheck.Report PASSED") and "\n" not in plain
     assert len(plain) < 120
+
+
+def test_float32_gradients_in_the_kernel_are_checked_at_float32() -> None:
+    # The seed's user takes the weights as the model holds them (float32) and derives in
+    # float32: the check follows the arrays handed in, and one line says so.
+    nb = run_notebook(
+        (".astype(np.float64)", ""),
+        ("X = np.array([0.97436534, 0.31171513])", "X = np.array([0.97436534, 0.31171513], 'f4')"),
+        ("V = np.array([1.0])", "V = np.array([1.0], 'f4')"),
+    )
+    [shown] = check_cell(nb).outputs
+    text = " ".join(html_text(shown.data["text/html"]).split())
+    assert "PASSED" in text and "float32 · model" in text
+    assert "note: the gradients handed in are float32: checked in float32" in text
+    assert not [o for o in outputs(nb) if o.output_type == "error"]
 
 
 def test_a_bug_in_the_notebook_fails_with_a_diagnosis() -> None:
@@ -125,6 +158,84 @@ def test_grads_keyed_by_hand_names_arrays_and_lists_work() -> None:
     hand["W2"] = hand["W2"] * 2.0
     failing = gradcheck.check(model=net, x=x.tolist(), target=y.numpy(), grads=hand, **kwargs)
     assert failing.failed == ("W2",) and failing.exit_code == 1
+
+
+def seed_hand_gradients(model: torch.nn.Module, x: np.ndarray, v: np.ndarray) -> dict:
+    """The notebook's derivation (column vectors, the seed's δ3, δ2, δ1) in the model's own
+    dtype, as the seed's user writes it."""
+    state = {k: t.detach().numpy() for k, t in model.state_dict().items()}
+    w1, b1 = state["dense.0.weight"], state["dense.0.bias"]
+    w2, b2 = state["dense.2.weight"], state["dense.2.bias"]
+    w3, b3 = state["dense.4.weight"], state["dense.4.bias"]
+
+    def sig(z: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-z))
+
+    z1 = w1 @ x + b1
+    a1 = sig(z1)
+    z2 = w2 @ a1 + b2
+    a2 = sig(z2)
+    z3 = w3 @ a2 + b3
+    d3 = 2 * z3 - 2 * v
+    d2 = (w3.T @ d3) * sig(z2) * (1 - sig(z2))
+    d1 = (w2.T @ d2) * sig(z1) * (1 - sig(z1))
+    return {
+        "W1": np.outer(d1, x),
+        "b1": d1,
+        "W2": np.outer(d2, a1),
+        "b2": d2,
+        "W3": np.outer(d3, a2),
+        "b3": d3,
+    }
+
+
+class SeedModel(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = torch.nn.Sequential(
+            torch.nn.Linear(2, 10),
+            torch.nn.Sigmoid(),
+            torch.nn.Linear(10, 10),
+            torch.nn.Sigmoid(),
+            torch.nn.Linear(10, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(x)
+
+
+def test_float32_hand_gradients_follow_their_dtype_over_seeds() -> None:
+    failed = []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        model = SeedModel()
+        x = np.array([0.97436534, 0.31171513], dtype=np.float32)
+        v = np.array([1.0], dtype=np.float32)
+        hand = seed_hand_gradients(model, x, v)
+        assert hand["W1"].dtype == np.float32
+        report = gradcheck.check(model=model, x=x, target=v, grads=hand)
+        assert report.settings.spec.dtype == "float32"
+        assert [w.kind for w in report.warnings][:1] == ["dtype"]
+        if not report.passed:
+            failed.append(seed)
+    assert failed == []
+    # mixed: one gradient float64 → the wider, float64's rules, no note
+    hand["W1"] = hand["W1"].astype(np.float64)
+    mixed = gradcheck.check(model=model, x=x, target=v, grads=hand)
+    assert mixed.settings.spec.dtype == "float64" and "dtype" not in {
+        w.kind for w in mixed.warnings
+    }
+    # asked for explicitly, float64 it is
+    explicit = gradcheck.check(model=model, x=x, target=v, grads=hand, dtype="float64")
+    assert explicit.settings.spec.dtype == "float64"
+    # float32 numbers held to a float64 tolerance they cannot meet: said so, not "×1"
+    hand["W1"] = hand["W1"].astype(np.float32)
+    tight = gradcheck.check(
+        model=model, x=x, target=v, grads=hand, dtype="float64", atol=1e-12, rtol=1e-12
+    )
+    assert not tight.passed
+    assert [f.kind for f in tight.diagnosis] == ["float32_rounding"]
+    assert "check it with --dtype float32 (dtype='float32')" in str(tight.diagnosis[0].message)
 
 
 def test_float32_model_and_its_own_gradients_pass_at_float32() -> None:

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradcheck.core import numeric, replica
+from gradcheck.core import bounds, numeric, replica
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from gradcheck.core.spec import NetSpec
@@ -63,7 +63,9 @@ def torch_by_hand(spec: NetSpec, params: dict, x: np.ndarray, y: np.ndarray) -> 
         "nll": lambda: f.nll_loss(a, t, reduction=r),
     }[spec.loss]()
     loss = spec.loss_scale * loss
-    loss = loss + spec.l2 * sum((leaves[f"W{k}"] ** 2).sum() for k in range(1, spec.depth + 1))
+    # The L2 term as a torch user writes it, parameter by parameter (--l2 LAMBDA: every W).
+    lams = dict(spec.l2_parameters) or {f"W{k}": spec.l2 for k in range(1, spec.depth + 1)}
+    loss = loss + sum(lam * (leaves[name] ** 2).sum() for name, lam in lams.items())
     loss.backward()
     return a.detach().numpy(), float(loss.detach()), {k: v.grad.numpy() for k, v in leaves.items()}
 
@@ -169,6 +171,41 @@ def test_oracle_agrees_with_autograd(loss: str, out: str, method: str) -> None:
         np.testing.assert_allclose(grads[name], auto.grads[name], rtol=tol, atol=tol)
 
 
+PER_PARAMETER = (("W1", 0.05), ("b1", 0.05), ("b2", 0.3))  # biases too, one layer's W not
+
+
+def test_per_parameter_l2_everywhere_agrees_with_torch_by_hand() -> None:
+    spec = NetSpec((3, 5, 4, 2), "tanh", "mse", "float64", l2_parameters=PER_PARAMETER)
+    assert spec.l2_terms == PER_PARAMETER and spec.l2_of("W2") == 0.0 and spec.has_l2
+    assert_matches(spec, 7, 4)
+    rng = np.random.default_rng(7)
+    x, y = batch(spec, rng, 4)
+    params = reference.init_state(spec, 7)
+    auto = reference.autograd(spec, params, x, y)
+    _, _, by_hand = torch_by_hand(spec, params, x, y)
+    for method, tol in (("central", 1e-6), ("richardson", 1e-8), ("complex-step", 1e-12)):
+        grads = numeric.full_gradient(spec, params, x, y, method).grads
+        for name in grads:
+            np.testing.assert_allclose(grads[name], by_hand[name], rtol=tol, atol=tol)
+    d = numeric.directional(spec, params, x, y)
+    np.testing.assert_allclose(d.derivatives, d.project(auto.grads), rtol=1e-7, atol=1e-9)
+    limits = bounds.bounds(spec, params, x, y)
+    for name, g in by_hand.items():
+        np.testing.assert_allclose(limits[name].center, g, rtol=1e-12, atol=1e-14)
+    stacked = stack.autograd_stack(spec, {k: v[None] for k, v in params.items()}, x[None], y[None])
+    for name, g in by_hand.items():
+        np.testing.assert_allclose(stacked.grads[name][0], g, rtol=1e-12, atol=1e-14)
+
+
+def test_uniform_l2_is_every_weight_and_no_bias() -> None:
+    spec = NetSpec((2, 3, 1), l2=0.25)
+    assert spec.l2_terms == (("W1", 0.25), ("W2", 0.25)) and spec.l2_text == "0.25"
+    named = NetSpec((2, 3, 1), l2_parameters=(("dense.2.weight", 0.1), ("b1", 0.0)))
+    assert named.l2_parameters == (("b1", 0.0), ("W2", 0.1))  # hand names, network order
+    assert named.l2_terms == (("W2", 0.1),) and named.l2_text == "b1=0,W2=0.1"
+    assert "l2 b1=0,W2=0.1" in named.describe()
+
+
 def test_directional_oracle_includes_l2() -> None:
     spec = NetSpec((3, 5, 2), "sigmoid", "mse", "float64", "sigmoid", "sum", 0.5, 0.2)
     x, y = batch(spec, np.random.default_rng(1), 3)
@@ -198,6 +235,14 @@ def test_directional_oracle_includes_l2() -> None:
         ({"reduction": "max"}, ["--reduction: unknown 'max'"]),
         ({"loss_scale": 0.0}, ["--loss-scale: must be a finite non-zero number"]),
         ({"l2": -1.0}, ["--l2: must be a finite number ≥ 0"]),
+        ({"l2_parameters": (("W9", 0.1),)}, ["--l2: unknown parameter 'W9'", "W1, b1, W2"]),
+        ({"l2_parameters": (("W1", -0.1),)}, ["--l2 (W1): must be a finite number ≥ 0"]),
+        ({"l2_parameters": (("b1", float("nan")),)}, ["--l2 (b1): must be a finite number"]),
+        (
+            {"l2_parameters": (("W1", 0.1), ("dense.0.weight", 0.2))},
+            ["--l2: W1 is given twice (W1 and dense.0.weight)"],
+        ),
+        ({"l2": 0.1, "l2_parameters": (("W1", 0.1),)}, ["--l2: give one LAMBDA"]),
         ({"activation": "relu,tanh,relu"}, ["3 names for 2 hidden layers"]),
         ({"activation": "relu,swish"}, ["--activation: unknown 'swish'"]),
     ],

@@ -217,12 +217,15 @@ def test_loading_leaves_sys_path_and_modules_alone(tmp_path: Path) -> None:
             ("W1 in the result has shape (2, 10), expected (10, 2) (transposed?",),
         ),
         (
-            "g = grads(p, x, y); g['b2'] = g['b2'][None, :]; return g",
-            ("b2 in the result has shape (1, 10), expected (10,)",),
+            "g = grads(p, x, y); g['b2'] = np.stack([g['b2'], g['b2']]); return g",
+            ("b2 in the result has shape (2, 10), expected (10,) (or (n, 1), (1, n))",),
         ),
         (
             "g = grads(p, x, y); g['delta2'] = np.zeros((10, 1)); return g",
-            ("delta2 in the result has shape (10, 1), expected (1, 10)",),
+            (
+                "delta2 in the result has shape (10, 1), expected (1, 10) (your arrays look "
+                "transposed: examples as columns? use --batch-axis last)",
+            ),
         ),
         (
             "g = grads(p, x, y); g['b1'] = g['b1'].astype(complex); return g",
