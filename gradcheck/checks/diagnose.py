@@ -334,7 +334,7 @@ def _loss_is_l2(forward: Sequence[Comparison], extra: float) -> Finding | None:
     if loss is None or not extra or loss.n_nonfinite:
         return None
     expected = np.asarray(loss.reference, dtype=np.float64) + extra
-    if not _matches(loss.candidate, expected, loss.tolerance):
+    if not _matches(loss.candidate, expected, loss.tolerance, _e(loss, 1.0)):
         return None
     return Finding(
         "l2_in_loss",
@@ -413,7 +413,7 @@ def _hand_l2(c: Comparison, p: Array, lam: float, declared: Mapping[str, float])
     for own in tries:
         if own == lam or not np.isfinite(own):
             continue
-        if _matches(c.candidate, ref + 2.0 * (own - lam) * p, c.tolerance):
+        if _matches(c.candidate, ref + 2.0 * (own - lam) * p, c.tolerance, _e(c, 1.0)):
             return own
     return None
 

@@ -84,7 +84,7 @@ def test_nonfinite_elements_have_their_own_character() -> None:
 def test_render_details_fit_the_width_and_have_a_legend() -> None:
     report = check([[0.1] * 40], layers=(40, 120, 1), dtype="float32")
     out = _text(render_details(report, width=80), width=80)
-    assert "each cell is |hand − autograd| / (atol + rtol·|autograd|)" in out
+    assert "each cell is the verdict's ratio" in out and "+ 4E" in out
     for _, char, label in BANDS:
         assert f"{char} {label}" in out
     assert "of 120×40, around the worst" in out  # W1 has too many rows
