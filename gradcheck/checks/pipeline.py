@@ -53,9 +53,15 @@ def evaluate(
 ) -> Report:
     """Run autograd and the hand side (default: the replica) on ``problem``; compare all.
     ``progress`` hears how far the oracle has got, if there is one."""
+    from gradcheck.io.guest import Guest, source_of
     from gradcheck.torch_side import reference
 
-    ref = reference.autograd(problem.spec, problem.params, problem.x, problem.y, problem.model)
+    run = None
+    if problem.model is not None:
+        run = Guest("--model", settings.model or "model", source=source_of(problem.model))
+    ref = reference.autograd(
+        problem.spec, problem.params, problem.x, problem.y, problem.model, run=run
+    )
     if hand is None:
         hand = replica_side(problem)
     tol = settings.tolerance
@@ -214,7 +220,34 @@ def run_check(
     progress: Progress | None = None,
 ) -> Report:
     """The check ``request`` asks for, with the hand side given (default: the replica);
-    ``progress`` hears how far the oracle has got."""
+    ``progress`` hears how far the oracle has got.
+
+    The whole check is one guest session (``io/guest.py``): whatever the user's code prints
+    goes to stderr, torch's global state is gradcheck's, and what the user's code changed is
+    restored and reported in the warnings."""
+    from gradcheck.io import guest
+
+    with guest.session() as notices:
+        report = _run_check(request, backward=backward, impl=impl, grads=grads, progress=progress)
+        return with_notices(report, notices)
+
+
+def with_notices(report: Report, notices: list[str]) -> Report:
+    """``report`` with the guest session's notices among its warnings (kind ``user_code``)."""
+    if not notices:
+        return report
+    found = tuple(Notice("user_code", message) for message in notices)
+    return replace(report, warnings=report.warnings + found)
+
+
+def _run_check(
+    request: Request,
+    *,
+    backward: Callable[..., object] | None,
+    impl: str | None,
+    grads: str | Mapping[str, object] | None,
+    progress: Progress | None,
+) -> Report:
     one_candidate(backward, impl, grads)
     from gradcheck.checks import probes as probing
 

@@ -25,7 +25,7 @@ from gradcheck.cli.console import (
     write_pieces,
     write_report_files,
 )
-from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options
+from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options, one_line
 from gradcheck.cli.options import (
     IMPL_HELP,
     candidate_options,
@@ -132,13 +132,16 @@ def run(
       gradcheck run --x 0.974 0.312 --reduction sum --loss-scale 0.5 --impl mine.py:backward
     """
     from gradcheck.checks.pipeline import run_check
+    from gradcheck.io import guest
 
     check_output_flags(as_json=as_json, quiet=quiet, detail=detail)
     check_one_stdin({"--data": options["data"], "--weights": options["weights"], "--grads": grads})
     check_report_files(junit=junit, plot=plot)
     request = request_from(options)
     load_torch_side()
-    with oracle_progress() as progress:
+    # The progress bar lives inside the guest session: it takes stdout over while it shows,
+    # and must give back the stdout the session set, not the other way round.
+    with guest.session(), oracle_progress() as progress:
         report = run_check(request, impl=impl, grads=grads, progress=progress)
     write_report_files(report, junit=junit, plot=plot)
     if quiet:
@@ -217,6 +220,7 @@ def sweep(
     from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_OUTPUT_ACTIVATION
     from gradcheck.core.spec import SEED_LAYERS, NetSpec, parse_layers
     from gradcheck.core.tolerance import resolve_tolerance
+    from gradcheck.io import guest
 
     check_output_flags(as_json=as_json, quiet=quiet)
     if batch_size is None:
@@ -236,24 +240,26 @@ def sweep(
     )
     sweeping.validate(spec, cases, seed, batch_size)
     hand = None
-    if impl is not None:
-        from dataclasses import replace
-
-        from gradcheck.io.usercode import load_backward
-
-        hand = sweeping.user_hand(load_backward(impl), impl)
-        settings = replace(settings, candidate=f"impl:{impl}")
     load_torch_side()
-    if sys.stderr.isatty():
-        from rich.progress import Progress
+    with guest.session() as notices:  # --impl runs as a guest (io/guest.py)
+        if impl is not None:
+            from dataclasses import replace
 
-        with Progress(console=make_console(no_color, stderr=True), transient=True) as bar:
-            task = bar.add_task("checking cases", total=cases)
-            report = sweeping.run_sweep(
-                settings, hand=hand, progress=lambda done: bar.update(task, completed=done)
-            )
-    else:
-        report = sweeping.run_sweep(settings, hand=hand)
+            from gradcheck.io.usercode import load_backward
+
+            hand = sweeping.user_hand(load_backward(impl), impl)
+            settings = replace(settings, candidate=f"impl:{impl}")
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(console=make_console(no_color, stderr=True), transient=True) as bar:
+                task = bar.add_task("checking cases", total=cases)
+                report = sweeping.run_sweep(
+                    settings, hand=hand, progress=lambda done: bar.update(task, completed=done)
+                )
+        else:
+            report = sweeping.run_sweep(settings, hand=hand)
+    warn(notices)
     if quiet:
         return report.exit_code
     if as_json:
@@ -289,12 +295,11 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
       gradcheck explain --x 0.974 0.312
       gradcheck explain --x 0.974 0.312 --activation tanh --layers 2,4,3 --loss cross_entropy
     """
-    from gradcheck.checks.explain import explain as explain_problem
-    from gradcheck.checks.problem import setup
+    from gradcheck.checks.explain import explain_request
 
     check_output_flags(as_json=as_json, quiet=quiet)
     check_one_stdin({"--data": options["data"], "--weights": options["weights"]})
-    explanation = explain_problem(*setup(request_from(options)))
+    explanation = explain_request(request_from(options))
     if quiet:
         return explanation.exit_code
     if as_json:
@@ -329,10 +334,13 @@ def init(*, file: str, **options: Any) -> None:
 
     from gradcheck.checks.problem import network_of, resolve_batch
     from gradcheck.core.errors import GradcheckError
+    from gradcheck.io import guest
     from gradcheck.output.starter import check_command, starter_file
 
     request = request_from(options)
-    spec = network_of(request).spec
+    with guest.session() as notices:  # a --model runs as a guest (io/guest.py)
+        spec = network_of(request).spec
+    warn(notices)
     if request.x is not None or request.data is not None:
         resolve_batch(spec, request.x, request.target, request.data)
     path = Path(file)
@@ -358,6 +366,12 @@ def schema() -> None:
     from gradcheck.io.schema import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+def warn(notices: list[str]) -> None:
+    """Notices about the user's code, for a command whose result has no warnings (stderr)."""
+    for message in notices:
+        click.echo(f"warning: {one_line(message)}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
