@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
+from gradcheck.checks import arguments
 from gradcheck.checks import report as checks_report
 from gradcheck.checks.pipeline import run_check
 from gradcheck.checks.problem import Request, Rows
 from gradcheck.core.functions import DEFAULT_LOSS
+from gradcheck.io import guest
 from gradcheck.output import documents
 
 #: Columns of the table in a notebook (wide enough for the oracle's columns).
@@ -37,11 +39,11 @@ class Report(checks_report.Report):
 
     def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
         """The ``run --json`` document as a dict (see ``gradcheck schema``)."""
-        return documents.to_dict(self, arrays=arrays)
+        return documents.to_dict(self, arrays=arguments.flag(arrays, "--arrays"))
 
     def to_json(self, *, arrays: bool = True) -> str:
         """The ``run --json`` document, exactly as the command line prints it."""
-        return documents.to_json(self, arrays=arrays)
+        return documents.to_json(self, arrays=arguments.flag(arrays, "--arrays"))
 
     def __repr__(self) -> str:
         """One line: the verdict, the network and what failed (the table is the display)."""
@@ -133,7 +135,11 @@ def check(
     Jupyter it displays as the table ``gradcheck run`` prints.
     Raises ``GradcheckError`` on bad input; its message names the argument (``x: …``).
     """
-    # Every keyword but the hand side's is the Request's field of the same name.
+    # Every keyword is checked by one rule (checks/arguments.py), the command line's too; all
+    # but the hand side's are the Request's field of the same name. Reading the caller's
+    # objects may run their code: it runs as a guest (io/guest.py), as the check does.
     options = dict(locals())
-    hand = {name: options.pop(name) for name in ("backward", "impl", "grads")}
-    return Report.of(run_check(Request(**options), **hand))
+    with guest.session():
+        options = arguments.validate(options)
+        hand = {name: options.pop(name) for name in ("backward", "impl", "grads")}
+        return Report.of(run_check(Request(**options), **hand))

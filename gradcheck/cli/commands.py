@@ -52,16 +52,15 @@ def request_from(options: dict[str, Any]) -> Request:
     """The ``Request`` that the shared options (input, network, weights, tolerance) describe."""
     from dataclasses import fields
 
+    from gradcheck.checks import arguments
     from gradcheck.checks.problem import Request
-    from gradcheck.core.spec import parse_layers
     from gradcheck.io.inputs import parse_floats
 
     x = [parse_floats(row, "--x") for row in options.pop("x_rows", ())]
     target = [parse_floats(row, "--target") for row in options.pop("target_rows", ())]
     given = {f.name: options[f.name] for f in fields(Request) if f.name in options}
-    if given.get("layers") is not None:
-        given["layers"] = parse_layers(given["layers"])
-    return Request(x or None, target or None, **{k: v for k, v in given.items() if k != "x"})
+    given.update(x=x or None, target=target or None)
+    return Request(**arguments.validate(given))  # the API's keywords go through these rules
 
 
 @click.group(cls=GradcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
