@@ -22,7 +22,7 @@ from gradcheck.core import replica
 from gradcheck.core.answer import Answer
 from gradcheck.core.compare import compare
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.functions import LAYOUTS, OUTPUT_ACTIVATIONS, REDUCTIONS
+from gradcheck.core.functions import ACTIVATIONS, LAYOUTS, LINEAR, OUTPUT_ACTIVATIONS, REDUCTIONS
 from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import Tolerance, norm_tolerance
 
@@ -75,7 +75,13 @@ def find_convention(
 
 def _alternatives(spec: NetSpec, layout: str) -> list[tuple[NetSpec, str, list[str]]]:
     """Every fitting alternative network and layout with its flags, fewest changes first."""
-    outputs = [o for o in OUTPUT_ACTIVATIONS if o in spec.loss_record.fits]
+    # Over a single unit, a row-wise output is constant (softmax ≡ 1, log_softmax ≡ 0): every
+    # gradient is zero under it, so it would "explain" any gradients that are all zero.
+    outputs = [
+        o
+        for o in OUTPUT_ACTIVATIONS
+        if o in spec.loss_record.fits and (spec.n_out > 1 or o == LINEAR or o in ACTIVATIONS)
+    ]
     scales = [spec.loss_scale, *(s for s in SCALES if s != spec.loss_scale)]
     found = []
     for out, reduction, scale, lay in itertools.product(outputs, REDUCTIONS, scales, LAYOUTS):
