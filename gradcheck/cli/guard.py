@@ -118,6 +118,16 @@ def run_guarded(body: Callable[[], Any]) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
+    except SystemExit as exc:
+        # gradcheck never calls sys.exit inside a command, and user code runs as a guest
+        # (io/guest.py) that reports it; should one escape all the same, exit 0 would read as
+        # a pass in CI.
+        click.echo(
+            f"Error: sys.exit({one_line(repr(exc.code))}) was called during the check "
+            "(reported, not obeyed)",
+            err=True,
+        )
+        return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (`gradcheck run … | head`); nothing more to say to it.
         sys.stdout = open(os.devnull, "w")
