@@ -161,7 +161,7 @@ def user_side(
             problem.params,
             problem.x,
             problem.y,
-            option="backward",
+            option="--backward",  # API-only: its messages read "backward: …"
             layout=layout,
         )
     elif impl is not None:
@@ -178,7 +178,7 @@ def user_side(
     elif isinstance(grads, Mapping):
         label = "python:grads"
         found = usercode.validate(
-            _arrays(grads), problem.spec, batch=batch, option="grads", what="grads", layout=layout
+            _arrays(grads), problem.spec, batch=batch, option="--grads", what="grads", layout=layout
         )
     elif grads is not None:
         label = f"grads:{grads}"
@@ -193,7 +193,13 @@ def _arrays(grads: Mapping[str, object]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in grads.items():
         if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
+            try:
+                value = value.detach().cpu().numpy()
+            except Exception as exc:  # a meta tensor has no values; a subclass may refuse
+                raise GradcheckError(
+                    f"--grads: {key}: cannot read the tensor ({type(exc).__name__}: "
+                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+                ) from None
         out[key] = value
     return out
 
@@ -206,7 +212,7 @@ def one_candidate(
     """At most one user hand side: ``backward``, ``--impl`` or ``--grads``."""
     given = [name for name, v in (("--impl", impl), ("--grads", grads)) if v is not None]
     if backward is not None:
-        given.insert(0, "backward")
+        given.insert(0, "--backward")
     if len(given) > 1:
         raise GradcheckError(f"{given[0]}: give only one of {' and '.join(given)}")
 
@@ -369,7 +375,9 @@ def run_probe(
     try:
         user = user_side(small, backward=backward, impl=impl, layout=layout, loaded=loaded)
     except GradcheckError as err:
-        message = err.cli_message.strip().splitlines()[0] if err.cli_message.strip() else ""
+        # in the words of whoever called: backward= is the API's, --impl the command line's
+        text = (str(err) if backward is not None else err.cli_message).strip()
+        message = text.splitlines()[0] if text else ""
         return Probe(index, x, y, None, command, error=message or type(err).__name__)
     assert user is not None
     report = evaluate(small, probe_settings, user[1])

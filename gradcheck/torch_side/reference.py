@@ -131,11 +131,9 @@ def autograd(
         lambda: _copy(model, spec, params, keys, dtype, runner),
     )
 
-    def forward() -> tuple[torch.Tensor, list[torch.Tensor]]:
-        found = _forward(net, inputs)
-        return _checked(spec, net, keys, params, x, inputs, found, label), found[1]
-
-    prediction, outputs = runner(f"{label}.forward", forward)
+    found = runner(f"{label}.forward", lambda: _forward(net, inputs))
+    # checked after the call, under gradcheck's own torch state again
+    prediction, outputs = _checked(spec, net, keys, params, x, inputs, found, label), found[1]
     return runner(
         f"{label} (the backward pass)",
         lambda: _gradients(spec, net, keys, prediction, outputs, target, label),
