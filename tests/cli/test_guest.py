@@ -263,3 +263,12 @@ def test_a_sys_exit_escaping_everything_is_still_exit_2(monkeypatch: pytest.Monk
     assert result.stderr.strip() == (
         "Error: sys.exit(0) was called during the check (reported, not obeyed)"
     )
+
+
+def test_ctrl_c_in_user_code_is_an_interrupt_and_torch_is_put_back(tmp_path: Path) -> None:
+    import torch
+
+    impl = impl_file(tmp_path, "torch.set_grad_enabled(False); raise KeyboardInterrupt")
+    result = invoke("run", *SEED_X, "--impl", impl)
+    assert result.exit_code == 130 and result.stderr.strip() == "Interrupted."
+    assert torch.is_grad_enabled()
