@@ -438,9 +438,9 @@ def validate(values: Mapping[str, Any]) -> dict[str, Any]:
         option = _option(keyword)
         try:
             out[keyword] = rule(value, option)
-        except GradcheckError:
+        except (GradcheckError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # a container of the caller's own kind that cannot be read
+        except BaseException as exc:  # a container of the caller's own kind that cannot be read
             raise GradcheckError(
                 f"{option}: {_kind(value)} that cannot be read ({type(exc).__name__}: "
                 f"{first_line(exc)})"

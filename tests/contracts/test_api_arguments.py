@@ -170,6 +170,24 @@ def test_report_helpers_take_a_report() -> None:
         report.to_dict(arrays=1)  # type: ignore[arg-type]
 
 
+class _Hostile(list):  # type: ignore[type-arg]
+    """A list whose items cannot be read: reading them runs the caller's own code."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__([0.1, 0.2])
+        self.exc = exc
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise self.exc
+
+
+@pytest.mark.parametrize("exc", [ValueError("no"), SystemExit(0), GeneratorExit()])
+def test_a_container_that_cannot_be_read_names_its_keyword(exc: BaseException) -> None:
+    with pytest.raises(GradcheckError, match=r"^x: a _Hostile that cannot be read") as caught:
+        check(x=_Hostile(exc))
+    assert caught.value.field == "x"
+
+
 # --------------------------------------------------------------------------------------------
 # Property: random values of every type, to every keyword: a report or a GradcheckError that
 # names a keyword; nothing else.
