@@ -265,6 +265,8 @@ def _load_csv(
             trailing = re.compile(rb"\t[ ]*(?=\n|\Z)")
         data = trailing.sub(b"", data)
         lines = _nonblank_lines(data, 2)
+        if not lines:  # nothing but separators
+            raise GradcheckError(f"--data: {file}: no data rows")
     first_no, first = lines[0]
     cells = _split(first, separator)
     numeric = [_is_number(c) for c in cells]
@@ -302,7 +304,8 @@ def _load_csv(
         _name_nonfinite(data, file, table, header, separator)
 
     def place(row: int) -> str:  # error paths only: the line of data row ``row``
-        return f"{file}:{_rows_of(data, separator)[int(header) + row][0]}: "
+        found = _line(data, separator, int(header) + row)
+        return f"{file}:{found[0]}: " if found is not None else f"{file}: data row {row + 1}: "
 
     return table[:, : spec.n_in], table[:, spec.n_in :], place
 
@@ -399,11 +402,26 @@ def _name_nonfinite(
     """Error path only: the file, line and column of the first NaN, infinity or number too
     large for a float64 (``1e400``)."""
     row, column = (int(i) for i in np.argwhere(~np.isfinite(table))[0])
-    rows = _rows_of(data, separator)[int(header) :]
-    line_no, cells = rows[row]
-    raise GradcheckError(
-        f"--data: {file}:{line_no}: column {column + 1}: {cells[column]} is not a finite float64"
+    found = _line(data, separator, int(header) + row)
+    if found is not None and column < len(found[1]):
+        line_no, cells = found
+        raise GradcheckError(
+            f"--data: {file}:{line_no}: column {column + 1}: {cells[column]} is not a finite "
+            "float64"
+        )
+    raise GradcheckError(  # a line the CSV module splits otherwise than numpy's reader
+        f"--data: {file}: data row {row + 1}, column {column + 1}: {table[row, column]} is not "
+        "a finite float64"
     )
+
+
+def _line(data: bytes, separator: bytes | None, index: int) -> tuple[int, list[str]] | None:
+    """The line number and cells of the ``index``-th non-blank row (0-based), if it exists."""
+    try:
+        rows = _rows_of(data, separator)
+    except GradcheckError:
+        return None
+    return rows[index] if 0 <= index < len(rows) else None
 
 
 def _check_finite(values: NDArray[np.generic], option: str) -> None:

@@ -150,6 +150,11 @@ FILE_KINDS = st.sampled_from([".pt", ".pth", ".npz", ".csv", ".txt", ".json", ""
             st.lists(st.one_of(NUMBERS, GARBAGE), min_size=1, max_size=4).map(",".join),
             max_size=6,
         ).map(lambda rows: "\n".join(rows).encode()),
+        # The same with the other separators a CSV may use (the first line says which).
+        st.tuples(
+            st.sampled_from([";", "\t", " ", ";;", ",;"]),
+            st.lists(st.lists(st.one_of(NUMBERS, GARBAGE), min_size=1, max_size=4), max_size=6),
+        ).map(lambda sr: "\n".join(sr[0].join(row) for row in sr[1]).encode()),
         # Prefixes of real files: truncation at any point.
         st.integers(0, 2000).map(lambda n: _real_npz()[:n]),
     ),

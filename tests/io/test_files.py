@@ -365,6 +365,14 @@ def test_semicolon_tab_and_space_separated_csv_are_read(tmp_path: Path, content:
     assert doc["settings"]["target"] == [[1.0], [0.0]]
 
 
+@pytest.mark.parametrize("content", [";", ",", "\t", ";\n;\n", " ;"])
+def test_a_csv_of_separators_only_has_no_rows(tmp_path: Path, content: str) -> None:
+    # Found by the thorough fuzz: ";" alone lost its only line to the trailing-separator rule.
+    csv = tmp_path / "d.csv"
+    csv.write_text(content)
+    assert_usage_error(invoke("run", "--data", str(csv)), "--data", "no data rows")
+
+
 def test_npz_data_names_the_array_and_index(tmp_path: Path) -> None:
     y = np.ones((3, 1))
     y[2, 0] = np.inf
