@@ -139,7 +139,7 @@ def check(
     # but the hand side's are the Request's field of the same name. Reading the caller's
     # objects may run their code: it runs as a guest (io/guest.py), as the check does.
     options = dict(locals())
-    with guest.session():
+    with guest.hosting():
         options = arguments.validate(options)
         hand = {name: options.pop(name) for name in ("backward", "impl", "grads")}
         return Report.of(run_check(Request(**options), **hand))

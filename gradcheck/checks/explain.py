@@ -81,11 +81,11 @@ def explain_check(x: Rows | None = None, target: Rows | None = None, **options: 
 
 
 def explain_request(request: Request) -> Explanation:
-    """The explanation ``request`` asks for, as one guest session (``run_check``'s): the
+    """The explanation ``request`` asks for, in one hosting span (``run_check``'s): the
     user's model runs guarded, and what it changed is in the warnings."""
     from gradcheck.io import guest
 
-    with guest.session() as notices:
+    with guest.hosting() as notices:
         explanation = explain(*setup(request))
         return replace(explanation, report=with_notices(explanation.report, notices))
 

@@ -228,18 +228,18 @@ def run_check(
     """The check ``request`` asks for, with the hand side given (default: the replica);
     ``progress`` hears how far the oracle has got.
 
-    The whole check is one guest session (``io/guest.py``): whatever the user's code prints
+    The whole check is one hosting span (``io/guest.py``): whatever the user's code prints
     goes to stderr, torch's global state is gradcheck's, and what the user's code changed is
     restored and reported in the warnings."""
     from gradcheck.io import guest
 
-    with guest.session() as notices:
+    with guest.hosting() as notices:
         report = _run_check(request, backward=backward, impl=impl, grads=grads, progress=progress)
         return with_notices(report, notices)
 
 
 def with_notices(report: Report, notices: list[str]) -> Report:
-    """``report`` with the guest session's notices among its warnings (kind ``user_code``)."""
+    """``report`` with the hosting span's notices among its warnings (kind ``user_code``)."""
     if not notices:
         return report
     found = tuple(Notice("user_code", message) for message in notices)

@@ -138,9 +138,9 @@ def run(
     check_report_files(junit=junit, plot=plot)
     request = request_from(options)
     load_torch_side()
-    # The progress bar lives inside the guest session: it takes stdout over while it shows,
-    # and must give back the stdout the session set, not the other way round.
-    with guest.session(), oracle_progress() as progress:
+    # The progress bar lives inside the hosting span: it takes stdout over while it shows,
+    # and must give back the stdout the span set, not the other way round.
+    with guest.hosting(), oracle_progress() as progress:
         report = run_check(request, impl=impl, grads=grads, progress=progress)
     write_report_files(report, junit=junit, plot=plot)
     if quiet:
@@ -240,7 +240,7 @@ def sweep(
     sweeping.validate(spec, cases, seed, batch_size)
     hand = None
     load_torch_side()
-    with guest.session() as notices:  # --impl runs as a guest (io/guest.py)
+    with guest.hosting() as notices:  # --impl runs as a guest (io/guest.py)
         if impl is not None:
             from dataclasses import replace
 
@@ -337,7 +337,7 @@ def init(*, file: str, **options: Any) -> None:
     from gradcheck.output.starter import check_command, starter_file
 
     request = request_from(options)
-    with guest.session() as notices:  # a --model runs as a guest (io/guest.py)
+    with guest.hosting() as notices:  # a --model runs as a guest (io/guest.py)
         spec = network_of(request).spec
     warn(notices)
     if request.x is not None or request.data is not None:

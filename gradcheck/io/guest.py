@@ -4,7 +4,7 @@ User code is the ``--impl`` file and function, the ``--model`` file, its class o
 its ``forward`` (traced and run), a ``backward=`` callable, the probes that call them again,
 and whatever an API caller's objects run when gradcheck touches them. Two layers:
 
-- ``session()`` spans one check (``run``, ``explain``, ``sweep``, ``init``, ``gradcheck.check``):
+- ``hosting()`` spans one check (``run``, ``explain``, ``sweep``, ``init``, ``gradcheck.check``):
   ``sys.stdout`` *and* file descriptor 1 point at stderr the whole time user code can run, so
   nothing it prints (a thread included, while the check lasts) can reach the result; torch's
   global state is gradcheck's own (the caller's is set aside and given back); and whatever
@@ -16,7 +16,7 @@ and whatever an API caller's objects run when gradcheck touches them. Two layers
   modes, anomaly mode, deterministic flags, float32 matmul precision, threads, global module
   hooks), Python's recursion limit, numpy's error state, the warning filters, ``sys.path``,
   ``sys.stdout``/``sys.stderr`` and the working directory are saved before and restored
-  after; a change is reported as a notice (``session`` collects them, each once).
+  after; a change is reported as a notice (``hosting`` collects them, each once).
 
 Nothing can stop ``os._exit``, a thread that writes after the check, or code that rewrites
 torch's or numpy's functions: the user's code runs with the user's rights.
@@ -50,33 +50,33 @@ MIN_RECURSION_LIMIT = 1000
 
 
 @dataclass
-class _Session:
+class _Span:
     notices: list[str] = field(default_factory=list)
     last: str | None = None  # where user code last ran: the net names it
     sources: set[str] = field(default_factory=set)  # the user's files (paths as given and real)
     guards: list[Any] = field(default_factory=list)  # torch guards held until the end
 
 
-_SESSION: ContextVar[_Session | None] = ContextVar("gradcheck_session", default=None)
+_SPAN: ContextVar[_Span | None] = ContextVar("gradcheck_hosting", default=None)
 
 
 # ---------------------------------------------------------------------------------------------
-# The session
+# Hosting: the span of one check
 
 
 @contextlib.contextmanager
-def session() -> Iterator[list[str]]:
+def hosting() -> Iterator[list[str]]:
     """One check: stdout to stderr, gradcheck's own torch state, the user's errors caught.
 
     Yields the notices found so far (a list that grows while the check runs): read it at the
-    end of the body. Nested sessions are one session.
+    end of the body. A nested one is the same span.
     """
-    current = _SESSION.get()
+    current = _SPAN.get()
     if current is not None:
         yield current.notices
         return
-    state = _Session()
-    token = _SESSION.set(state)
+    state = _Span()
+    token = _SPAN.set(state)
     _flush_stdout()
     saved_fd = _redirect_fd1()
     saved_streams = (sys.stdout, sys.stderr)
@@ -103,12 +103,12 @@ def session() -> Iterator[list[str]]:
             with contextlib.suppress(OSError):
                 os.dup2(saved_fd, 1)
             os.close(saved_fd)
-        _SESSION.reset(token)
+        _SPAN.reset(token)
 
 
 def note(message: str) -> None:
-    """Report ``message`` once in the check's warnings (nothing outside a session)."""
-    state = _SESSION.get()
+    """Report ``message`` once in the check's warnings (nothing outside ``hosting``)."""
+    state = _SPAN.get()
     if state is not None and message not in state.notices:
         state.notices.append(message)
 
@@ -125,8 +125,8 @@ def run(where: str, fn: Callable[[], T], *, source: str | None = None) -> T:
     A ``GradcheckError`` raised inside passes unchanged (gradcheck's own validation may run
     inside, where it touches the user's objects); ``KeyboardInterrupt`` too.
     """
-    with session():
-        state = _SESSION.get()
+    with hosting():
+        state = _SPAN.get()
         assert state is not None
         state.last = where
         if source:
@@ -318,7 +318,7 @@ def _host(caller: dict[str, Any]) -> dict[str, Any]:
     return host
 
 
-def _restore(wanted: dict[str, Any], now: dict[str, Any], state: _Session) -> list[str]:
+def _restore(wanted: dict[str, Any], now: dict[str, Any], state: _Span) -> list[str]:
     """Set torch back to ``wanted`` where ``now`` differs; return what differed, for people."""
     torch: Any = sys.modules.get("torch")
     changed = [
@@ -334,7 +334,7 @@ def _restore(wanted: dict[str, Any], now: dict[str, Any], state: _Session) -> li
         if key == "grad mode":
             c._set_grad_enabled(value)
         elif key == "inference mode":
-            if not value:  # held until the session ends; dropping it restores the mode
+            if not value:  # held until the hosting span ends; dropping it restores the mode
                 state.guards.append(c._InferenceMode(False))
         elif key == "default dtype":
             c._set_default_dtype(getattr(torch, value))
@@ -520,4 +520,4 @@ def raised(exc: BaseException) -> str:
     return f"raised {_describe(exc)}"
 
 
-__all__ = ["Guest", "note", "raised", "run", "session", "source_of", "user_traceback"]
+__all__ = ["Guest", "hosting", "note", "raised", "run", "source_of", "user_traceback"]

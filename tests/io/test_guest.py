@@ -161,7 +161,7 @@ def test_global_state_is_restored_after_each_call_and_reported(
     change: Callable[[], None], said: str
 ) -> None:
     before = _state()
-    with guest.session() as notices:
+    with guest.hosting() as notices:
         inside = _state()
         guest.run("--impl: mine.py:backward", change)
         assert _state() == inside  # restored at once, before gradcheck's own code runs on
@@ -180,7 +180,7 @@ def test_global_state_is_restored_after_each_call_and_reported(
 
 
 def test_a_change_made_twice_is_noted_once() -> None:
-    with guest.session() as notices:
+    with guest.hosting() as notices:
         for _ in range(3):
             guest.run("where", _grad_off)
     assert notices == [
@@ -196,7 +196,7 @@ def test_state_the_caller_set_is_put_aside_for_the_check_and_given_back() -> Non
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(len(_stack()) + 100, 400))
     try:
-        with guest.session():
+        with guest.hosting():
             assert torch.get_default_dtype() == torch.float32
             assert torch.is_grad_enabled()
             assert sys.getrecursionlimit() >= guest.MIN_RECURSION_LIMIT
@@ -225,10 +225,10 @@ def test_numpy_state_warnings_and_path_are_restored() -> None:
     assert np.geterr() == errors and sys.path == path
 
 
-def test_fd_1_and_sys_stdout_point_at_stderr_for_the_whole_session(
+def test_fd_1_and_sys_stdout_point_at_stderr_while_a_check_runs(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    with guest.session():
+    with guest.hosting():
         print("printed")
         os.write(1, b"written\n")
         sys.stdout.flush()
@@ -274,18 +274,18 @@ def test_an_exception_escaping_from_the_users_file_later_is_theirs(tmp_path: Pat
     # user's error; an error with none of the user's frames is gradcheck's (exit 3).
     f, path = _user_file(tmp_path, "    raise ValueError('late')")
     with pytest.raises(UserCodeError, match=r"^where raised ValueError: late"):
-        with guest.session():
+        with guest.hosting():
             guest.run("where", lambda: None, source=path)
             f()
     with pytest.raises(RuntimeError, match="gradcheck's own"):
-        with guest.session():
+        with guest.hosting():
             guest.run("where", lambda: None, source=path)
             raise RuntimeError("gradcheck's own")
 
 
-def test_sys_exit_escaping_anywhere_in_a_session_is_not_obeyed() -> None:
+def test_sys_exit_escaping_anywhere_while_hosting_is_not_obeyed() -> None:
     with pytest.raises(UserCodeError) as caught:
-        with guest.session():
+        with guest.hosting():
             guest.run("--model: m.py:M: M()", lambda: None)
             sys.exit(0)
     assert (
@@ -297,6 +297,6 @@ def test_the_runner_of_a_user_object_names_it() -> None:
     runner = guest.Guest("--model", "net.py:Net")
     with pytest.raises(UserCodeError, match=r"^model: net.py:Net: Net.forward raised ValueError"):
         runner("Net.forward", _raise(ValueError("x")))
-    with guest.session() as notices:
+    with guest.hosting() as notices:
         runner.note("fc1.weight is frozen")
     assert notices == ["--model: net.py:Net: fc1.weight is frozen"]
