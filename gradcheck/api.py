@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck.checks import arguments
 from gradcheck.checks import report as checks_report
 from gradcheck.checks.health import Notice
 from gradcheck.checks.pipeline import run_check
 from gradcheck.checks.problem import Request, Rows
 from gradcheck.core.functions import DEFAULT_LOSS
 from gradcheck.core.tolerance import DEFAULT_TOLERANCES
+from gradcheck.io import guest
 from gradcheck.output import documents
 
 #: Columns of the table in a notebook (wide enough for the oracle's columns).
@@ -41,11 +43,11 @@ class Report(checks_report.Report):
 
     def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
         """The ``run --json`` document as a dict (see ``gradcheck schema``)."""
-        return documents.to_dict(self, arrays=arrays)
+        return documents.to_dict(self, arrays=arguments.flag(arrays, "--arrays"))
 
     def to_json(self, *, arrays: bool = True) -> str:
         """The ``run --json`` document, exactly as the command line prints it."""
-        return documents.to_json(self, arrays=arrays)
+        return documents.to_json(self, arrays=arguments.flag(arrays, "--arrays"))
 
     def __repr__(self) -> str:
         """One line: the verdict, the network and what failed (the table is the display)."""
@@ -152,15 +154,24 @@ def check(
     Jupyter it displays as the table ``gradcheck run`` prints.
     Raises ``GradcheckError`` on bad input; its message names the argument (``x: …``).
     """
-    # Every keyword but the hand side's is the Request's field of the same name.
+    # Every keyword is checked by one rule (checks/arguments.py), the command line's too; all
+    # but the hand side's are the Request's field of the same name. Reading the caller's
+    # objects may run their code: it runs as a guest (io/guest.py), as the check does.
     options = dict(locals())
-    hand = {name: options.pop(name) for name in ("backward", "impl", "grads")}
-    notice = None
-    if dtype is None:
-        options["dtype"], notice = dtype_of(grads)
-    if batch_axis == "last":
-        options["x"], options["target"] = as_rows(x), as_rows(target)
-    report = run_check(Request(**options), **hand)
+    with guest.hosting():
+        # dtype=None: the gradients handed in decide (``dtype_of``), after validation
+        given = {k: v for k, v in options.items() if not (k == "dtype" and v is None)}
+        options = arguments.validate(given)
+        hand = {name: options.pop(name) for name in ("backward", "impl", "grads")}
+        notice = None
+        if dtype is None:
+            options["dtype"], notice = dtype_of(hand["grads"])
+        if options.get("batch_axis") == "last":
+            options["x"], options["target"] = (
+                as_rows(options.get("x")),
+                as_rows(options.get("target")),
+            )
+        report = run_check(Request(**options), **hand)
     if notice is not None:
         report = replace(report, warnings=(notice, *report.warnings))
     return Report.of(report)

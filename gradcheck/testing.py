@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gradcheck.api import Report, check
+from gradcheck.core.errors import GradcheckError
 
 __all__ = ["assert_backward", "report_text", "summary_line"]
 
@@ -32,17 +33,33 @@ def assert_backward(
     Raises ``AssertionError`` whose first line summarises (``gradcheck: 1 of 6 out of
     tolerance: W2 (max abs err 1.9e-01)``), followed by the plain-text table, the diagnosis and the
     verdict (as ``gradcheck run`` prints them, without colour); ``GradcheckError`` on bad
-    input, ``UserCodeError`` if ``fn`` raises.
+    input (``fn`` not a function, ``None`` included), ``UserCodeError`` if ``fn`` raises.
     """
+    if fn is None or not callable(fn):
+        # check(backward=None) checks the built-in replica: never what an assertion means
+        raise GradcheckError(
+            f"--fn: got {'None' if fn is None else type(fn).__name__}; assert_backward checks "
+            "your backward function fn(params, x, y) -> {'W1': dW1, 'b1': db1, …}"
+        )
     report = check(x, target, backward=fn, **check_kwargs)
     if not report.passed:
         raise AssertionError(summary_line(report) + "\n" + report_text(report))
     return report
 
 
+def _report(report: object) -> Report:
+    if not isinstance(report, Report):
+        raise GradcheckError(
+            f"--report: got a {type(report).__name__}; expected a gradcheck Report (what "
+            "gradcheck.check returns)"
+        )
+    return report
+
+
 def summary_line(report: Report) -> str:
     """``gradcheck: 2 of 6 out of tolerance: W1, b2 (max abs err 3.1e-02)`` — what pytest's
     short summary shows."""
+    report = _report(report)
     failed = [c for c in report.comparisons if not c.passed]
     n = len(report.comparisons)
     if not failed and report.failed_probes:  # the given batch passes, a probe batch fails
@@ -61,6 +78,10 @@ def summary_line(report: Report) -> str:
 
 def report_text(report: Report, width: int = 200) -> str:
     """The report as ``gradcheck run`` prints it, in plain text (no colour, no styles)."""
+    from gradcheck.checks.arguments import width as check_width
     from gradcheck.output.table import plain_text, render_report
+
+    report = _report(report)
+    width = check_width(width, "--width")
 
     return plain_text(render_report(report), width)

@@ -193,7 +193,10 @@ def _heads(spec: NetSpec, y: NDArray[np.generic]) -> list[_Head]:
             continue
         for out in OUTPUT_ACTIVATIONS:
             changes = (out != spec.output_activation) + (loss_name != spec.loss)
-            if out in loss.fits and changes <= MAX_HEAD_CHANGES:
+            # Over a single unit a row-wise output is constant (softmax ≡ 1, log_softmax ≡ 0):
+            # every gradient is zero under it, so it would "explain" any gradients all zero.
+            constant = spec.n_out == 1 and OUTPUT_ACTIVATIONS[out].mixes
+            if out in loss.fits and changes <= MAX_HEAD_CHANGES and not constant:
                 heads.append((changes, _Head(out, loss_name, *targets)))
     heads.sort(key=lambda h: h[0])
     return [h for _, h in heads]

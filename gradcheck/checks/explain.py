@@ -8,13 +8,13 @@ that torch autograd also produces (prediction, loss, each δ and each gradient) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.checks.pipeline import evaluate
+from gradcheck.checks.pipeline import evaluate, with_notices
 from gradcheck.checks.problem import Problem, Request, Rows, setup
 from gradcheck.checks.report import Report, Settings
 from gradcheck.core import replica
@@ -77,7 +77,17 @@ def explain_check(x: Rows | None = None, target: Rows | None = None, **options: 
 
     Raises ``GradcheckError`` on bad input.
     """
-    return explain(*setup(Request(x, target, **options)))
+    return explain_request(Request(x, target, **options))
+
+
+def explain_request(request: Request) -> Explanation:
+    """The explanation ``request`` asks for, in one hosting span (``run_check``'s): the
+    user's model runs guarded, and what it changed is in the warnings."""
+    from gradcheck.io import guest
+
+    with guest.hosting() as notices:
+        explanation = explain(*setup(request))
+        return replace(explanation, report=with_notices(explanation.report, notices))
 
 
 def _forward_steps(

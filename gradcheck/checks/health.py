@@ -23,7 +23,9 @@ Array = NDArray[np.floating]
 class Notice:
     """One warning: a stable ``kind`` for machines, a ``message`` for people."""
 
-    kind: str  # "saturated" | "zero_gradient" | "tiny_gradient" | "nonfinite" | "oracle" | "dtype"
+    #: "saturated" | "zero_gradient" | "tiny_gradient" | "nonfinite" | "oracle" | "dtype" |
+    #: "user_code"
+    kind: str
     message: str
     layer: int | None = None
     #: What it is about, for a list of many alike ("W3", "layer 2"); None: the whole check.

@@ -126,13 +126,15 @@ def _from_model(
     layout: str,
     head: dict[str, Any],
 ) -> Network:
+    from gradcheck.io.guest import Guest, source_of
     from gradcheck.torch_side import model as user_model
 
     if isinstance(model, str):
         from gradcheck.io.usercode import load_object
 
         label = model
-        module = user_model.instantiate(load_object(model, "--model"), seed, model)
+        runner = Guest("--model", label, source=model.rpartition(":")[0])
+        module = user_model.instantiate(load_object(model, "--model"), seed, model, runner)
     else:
         label = f"python:{type(model).__module__}.{type(model).__qualname__}"
         if not _is_module(model):
@@ -140,9 +142,11 @@ def _from_model(
                 f"--model: got a {type(model).__name__}; expected an nn.Module instance or "
                 "'FILE.py:NAME'"
             )
-        module = copy.deepcopy(model)  # the user's instance is never touched
+        runner = Guest("--model", label, source=source_of(model))
+        # the user's instance is never touched
+        module = runner("copying it", lambda: copy.deepcopy(model))
     name = label.rpartition(":")[2] if isinstance(model, str) else type(model).__name__
-    traced = user_model.trace(module, name)
+    traced = user_model.trace(module, name, runner)
     found = {
         "--layers": (
             ",".join(map(str, layers)) if layers else None,
@@ -174,7 +178,7 @@ def _from_model(
 
         params = weight_files.load_weights(weights, spec, layout)
     else:
-        arrays = user_model.state_of(module, traced.names)
+        arrays = user_model.state_of(module, traced.names, name)
         params = {p.name: a for p, a in zip(spec.parameters(), arrays, strict=True)}
     return Network(spec, params, module, label)
 

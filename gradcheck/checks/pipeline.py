@@ -53,9 +53,15 @@ def evaluate(
 ) -> Report:
     """Run autograd and the hand side (default: the replica) on ``problem``; compare all.
     ``progress`` hears how far the oracle has got, if there is one."""
+    from gradcheck.io.guest import Guest, source_of
     from gradcheck.torch_side import reference
 
-    ref = reference.autograd(problem.spec, problem.params, problem.x, problem.y, problem.model)
+    run = None
+    if problem.model is not None:
+        run = Guest("--model", settings.model or "model", source=source_of(problem.model))
+    ref = reference.autograd(
+        problem.spec, problem.params, problem.x, problem.y, problem.model, run=run
+    )
     if hand is None:
         hand = replica_side(problem)
     tol = settings.tolerance
@@ -194,7 +200,7 @@ def user_side(
             problem.params,
             problem.x,
             problem.y,
-            option="backward",
+            option="--backward",  # API-only: its messages read "backward: …"
             **orient,
         )
     elif impl is not None:
@@ -211,7 +217,7 @@ def user_side(
     elif isinstance(grads, Mapping):
         label = "python:grads"
         found = usercode.validate(
-            _arrays(grads), problem.spec, batch=batch, option="grads", what="grads", **orient
+            _arrays(grads), problem.spec, batch=batch, option="--grads", what="grads", **orient
         )
     elif grads is not None:
         label = f"grads:{grads}"
@@ -226,7 +232,13 @@ def _arrays(grads: Mapping[str, object]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in grads.items():
         if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
+            try:
+                value = value.detach().cpu().numpy()
+            except Exception as exc:  # a meta tensor has no values; a subclass may refuse
+                raise GradcheckError(
+                    f"--grads: {key}: cannot read the tensor ({type(exc).__name__}: "
+                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+                ) from None
         out[key] = value
     return out
 
@@ -239,7 +251,7 @@ def one_candidate(
     """At most one user hand side: ``backward``, ``--impl`` or ``--grads``."""
     given = [name for name, v in (("--impl", impl), ("--grads", grads)) if v is not None]
     if backward is not None:
-        given.insert(0, "backward")
+        given.insert(0, "--backward")
     if len(given) > 1:
         raise GradcheckError(f"{given[0]}: give only one of {' and '.join(given)}")
 
@@ -253,7 +265,34 @@ def run_check(
     progress: Progress | None = None,
 ) -> Report:
     """The check ``request`` asks for, with the hand side given (default: the replica);
-    ``progress`` hears how far the oracle has got."""
+    ``progress`` hears how far the oracle has got.
+
+    The whole check is one hosting span (``io/guest.py``): whatever the user's code prints
+    goes to stderr, torch's global state is gradcheck's, and what the user's code changed is
+    restored and reported in the warnings."""
+    from gradcheck.io import guest
+
+    with guest.hosting() as notices:
+        report = _run_check(request, backward=backward, impl=impl, grads=grads, progress=progress)
+        return with_notices(report, notices)
+
+
+def with_notices(report: Report, notices: list[str]) -> Report:
+    """``report`` with the hosting span's notices among its warnings (kind ``user_code``)."""
+    if not notices:
+        return report
+    found = tuple(Notice("user_code", message) for message in notices)
+    return replace(report, warnings=report.warnings + found)
+
+
+def _run_check(
+    request: Request,
+    *,
+    backward: Callable[..., object] | None,
+    impl: str | None,
+    grads: str | Mapping[str, object] | None,
+    progress: Progress | None,
+) -> Report:
     one_candidate(backward, impl, grads)
     from gradcheck.checks import probes as probing
 
@@ -394,7 +433,9 @@ def run_probe(
     try:
         user = user_side(small, backward=backward, impl=impl, exchange=exchange, loaded=loaded)
     except GradcheckError as err:
-        message = err.cli_message.strip().splitlines()[0] if err.cli_message.strip() else ""
+        # in the words of whoever called: backward= is the API's, --impl the command line's
+        text = (str(err) if backward is not None else err.cli_message).strip()
+        message = text.splitlines()[0] if text else ""
         return Probe(index, x, y, None, command, error=message or type(err).__name__)
     assert user is not None
     report = evaluate(small, probe_settings, user[1])

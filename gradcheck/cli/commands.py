@@ -25,7 +25,7 @@ from gradcheck.cli.console import (
     write_pieces,
     write_report_files,
 )
-from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options
+from gradcheck.cli.guard import GradcheckGroup, VectorCommand, join_vector_options, one_line
 from gradcheck.cli.options import (
     IMPL_HELP,
     candidate_options,
@@ -52,18 +52,15 @@ def request_from(options: dict[str, Any]) -> Request:
     """The ``Request`` that the shared options (input, network, weights, tolerance) describe."""
     from dataclasses import fields
 
+    from gradcheck.checks import arguments
     from gradcheck.checks.problem import Request
-    from gradcheck.core.spec import parse_l2, parse_layers
     from gradcheck.io.inputs import parse_floats
 
     x = [parse_floats(row, "--x") for row in options.pop("x_rows", ())]
     target = [parse_floats(row, "--target") for row in options.pop("target_rows", ())]
     given = {f.name: options[f.name] for f in fields(Request) if f.name in options}
-    if given.get("layers") is not None:
-        given["layers"] = parse_layers(given["layers"])
-    if isinstance(given.get("l2"), str):
-        given["l2"] = parse_l2(given["l2"])
-    return Request(x or None, target or None, **{k: v for k, v in given.items() if k != "x"})
+    given.update(x=x or None, target=target or None)
+    return Request(**arguments.validate(given))  # the API's keywords go through these rules
 
 
 @click.group(cls=GradcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,13 +131,16 @@ def run(
       gradcheck run --x 0.974 0.312 --reduction sum --loss-scale 0.5 --impl mine.py:backward
     """
     from gradcheck.checks.pipeline import run_check
+    from gradcheck.io import guest
 
     check_output_flags(as_json=as_json, quiet=quiet, detail=detail)
     check_one_stdin({"--data": options["data"], "--weights": options["weights"], "--grads": grads})
     check_report_files(junit=junit, plot=plot)
     request = request_from(options)
     load_torch_side()
-    with oracle_progress() as progress:
+    # The progress bar lives inside the hosting span: it takes stdout over while it shows,
+    # and must give back the stdout the span set, not the other way round.
+    with guest.hosting(), oracle_progress() as progress:
         report = run_check(request, impl=impl, grads=grads, progress=progress)
     write_report_files(report, junit=junit, plot=plot)
     if quiet:
@@ -219,6 +219,7 @@ def sweep(
     from gradcheck.core.functions import DEFAULT_ACTIVATION, DEFAULT_OUTPUT_ACTIVATION
     from gradcheck.core.spec import SEED_LAYERS, NetSpec, l2_fields, parse_layers
     from gradcheck.core.tolerance import resolve_tolerance
+    from gradcheck.io import guest
 
     check_output_flags(as_json=as_json, quiet=quiet)
     if batch_size is None:
@@ -238,24 +239,26 @@ def sweep(
     )
     sweeping.validate(spec, cases, seed, batch_size)
     hand = None
-    if impl is not None:
-        from dataclasses import replace
-
-        from gradcheck.io.usercode import load_backward
-
-        hand = sweeping.user_hand(load_backward(impl), impl)
-        settings = replace(settings, candidate=f"impl:{impl}")
     load_torch_side()
-    if sys.stderr.isatty():
-        from rich.progress import Progress
+    with guest.hosting() as notices:  # --impl runs as a guest (io/guest.py)
+        if impl is not None:
+            from dataclasses import replace
 
-        with Progress(console=make_console(no_color, stderr=True), transient=True) as bar:
-            task = bar.add_task("checking cases", total=cases)
-            report = sweeping.run_sweep(
-                settings, hand=hand, progress=lambda done: bar.update(task, completed=done)
-            )
-    else:
-        report = sweeping.run_sweep(settings, hand=hand)
+            from gradcheck.io.usercode import load_backward
+
+            hand = sweeping.user_hand(load_backward(impl), impl)
+            settings = replace(settings, candidate=f"impl:{impl}")
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(console=make_console(no_color, stderr=True), transient=True) as bar:
+                task = bar.add_task("checking cases", total=cases)
+                report = sweeping.run_sweep(
+                    settings, hand=hand, progress=lambda done: bar.update(task, completed=done)
+                )
+        else:
+            report = sweeping.run_sweep(settings, hand=hand)
+    warn(notices)
     if quiet:
         return report.exit_code
     if as_json:
@@ -291,12 +294,11 @@ def explain(*, as_json: bool, no_color: bool, quiet: bool, **options: Any) -> in
       gradcheck explain --x 0.974 0.312
       gradcheck explain --x 0.974 0.312 --activation tanh --layers 2,4,3 --loss cross_entropy
     """
-    from gradcheck.checks.explain import explain as explain_problem
-    from gradcheck.checks.problem import setup
+    from gradcheck.checks.explain import explain_request
 
     check_output_flags(as_json=as_json, quiet=quiet)
     check_one_stdin({"--data": options["data"], "--weights": options["weights"]})
-    explanation = explain_problem(*setup(request_from(options)))
+    explanation = explain_request(request_from(options))
     if quiet:
         return explanation.exit_code
     if as_json:
@@ -331,10 +333,13 @@ def init(*, file: str, **options: Any) -> None:
 
     from gradcheck.checks.problem import network_of, resolve_batch
     from gradcheck.core.errors import GradcheckError
+    from gradcheck.io import guest
     from gradcheck.output.starter import check_command, starter_file
 
     request = request_from(options)
-    spec = network_of(request).spec
+    with guest.hosting() as notices:  # a --model runs as a guest (io/guest.py)
+        spec = network_of(request).spec
+    warn(notices)
     if request.x is not None or request.data is not None:
         resolve_batch(spec, request.x, request.target, request.data)
     path = Path(file)
@@ -360,6 +365,12 @@ def schema() -> None:
     from gradcheck.io.schema import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+def warn(notices: list[str]) -> None:
+    """Notices about the user's code, for a command whose result has no warnings (stderr)."""
+    for message in notices:
+        click.echo(f"warning: {one_line(message)}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -118,6 +118,18 @@ def run_guarded(body: Callable[[], Any]) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
+    except SystemExit as exc:
+        if _shell_completion(exc):
+            raise  # click answers a completion request and exits: that is its answer
+        # gradcheck never calls sys.exit inside a command, and user code runs as a guest
+        # (io/guest.py) that reports it; should one escape all the same, exit 0 would read as
+        # a pass in CI.
+        click.echo(
+            f"Error: sys.exit({one_line(repr(exc.code))}) was called during the check "
+            "(reported, not obeyed)",
+            err=True,
+        )
+        return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (`gradcheck run … | head`); nothing more to say to it.
         sys.stdout = open(os.devnull, "w")
@@ -130,3 +142,9 @@ def run_guarded(body: Callable[[], Any]) -> int:
             err=True,
         )
         return EXIT_INTERNAL
+
+
+def _shell_completion(exc: SystemExit) -> bool:
+    """Whether click's shell completion raised it (``_GRADCHECK_COMPLETE=bash_source``)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any(f.name == "_main_shell_completion" for f in frames)

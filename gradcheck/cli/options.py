@@ -169,9 +169,10 @@ model_options = option_group(
         metavar="FILE.py:NAME",
         help="Your own network: an nn.Module subclass (built with no arguments right after "
         "torch.manual_seed(--seed)) or a zero-argument function returning one. Traced with "
-        "torch.fx into Linear → activation → … → Linear → output activation; autograd runs "
-        "your module itself, parameters are named by its own names (fc1.weight), and "
-        "--weights takes its state_dict.",
+        "torch.fx into Linear → activation → … → Linear → output activation (a bare "
+        "nn.Linear too); autograd runs your module itself, parameters are named by its own "
+        "names (fc1.weight), and --weights takes its state_dict. Frozen parameters are "
+        "checked; a model on another device is checked on a CPU copy.",
     ),
     choice_option(
         "--layout",

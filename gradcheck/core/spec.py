@@ -332,9 +332,9 @@ class NetSpec:
         """Short human description, e.g. ``2→10→10→1 sigmoid, mse``."""
         labels = [a.label for a in self.activations]
         hidden = labels[0] if len(set(labels)) == 1 else ",".join(labels)
-        if not labels:
-            hidden = self.activation
-        text = f"{'→'.join(map(str, self.layers))} {hidden}"
+        text = "→".join(map(str, self.layers))
+        if labels:  # none without a hidden layer (linear or logistic regression)
+            text += f" {hidden}"
         if self.output_activation != DEFAULT_OUTPUT_ACTIVATION:
             text += f" → {self.output_activation}"
         loss = self.loss

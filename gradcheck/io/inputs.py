@@ -6,7 +6,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,21 +83,35 @@ def targets_from_rows(
     return validate_target(spec, y, "--target")
 
 
-def validate_target(spec: NetSpec, y: NDArray[np.generic], option: str) -> NDArray[np.generic]:
-    """Check targets against the loss; class indices come back as ``(B,)`` int64."""
+#: Where row ``i`` of a file's targets is, for a message (``data.csv:3: ``); empty: no file.
+Place = Callable[[int], str]
+
+
+def _nowhere(_row: int) -> str:
+    return ""
+
+
+def validate_target(
+    spec: NetSpec, y: NDArray[np.generic], option: str, place: Place = _nowhere
+) -> NDArray[np.generic]:
+    """Check targets against the loss; class indices come back as ``(B,)`` int64. ``place``
+    names where a bad row is (a file's line)."""
     values: NDArray[np.float64] = np.asarray(y, dtype=np.float64)
     _check_finite(values, option)
     if spec.loss_record.takes_classes:
         flat = values.reshape(-1)
         fractional = flat != np.round(flat)
         if np.any(fractional):
+            at = place(int(np.argmax(fractional)))
             raise GradcheckError(
-                f"{option}: {spec.loss} needs integer class indices, got {flat[fractional][0]:g}"
+                f"{option}: {at}{spec.loss} needs integer class indices, got "
+                f"{flat[fractional][0]:g}"
             )
         out_of_range = (flat < 0) | (flat >= spec.n_out)
         if np.any(out_of_range):
+            at = place(int(np.argmax(out_of_range)))
             raise GradcheckError(
-                f"{option}: class index {flat[out_of_range][0]:g} is out of range for "
+                f"{option}: {at}class index {flat[out_of_range][0]:g} is out of range for "
                 f"{spec.n_out} output units (0 to {spec.n_out - 1})"
             )
         return flat.astype(np.int64)
@@ -106,8 +120,9 @@ def validate_target(spec: NetSpec, y: NDArray[np.generic], option: str) -> NDArr
         low, high = bounds
         outside = (values < low) | (values > high)
         if np.any(outside):
+            at = place(int(np.argwhere(outside)[0][0]))
             raise GradcheckError(
-                f"{option}: {spec.loss} needs targets in [{low:g}, {high:g}], "
+                f"{option}: {at}{spec.loss} needs targets in [{low:g}, {high:g}], "
                 f"got {values[outside][0]:g}"
             )
     return values
@@ -146,8 +161,9 @@ def load_data(
         x, y = _load_npz(spec, file, limit=rows * width * 16 + 2**16)
         if batch_axis == "last":
             x, y = _examples_as_rows(spec, file, x, y)
+        place: Place = lambda row: f"{file}: y[{row}]: "  # noqa: E731
     elif file.suffix in (".csv", ".txt") or file.stream:
-        x, y = _load_csv(spec, file)
+        x, y, place = _load_csv(spec, file)
     else:
         raise GradcheckError(
             f"--data: {path}: unsupported file type {file.suffix or '(none)'!r}; "
@@ -173,7 +189,7 @@ def load_data(
             f"--data: {file}: y has shape {tuple(y.shape)}, expected ({batch}, {width}) "
             f"for {batch} row{_s(batch)} of x"
         )
-    return x, validate_target(spec, y.reshape(batch, width), "--data")
+    return x, validate_target(spec, y.reshape(batch, width), "--data", place)
 
 
 def _examples_as_rows(
@@ -228,37 +244,76 @@ def _load_npz(
             raise GradcheckError(
                 f"--data: {file}: array {key} has dtype {arrays[key].dtype}; expected real numbers"
             )
+        bad = np.argwhere(~np.isfinite(arrays[key]))
+        if bad.size:
+            at = tuple(int(i) for i in bad[0])
+            raise GradcheckError(
+                f"--data: {file}: {key}[{', '.join(map(str, at))}] is "
+                f"{arrays[key][at]}, not a finite float64"
+            )
     return arrays["x"].astype(np.float64), arrays["y"].astype(np.float64)
 
 
-# One trailing comma (a spreadsheet's empty last column) is dropped from every line alike.
-_TRAILING_COMMA = re.compile(rb"[ \t]*,[ \t]*(?=\r?\n|\Z)")
+#: Separators a CSV may use, in the order they are preferred when the first line has several
+#: (``0,5;0,3`` is semicolon-separated with decimal commas, which are then named).
+SEPARATORS = {b";": "semicolons", b",": "commas", b"\t": "tabs"}
 
 
-def _load_csv(spec: NetSpec, file: InputFile) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _separator(line: bytes) -> bytes | None:
+    """The first line's separator: ``;``, ``,`` or a tab; None for columns separated by spaces
+    (a single column is read as comma-separated)."""
+    unquoted = re.sub(rb'"[^"]*"', b"", line)
+    for separator in SEPARATORS:
+        if separator in unquoted:
+            return separator
+    return None if len(unquoted.split()) > 1 else b","
+
+
+def _separated(separator: bytes | None) -> str:
+    """How the columns are told apart, for messages about a file that is not comma-separated."""
+    if separator == b",":
+        return ""
+    return f" (separated by {SEPARATORS[separator] if separator else 'spaces'})"
+
+
+def _load_csv(
+    spec: NetSpec, file: InputFile
+) -> tuple[NDArray[np.float64], NDArray[np.float64], Place]:
     """Parse a CSV with numpy's C reader, after checks that need no parsing.
 
-    The first non-blank line is a header only when none of its fields is a number; a line
-    with some numeric and some other fields is a typo, named. Row counts are bounded by the
-    line count before any array is allocated.
+    Columns are separated by commas, semicolons, tabs or spaces, as the first non-blank line
+    shows. That line is a header only when none of its fields is a number; a line with some
+    numeric and some other fields is a typo, named. Row counts are bounded by the line count
+    before any array is allocated. Every message names the file and line (``data.csv:3:``).
     """
     decode_text(file, "--data")  # UTF-8 or exit 2 (the text itself is not kept)
     data = file.data.removeprefix(b"\xef\xbb\xbf")
     if b"\r" in data:  # old Mac and Windows line ends: one form for every step below
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    data = _TRAILING_COMMA.sub(b"", data)
     lines = _nonblank_lines(data, 2)
     if not lines:
         raise GradcheckError(f"--data: {file}: no data rows")
+    separator = _separator(lines[0][1])
+    if separator is not None:
+        # One trailing separator (a spreadsheet's empty last column) is dropped from every
+        # line alike.
+        trailing = re.compile(rb"[ \t]*" + re.escape(separator) + rb"[ \t]*(?=\n|\Z)")
+        if separator == b"\t":
+            trailing = re.compile(rb"\t[ ]*(?=\n|\Z)")
+        data = trailing.sub(b"", data)
+        lines = _nonblank_lines(data, 2)
+        if not lines:  # nothing but separators
+            raise GradcheckError(f"--data: {file}: no data rows")
     first_no, first = lines[0]
-    cells = _split(first)
+    cells = _split(first, separator)
     numeric = [_is_number(c) for c in cells]
     header = not any(numeric)
     if not header and not all(numeric):
         column = numeric.index(False) + 1
+        cell = cells[column - 1]
+        why = _decimal_comma(cell, separator) or " (a header line has no numbers at all)"
         raise GradcheckError(
-            f"--data: {file}: line {first_no}, column {column}: {cells[column - 1]!r} is not a "
-            "number (a header line has no numbers at all)"
+            f"--data: {file}:{first_no}: column {column}: {cell!r} is not a number{why}"
         )
     if header and len(lines) < 2:
         raise GradcheckError(f"--data: {file}: no data rows (only the header line)")
@@ -269,7 +324,7 @@ def _load_csv(spec: NetSpec, file: InputFile) -> tuple[NDArray[np.float64], NDAr
         text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None)
         table = np.loadtxt(
             text,
-            delimiter=",",
+            delimiter=separator.decode() if separator is not None else None,
             dtype=np.float64,
             ndmin=2,
             skiprows=first_no if header else 0,
@@ -280,16 +335,23 @@ def _load_csv(spec: NetSpec, file: InputFile) -> tuple[NDArray[np.float64], NDAr
     except ValueError:
         bad, table = True, np.empty((0, width))
     if bad or table.shape[0] == 0:
-        _name_bad_cell(data, file, spec, width)
+        _name_bad_cell(data, file, spec, width, separator)
         raise GradcheckError(f"--data: {file}: no data rows")
-    return table[:, : spec.n_in], table[:, spec.n_in :]
+    if not np.all(np.isfinite(table)):
+        _name_nonfinite(data, file, table, header, separator)
+
+    def place(row: int) -> str:  # error paths only: the line of data row ``row``
+        found = _line(data, separator, int(header) + row)
+        return f"{file}:{found[0]}: " if found is not None else f"{file}: data row {row + 1}: "
+
+    return table[:, : spec.n_in], table[:, spec.n_in :], place
 
 
-def _nonblank_lines(data: bytes, count: int) -> list[tuple[int, bytes]]:
-    """The first ``count`` non-blank lines with their 1-based numbers."""
+def _nonblank_lines(data: bytes, count: int | None) -> list[tuple[int, bytes]]:
+    """The first ``count`` (or all) non-blank lines with their 1-based numbers."""
     out: list[tuple[int, bytes]] = []
     start, number = 0, 0
-    while start <= len(data) and len(out) < count:
+    while start <= len(data) and (count is None or len(out) < count):
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end
         number += 1
@@ -300,12 +362,14 @@ def _nonblank_lines(data: bytes, count: int) -> list[tuple[int, bytes]]:
     return out
 
 
-def _split(line: bytes) -> list[str]:
+def _split(line: bytes, separator: bytes | None) -> list[str]:
     text = line.decode("utf-8", errors="replace")
+    if separator is None:
+        return text.split()
     try:
-        return [c.strip() for c in next(csv.reader([text]), [])]
+        return [c.strip() for c in next(csv.reader([text], delimiter=separator.decode()), [])]
     except csv.Error:
-        return [c.strip() for c in text.split(",")]
+        return [c.strip() for c in text.split(separator.decode())]
 
 
 def _is_number(cell: str) -> bool:
@@ -319,34 +383,82 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _name_bad_cell(data: bytes, file: InputFile, spec: NetSpec, width: int) -> None:
-    """Error path only: find the first line with a wrong column count or a non-number."""
+def _decimal_comma(cell: str, separator: bytes | None) -> str:
+    if separator != b"," and _is_number(cell.replace(",", ".", 1)):
+        return f" (a decimal comma? write {cell.replace(',', '.', 1)})"
+    return ""
+
+
+def _rows_of(data: bytes, separator: bytes | None) -> list[tuple[int, list[str]]]:
+    """Every non-blank line's number and cells (error paths only)."""
     text = data.decode("utf-8")
-    header_done = False
+    if separator is None:
+        return [(n, line.decode().split()) for n, line in _nonblank_lines(data, None)]
     try:
-        rows = list(enumerate(csv.reader(io.StringIO(text)), start=1))
+        reader = csv.reader(io.StringIO(text), delimiter=separator.decode())
+        rows = [(n, [c.strip() for c in row]) for n, row in enumerate(reader, start=1)]
     except csv.Error as exc:
-        raise GradcheckError(f"--data: {file}: not a readable CSV ({exc})") from None
-    for line_no, row in rows:
-        cells = [c.strip() for c in row]
-        if not any(cells):
-            continue
+        raise GradcheckError(f"--data: not a readable CSV ({exc})") from None
+    return [(n, cells) for n, cells in rows if any(cells)]
+
+
+def _name_bad_cell(
+    data: bytes, file: InputFile, spec: NetSpec, width: int, separator: bytes | None
+) -> None:
+    """Error path only: find the first line with a wrong column count or a non-number."""
+    try:
+        rows = _rows_of(data, separator)
+    except GradcheckError as exc:
+        raise GradcheckError(exc.cli_message.replace("--data:", f"--data: {file}:", 1)) from None
+    header_done = False
+    for line_no, cells in rows:
         if not header_done:
             header_done = True
             if not any(_is_number(c) for c in cells):
                 continue
         if len(cells) != width:
             raise GradcheckError(
-                f"--data: {file}: line {line_no} has {len(cells)} column{_s(len(cells))}, "
-                f"expected {width} ({spec.n_in} input{_s(spec.n_in)} + {width - spec.n_in} "
-                f"target{_s(width - spec.n_in)})"
+                f"--data: {file}:{line_no}: {len(cells)} column{_s(len(cells))}"
+                f"{_separated(separator)}, expected {width} ({spec.n_in} input{_s(spec.n_in)} "
+                f"+ {width - spec.n_in} target{_s(width - spec.n_in)})"
             )
         for column, cell in enumerate(cells, start=1):
             if not _is_number(cell):
                 raise GradcheckError(
-                    f"--data: {file}: line {line_no}, column {column}: {cell!r} is not a number"
+                    f"--data: {file}:{line_no}: column {column}: {cell!r} is not a number"
+                    f"{_decimal_comma(cell, separator)}"
                 )
-    raise GradcheckError(f"--data: {file}: cannot be read as CSV rows of {width} numbers")
+    raise GradcheckError(
+        f"--data: {file}: cannot be read as CSV rows of {width} numbers{_separated(separator)}"
+    )
+
+
+def _name_nonfinite(
+    data: bytes, file: InputFile, table: NDArray[np.float64], header: bool, separator: bytes | None
+) -> None:
+    """Error path only: the file, line and column of the first NaN, infinity or number too
+    large for a float64 (``1e400``)."""
+    row, column = (int(i) for i in np.argwhere(~np.isfinite(table))[0])
+    found = _line(data, separator, int(header) + row)
+    if found is not None and column < len(found[1]):
+        line_no, cells = found
+        raise GradcheckError(
+            f"--data: {file}:{line_no}: column {column + 1}: {cells[column]} is not a finite "
+            "float64"
+        )
+    raise GradcheckError(  # a line the CSV module splits otherwise than numpy's reader
+        f"--data: {file}: data row {row + 1}, column {column + 1}: {table[row, column]} is not "
+        "a finite float64"
+    )
+
+
+def _line(data: bytes, separator: bytes | None, index: int) -> tuple[int, list[str]] | None:
+    """The line number and cells of the ``index``-th non-blank row (0-based), if it exists."""
+    try:
+        rows = _rows_of(data, separator)
+    except GradcheckError:
+        return None
+    return rows[index] if 0 <= index < len(rows) else None
 
 
 def _check_finite(values: NDArray[np.generic], option: str) -> None:

@@ -20,15 +20,11 @@ and the per-example arrays come back ``(n, batch)`` (``Exchange``).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import linecache
-import os
 import sys
-import traceback
 import types
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +33,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradcheck.core.answer import Answer
-from gradcheck.core.errors import GradcheckError, UserCodeError
+from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import BATCH_AXES, LAYOUTS
 from gradcheck.core.spec import NetSpec
-from gradcheck.io.files import first_line, read_input
+from gradcheck.io import guest
+from gradcheck.io.files import read_input
 
 Array = NDArray[np.float64]
 Backward = Callable[..., Any]
@@ -87,9 +84,9 @@ def load_object(text: str, option: str) -> object:
 
     This executes the file's code with the user's rights, as ``python FILE.py`` would: it is
     the user's own code. The file is read once (``-`` or a pipe works too) and compiled from
-    those bytes. The file's folder is on ``sys.path`` only while it runs (so it can import its
-    neighbours); ``sys.path``, ``sys.modules``, numpy's error state and the warning filters
-    are restored, and whatever it prints goes to stderr (file descriptor 1 included).
+    those bytes, and run as a guest (``io/guest.py``: its output goes to stderr, the global
+    state it changes is restored, whatever it raises is exit 2). The file's folder is on
+    ``sys.path`` only while it runs (so it can import its neighbours).
     """
     path, name = parse_target(text, option)
     source = read_input(path, option, limit=_MAX_SOURCE_BYTES, what="a Python source file")
@@ -104,17 +101,13 @@ def load_object(text: str, option: str) -> object:
     if folder is not None:
         sys.path.insert(0, folder)
     sys.modules[module_name] = module  # dataclasses and pickling look the module up here
+
+    def execute() -> None:
+        exec(compile(source.data, path, "exec", dont_inherit=True), module.__dict__)
+
     try:
         _remember_source(path, source.data)
-        with user_code_guard():
-            code = compile(source.data, path, "exec", dont_inherit=True)
-            exec(code, module.__dict__)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        raise UserCodeError(
-            f"{option}: {path}: importing it {_raised(exc)}", user_traceback(exc, file)
-        ) from None
+        guest.run(f"{option}: {path}: importing it", execute, source=path)
     finally:
         sys.path[:] = saved_path
         sys.modules.pop(module_name, None)
@@ -139,129 +132,19 @@ def _stem(file: Path) -> str:
     return stem or "stdin"
 
 
-@contextlib.contextmanager
-def user_code_guard() -> Iterator[None]:
-    """While user code runs: its output goes to stderr, and global state it sets is undone.
-
-    ``sys.stdout`` and file descriptor 1 both point at stderr (a ``print``, ``os.write(1, …)``
-    or a C extension's ``printf`` cannot reach the result on stdout); numpy's error state
-    (``np.seterr(all="raise")``), the warning filters, ``sys.path`` and the working directory
-    are restored afterwards. Nothing can
-    stop ``os._exit`` or a thread that writes later.
-    """
-    _flush_stdout()
-    saved_fd = _redirect_fd1()
-    saved_path = list(sys.path)
-    try:
-        cwd: int | None = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        cwd = None
-    try:
-        with (
-            contextlib.redirect_stdout(sys.stderr),
-            np.errstate(),
-            warnings.catch_warnings(),
-        ):
-            yield
-    finally:
-        _flush_stdout()
-        sys.path[:] = saved_path
-        if cwd is not None:  # relative output paths (--junit) still mean what they meant
-            with contextlib.suppress(OSError):
-                os.fchdir(cwd)
-            os.close(cwd)
-        if saved_fd is not None:
-            with contextlib.suppress(OSError):
-                os.dup2(saved_fd, 1)
-            os.close(saved_fd)
-
-
-def _redirect_fd1() -> int | None:
-    """Point file descriptor 1 at stderr's; return a copy of the old one (None if impossible)."""
-    try:
-        saved = os.dup(1)
-    except OSError:
-        return None
-    try:
-        os.dup2(2, 1)
-    except OSError:
-        os.close(saved)
-        return None
-    return saved
-
-
-def _flush_stdout() -> None:
-    for stream in {id(s): s for s in (sys.stdout, sys.__stdout__) if s is not None}.values():
-        with contextlib.suppress(Exception):
-            stream.flush()
-
-
-def user_traceback(exc: BaseException, file: Path | None) -> str:
-    """The exception's traceback from the first frame in the user's file on (theirs to read)."""
-    try:
-        return _user_traceback(exc, file)
-    except BaseException:
-        return f"{type(exc).__name__} (its traceback could not be formatted)"
-
-
-def _user_traceback(exc: BaseException, file: Path | None) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    target = str(file.resolve()) if file is not None else None
-    starts = [i for i, f in enumerate(frames) if target and _same_file(f.filename, target)]
-    if not starts:  # not raised in that file: drop gradcheck's and importlib's frames only
-        starts = [i for i, f in enumerate(frames) if not _ours(f.filename)]
-    frames = traceback.StackSummary.from_list(frames[starts[0] :] if starts else [])
-    body = "".join(traceback.format_exception_only(type(exc), exc))
-    if not frames:
-        return body  # a SyntaxError shows its own file, line and caret
-    return "Traceback (most recent call last):\n" + "".join(frames.format()) + body
-
-
-_PACKAGE = str(Path(__file__).resolve().parent.parent)  # the gradcheck package
-
-
-def _ours(filename: str) -> bool:
-    return filename.startswith("<frozen ") or filename.startswith(_PACKAGE)
-
-
-def _same_file(filename: str, target: str) -> bool:
-    try:
-        return str(Path(filename).resolve()) == target
-    except OSError:
-        return False
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        text = first_line(exc)
-    except BaseException:
-        text = "<str() failed>"
-    kind = type(exc).__name__
-    return kind if text == kind else f"{kind}: {text}"
-
-
-def _raised(exc: BaseException) -> str:
-    """``raised ValueError: …``, or for ``sys.exit(…)`` what it asked (not obeyed)."""
-    if isinstance(exc, SystemExit):
-        try:
-            code = repr(exc.code)
-        except BaseException:
-            code = "?"
-        return f"called sys.exit({code}) (reported, not obeyed)"
-    return f"raised {_describe(exc)}"
-
-
-def _source_file(fn: Backward) -> Path | None:
-    code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
-    return Path(code.co_filename) if code is not None else None
-
-
 def describe_function(fn: Backward) -> str:
     """A stable label for a Python callable: ``module.qualname``."""
-    module = getattr(fn, "__module__", None) or "?"
+    try:  # reading attributes of the user's object may run their code
+        module = getattr(fn, "__module__", None)
+        name = getattr(fn, "__qualname__", None)
+    except BaseException:
+        module = name = None
+    module = module if isinstance(module, str) and module else "?"
     if module.startswith("_gradcheck_user_"):
         module = module.split("_", 4)[-1]
-    return f"{module}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+    if not isinstance(name, str):
+        name = type(fn).__name__
+    return f"{module}.{name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,16 +208,10 @@ def call_backward(
     y_copy = np.array(y, dtype=np.int64 if classes else np.float64)
     if columns:
         y_copy = np.array(y_copy.reshape(1, -1) if classes else y_copy.T)
-    try:
-        with user_code_guard():  # the user's prints must not break --json
-            result = _snapshot(fn(params64, x64, y_copy))
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        label = label or describe_function(fn)
-        raise UserCodeError(
-            f"{option}: {label} {_raised(exc)}", user_traceback(exc, _source_file(fn))
-        ) from None
+    where = f"{option}: {label or describe_function(fn)}"
+    result = guest.run(
+        where, lambda: _snapshot(fn(params64, x64, y_copy)), source=guest.source_of(fn)
+    )
     return validate(
         result,
         spec,
@@ -352,8 +229,9 @@ _PLAIN_KEYS = (str, int, float, bytes, type(None))
 def _snapshot(result: object) -> object:
     """A plain copy of a returned mapping, taken while user code is guarded.
 
-    Iterating a user's Mapping, or hashing a ``str`` subclass key, runs their code: it is done
-    here, so validation afterwards touches only builtin dicts, strings and numpy arrays.
+    Iterating a user's Mapping, hashing a ``str`` subclass key or reading a number subclass
+    runs their code: it is done here, so validation afterwards touches only builtin dicts,
+    strings, numbers and numpy arrays.
     """
     if not isinstance(result, Mapping):
         return result
@@ -365,6 +243,10 @@ def _snapshot(result: object) -> object:
             key = f"<{type(key).__name__}>"
         if isinstance(value, np.ndarray):
             value = np.array(value, copy=True, subok=False)
+        elif isinstance(value, float) and type(value) is not float:
+            value = float(value)
+        elif isinstance(value, int) and type(value) not in (int, bool):
+            value = int(value)
         out[key] = value
     return out
 
@@ -606,6 +488,5 @@ __all__ = [
     "describe_function",
     "load_backward",
     "parse_target",
-    "user_traceback",
     "validate",
 ]

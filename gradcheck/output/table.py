@@ -344,6 +344,7 @@ KIND_LABELS = {
     "tiny_gradient": "gradients too small to judge elementwise",
     "nonfinite": "NaN or inf",
     "oracle": "oracle",
+    "user_code": "your code or model",
 }
 
 

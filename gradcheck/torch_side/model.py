@@ -3,13 +3,23 @@
 Traced with ``torch.fx`` into Linear → activation → … → Linear → output activation; every
 spelling torch has for an activation (the ``nn`` module, ``torch.*``, ``F.*``, the Tensor
 method) is recognised through the map in ``torch_side/functions.py``. Anything else is
-refused, naming the operation and where it is (``torch.sin after fc1``).
+refused, naming the operation and where it is (``torch.sin after fc1``). A bare
+``nn.Linear`` is a network too (linear or logistic regression, with an output activation).
+
+The module is taken as it is: a frozen parameter is checked all the same (with a notice), a
+module on another device or on the meta device is checked through a copy on the CPU. What
+cannot be read honestly is refused: a Linear without bias, hooks (tracing cannot see what
+they do), parameters that are not real floating point. Every call into the user's code (the
+constructor, ``forward`` when traced and when run) goes through a ``Runner``, which the
+checks layer makes from ``io/guest.py`` (this layer does not import ``io``).
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -19,6 +29,30 @@ from gradcheck.torch_side.functions import TORCH_ACTIVATIONS, TORCH_OUTPUTS
 
 OPTION = "--model"
 _NO_OPS = (torch.nn.Identity,)
+
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Runs a piece of the user's code as a guest (``io.guest.Guest``): ``runner(what, fn)``
+    calls ``fn()`` with ``what`` naming it in messages; ``runner.note(text)`` adds a notice."""
+
+    def __call__(self, what: str, fn: Callable[[], T]) -> T: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class Direct:
+    """A runner that just calls (for tests and tools that call the torch side directly)."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def __call__(self, what: str, fn: Callable[[], T]) -> T:
+        return fn()
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
 
 
 @dataclass(frozen=True)
@@ -32,9 +66,11 @@ class Traced:
     names: tuple[str, ...]  # torch names of W1, b1, W2, …: "fc1.weight", "fc1.bias", …
 
 
-def instantiate(obj: Any, seed: int, label: str) -> torch.nn.Module:
+def instantiate(obj: Any, seed: int, label: str, run: Runner | None = None) -> torch.nn.Module:
     """Build ``obj`` (an ``nn.Module`` subclass or a zero-argument function returning one)
-    right after ``torch.manual_seed(seed)``; the caller's RNG state is left alone."""
+    right after ``torch.manual_seed(seed)``, through ``run``; the caller's RNG state is left
+    alone."""
+    run = run or Direct()
     if isinstance(obj, torch.nn.Module):
         return obj
     if not callable(obj):
@@ -42,22 +78,43 @@ def instantiate(obj: Any, seed: int, label: str) -> torch.nn.Module:
             f"{OPTION}: {label} is a {type(obj).__name__}, expected an nn.Module subclass or a "
             "function returning a module"
         )
-    with torch.random.fork_rng(devices=[]):
+    name = getattr(obj, "__name__", None) or type(obj).__name__
+
+    def build() -> object:
+        needed = _required_arguments(obj)
+        if needed:
+            raise GradcheckError(
+                f"{OPTION}: {label} needs arguments ({', '.join(needed)}); give a class or "
+                "function that builds the model with none"
+            )
         torch.manual_seed(seed)
-        try:
-            made = obj()
-        except TypeError as exc:
-            if "argument" in str(exc):
-                raise GradcheckError(
-                    f"{OPTION}: {label} needs arguments ({exc}); give a class or function that "
-                    "builds the model with none"
-                ) from None
-            raise
+        return obj()
+
+    with torch.random.fork_rng(devices=[]):
+        made = run(f"{name}()", build)
     if not isinstance(made, torch.nn.Module):
         raise GradcheckError(
             f"{OPTION}: {label} returned a {type(made).__name__}, expected an nn.Module"
         )
     return made
+
+
+def _required_arguments(obj: Any) -> list[str]:
+    """The parameters ``obj()`` would miss (none when its signature cannot be read)."""
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return []
+    kinds = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in kinds and p.default is inspect.Parameter.empty
+    ]
 
 
 def _op_maps() -> tuple[dict[Any, str], dict[str, str], dict[type, str]]:
@@ -129,16 +186,58 @@ def _parameter(node: torch.fx.Node, root: torch.nn.Module, name: str) -> float |
     return None
 
 
-def trace(module: torch.nn.Module, label: str) -> Traced:
-    """Read ``module`` as Linear → activation → … → Linear → output activation, or refuse."""
+class _Tracer(torch.fx.Tracer):  # type: ignore[misc]
+    """torch.fx's tracer, reading any ``nn.Linear`` that keeps Linear's forward (a subclass
+    too) as one layer."""
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return _plain_linear(m) or bool(super().is_leaf_module(m, module_qualified_name))
+
+
+def _plain_linear(m: torch.nn.Module) -> bool:
+    return isinstance(m, torch.nn.Linear) and type(m).forward is torch.nn.Linear.forward
+
+
+def trace(module: torch.nn.Module, label: str, run: Runner | None = None) -> Traced:
+    """Read ``module`` as Linear → activation → … → Linear → output activation, or refuse;
+    its forward is traced through ``run``, which hears the notices (a frozen parameter)."""
+    run = run or Direct()
+    if _plain_linear(module):  # a bare Linear: linear regression
+        traced = _single_linear(module, label)
+    else:
+        graph = run(f"{label}.forward (traced with torch.fx)", lambda: _graph(module, label))
+        traced = _walk(graph, module, label)
+    _inspect(module, traced, label, run)
+    return traced
+
+
+def _graph(module: torch.nn.Module, label: str) -> torch.fx.Graph:
     try:
-        graph = torch.fx.symbolic_trace(module).graph
+        return _Tracer().trace(module)
     except Exception as exc:  # torch.fx raises TraceError, TypeError, … on dynamic code
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GradcheckError(
             f"{OPTION}: {label} cannot be traced with torch.fx ({first}); its forward must be "
             "a fixed chain of Linear layers and activations"
         ) from None
+
+
+def _single_linear(module: torch.nn.Linear, label: str) -> Traced:
+    _require_bias(module, label, "")
+    return Traced((module.in_features, module.out_features), (), (), LINEAR, ("weight", "bias"))
+
+
+def _require_bias(sub: torch.nn.Linear, label: str, path: str) -> None:
+    if sub.bias is None:
+        where = f"{label}.{path}" if path else label
+        raise GradcheckError(
+            f"{OPTION}: {where} is Linear({sub.in_features}, {sub.out_features}, bias=False); "
+            "gradcheck checks networks with a bias in every layer (W and b): give the layer "
+            "its bias"
+        )
+
+
+def _walk(graph: torch.fx.Graph, module: torch.nn.Module, label: str) -> Traced:
     functions, methods, module_types = _op_maps()
     linears: list[tuple[str, torch.nn.Linear]] = []
     acts: list[list[tuple[str, float | None]]] = []
@@ -174,11 +273,7 @@ def trace(module: torch.nn.Module, label: str) -> Traced:
             assert isinstance(sub, torch.nn.Linear)
             if any(path == node.target for path, _ in linears):
                 raise GradcheckError(f"{OPTION}: {node.target} is used twice in {label}.forward")
-            if sub.bias is None:
-                raise GradcheckError(
-                    f"{OPTION}: {node.target} has no bias (Linear(…, bias=False)); gradcheck's "
-                    "networks have W and b in every layer"
-                )
+            _require_bias(sub, label, str(node.target))
             if linears and linears[-1][1].out_features != sub.in_features:
                 raise GradcheckError(
                     f"{OPTION}: {node.target} takes {sub.in_features} inputs but "
@@ -276,10 +371,77 @@ def _assemble(
     )
 
 
-def state_of(module: torch.nn.Module, names: tuple[str, ...]) -> list[Any]:
+#: Hooks a module can carry, and how a user adds them: tracing does not see what they do.
+_MODULE_HOOKS = {
+    "_forward_pre_hooks": "a forward pre-hook (register_forward_pre_hook)",
+    "_forward_hooks": "a forward hook (register_forward_hook)",
+    "_backward_pre_hooks": "a backward pre-hook (register_full_backward_pre_hook)",
+    "_backward_hooks": "a backward hook (register_full_backward_hook)",
+    "_state_dict_pre_hooks": "a state_dict hook",
+    "_state_dict_hooks": "a state_dict hook",
+    "_load_state_dict_pre_hooks": "a load_state_dict hook",
+    "_load_state_dict_post_hooks": "a load_state_dict hook",
+}
+
+
+def parameters_of(module: torch.nn.Module, names: tuple[str, ...], label: str) -> list[Any]:
+    """The module's parameters under ``names``; each must be a registered ``nn.Parameter``."""
+    found = dict(module.named_parameters())
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise GradcheckError(
+            f"{OPTION}: {label}: {missing[0]} is not a parameter of the model (a Linear's "
+            "weight and bias must be its registered nn.Parameter; a parametrization or a "
+            "plain tensor is not read)"
+        )
+    return [found[n] for n in names]
+
+
+def _inspect(module: torch.nn.Module, traced: Traced, label: str, run: Runner) -> None:
+    """Refuse what tracing cannot vouch for; note a frozen parameter (it is checked)."""
+    params = parameters_of(module, traced.names, label)
+    for name, p in zip(traced.names, params, strict=True):
+        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+            raise GradcheckError(
+                f"{OPTION}: {label}: {name} is not initialised yet (a lazy module): run the "
+                "model once on an input, or give its sizes"
+            )
+        if not p.is_floating_point():
+            raise GradcheckError(
+                f"{OPTION}: {label}: {name} has dtype {str(p.dtype).removeprefix('torch.')}; "
+                "gradcheck checks real floating-point weights"
+            )
+    for path, sub in module.named_modules():
+        for attribute, what in _MODULE_HOOKS.items():
+            if getattr(sub, attribute, None):
+                _refuse_hook(label, path or "the model", what)
+    frozen = [name for name, p in zip(traced.names, params, strict=True) if not p.requires_grad]
+    if frozen:
+        verb = "is" if len(frozen) == 1 else "are"
+        run.note(
+            f"{', '.join(frozen)} {verb} frozen (requires_grad=False) in the model; checked "
+            "all the same (the loss has a gradient with respect to it; gradcheck differentiates "
+            "its own copy)"
+        )
+
+
+def _refuse_hook(label: str, where: str, what: str) -> None:
+    raise GradcheckError(
+        f"{OPTION}: {label}: {where} has {what}; gradcheck reads the model by tracing it, "
+        "which cannot see what a hook does: remove the hook for the check"
+    )
+
+
+def state_of(module: torch.nn.Module, names: tuple[str, ...], label: str) -> list[Any]:
     """The module's current parameters under ``names``, as float64 numpy copies."""
-    state = module.state_dict()
-    return [state[n].detach().cpu().to(torch.float64).numpy().copy() for n in names]
+    params = parameters_of(module, names, label)
+    for name, p in zip(names, params, strict=True):
+        if p.is_meta:
+            raise GradcheckError(
+                f"{OPTION}: {label}: {name} is on the meta device, which holds no values to "
+                "check; build the model on the CPU, or give --weights with its state_dict"
+            )
+    return [p.detach().to("cpu", torch.float64).numpy().copy() for p in params]
 
 
-__all__ = ["Traced", "instantiate", "state_of", "trace"]
+__all__ = ["Direct", "Runner", "Traced", "instantiate", "parameters_of", "state_of", "trace"]

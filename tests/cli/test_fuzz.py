@@ -114,7 +114,7 @@ def check_outcome(args: list[str], *, user_code: bool = False, as_json: bool = T
         assert "gradcheck/" not in result.stderr.replace("gradcheck/samples", ""), result.stderr
         assert "internal error" not in result.stderr
         last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith("Error: --impl"), result.stderr
+        assert last.startswith(("Error: --impl", "Error: --model")), result.stderr
         assert result.stdout == ""
         return
     assert "Traceback" not in result.stderr, (args, result.stderr)
@@ -150,6 +150,11 @@ FILE_KINDS = st.sampled_from([".pt", ".pth", ".npz", ".csv", ".txt", ".json", ""
             st.lists(st.one_of(NUMBERS, GARBAGE), min_size=1, max_size=4).map(",".join),
             max_size=6,
         ).map(lambda rows: "\n".join(rows).encode()),
+        # The same with the other separators a CSV may use (the first line says which).
+        st.tuples(
+            st.sampled_from([";", "\t", " ", ";;", ",;"]),
+            st.lists(st.lists(st.one_of(NUMBERS, GARBAGE), min_size=1, max_size=4), max_size=6),
+        ).map(lambda sr: "\n".join(sr[0].join(row) for row in sr[1]).encode()),
         # Prefixes of real files: truncation at any point.
         st.integers(0, 2000).map(lambda n: _real_npz()[:n]),
     ),
@@ -531,9 +536,33 @@ USER_BODIES = [
     "return {}",
     "return right(p, x, y)",
     "g = right(p, x, y); g['W1'] = g['W1'] * np.inf; return g",
+    # …changing torch or Python (restored after each call, reported as a warning)
+    "torch.set_grad_enabled(False); return right(p, x, y)",
+    "torch.set_default_device('meta'); return right(p, x, y)",
+    "torch.set_default_dtype(torch.float64); return right(p, x, y)",
+    "torch.autograd.set_detect_anomaly(True); return right(p, x, y)",
+    "torch.use_deterministic_algorithms(True); return right(p, x, y)",
+    "torch.set_num_threads(1); return right(p, x, y)",
+    "sys.setrecursionlimit(400); return right(p, x, y)",
+    "sys.setrecursionlimit(40); return right(p, x, y)",
+    "torch.inference_mode().__enter__(); return right(p, x, y)",
+    "sys.stdout = sys.stderr = None; return right(p, x, y)",
+    # …mutating what it is given (copies: autograd's arrays are not reached)
+    "p['W1'] *= 2; x[:] = 0; y[:] = 7; return right(p, x, y)",
+    "g = right(p, x, y); p.clear(); return g",
+    # …returning odd types
+    "return {k: torch.tensor(v) for k, v in right(p, x, y).items()}",
+    "return {k: v.tolist() for k, v in right(p, x, y).items()}",
+    "return list(right(p, x, y).items())",
+    "return {k: v.astype(np.float16) for k, v in right(p, x, y).items()}",
+    "g = right(p, x, y); g['loss'] = float('nan'); return g",
+    "g = right(p, x, y); g['loss'] = True; return g",
+    "return type('D', (dict,), {'items': lambda self: 1 / 0})(right(p, x, y))",
+    # …running long
+    "import time; time.sleep(0.05); return right(p, x, y)",
 ]
 USER_PRELUDE = (
-    "import numpy as np\nimport sys\nsys.path.insert(0, {samples!r})\n"
+    "import numpy as np\nimport sys\nimport torch\nsys.path.insert(0, {samples!r})\n"
     "from backward_seed import backward as right\n"
 )
 
@@ -555,6 +584,218 @@ def test_user_code_behaviours(body: str, at_import: bool, sweep: bool) -> None:
     import numpy as np
 
     assert np.geterr()["over"] != "raise"  # the user's error state did not stay
+    assert_torch_as_it_was()
+
+
+def assert_torch_as_it_was() -> None:
+    """torch's and Python's global state are what this process had before (the guest's
+    changes were put back)."""
+    import torch
+
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    assert torch.get_default_dtype() == torch.float32
+    assert torch.zeros(1).device.type == "cpu"
+    assert not torch.is_anomaly_enabled() and not torch.are_deterministic_algorithms_enabled()
+    assert sys.getrecursionlimit() >= 1000
+    assert sys.stdout is not None and sys.stderr is not None
+
+
+# --model: a model file whose import, constructor, factory or forward (when traced, when run)
+# does something hostile. Each is exit 2 naming where, or a check (a warning saying what was
+# restored): never exit 3, never a broken document.
+MODEL_SOURCE = """import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+{at_import}
+
+
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(2, 4)
+        self.fc2 = torch.nn.Linear(4, 1)
+        {at_init}
+
+    def forward(self, x):
+        traced = isinstance(x, torch.fx.Proxy)
+        if {when}:
+            {at_forward}
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def factory():
+    {at_factory}
+    return M()
+"""
+MODEL_BEHAVIOURS = [
+    "sys.exit(0)",
+    "sys.exit('bye')",
+    "raise ValueError('x')",
+    "raise MemoryError",
+    "raise GeneratorExit",
+    "raise KeyError",
+    "print('junk')",
+    "os.write(1, b'junk\\n')",
+    "sys.stdout.write('junk')",
+    "torch.set_grad_enabled(False)",
+    "torch.set_default_device('meta')",
+    "torch.set_default_dtype(torch.float64)",
+    "torch.autograd.set_detect_anomaly(True)",
+    "torch.set_num_threads(1)",
+    "sys.setrecursionlimit(400)",
+    "np.seterr(all='raise')",
+    "warnings.simplefilter('error')",
+    "time.sleep(0.05)",
+    "os.chdir('/')",
+    "sys.path.clear()",
+]
+#: Only inside the module: what it does to itself, or returns from forward.
+MODEL_ONLY = {
+    "init": [
+        "self.fc1.weight.requires_grad_(False)",
+        "self.to('meta')",
+        "self.fc2 = torch.nn.Linear(4, 1, bias=False)",
+        "self.fc1.register_forward_hook(lambda m, i, o: o * 2)",
+        "self.double()",
+        "self.fc1.weight = torch.nn.Parameter(torch.zeros(4, 2, dtype=torch.int32), False)",
+    ],
+    "forward": [
+        "return None",
+        "return x",
+        "return self.fc2(torch.tanh(self.fc1(x))).detach()",
+        "return self.fc2(torch.tanh(self.fc1(x))).float()",
+        "return self.fc2(torch.tanh(self.fc1(x))).sum()",
+        "return (self.fc2(torch.tanh(self.fc1(x))),)",
+        "return self.fc2(torch.tanh(self.fc1(x * 2)))",
+        "x.mul_(0)",
+        "self.fc1.weight.data.mul_(2)",
+        "self.fc2(torch.tanh(self.fc1(x)))",
+        "return self.fc1(x)",
+    ],
+}
+
+
+@st.composite
+def model_examples(draw: st.DrawFn) -> tuple[str, dict[str, str], str]:
+    where = draw(st.sampled_from(["import", "init", "factory", "forward-run", "forward-trace"]))
+    place = where.split("-")[0]
+    behaviours = MODEL_BEHAVIOURS + MODEL_ONLY.get(place, [])
+    body = draw(st.sampled_from(behaviours))
+    slots = {"at_import": "", "at_init": "pass", "at_forward": "pass", "at_factory": "pass"}
+    slots["at_" + place] = body
+    slots["when"] = {"forward-trace": "traced", "forward-run": "not traced"}.get(where, "False")
+    name = "factory" if place == "factory" else "M"
+    return name, slots, draw(st.sampled_from(["run", "run", "explain"]))
+
+
+@given(model_examples(), st.booleans())
+def test_model_behaviours(example: tuple[str, dict[str, str], str], as_json: bool) -> None:
+    name, slots, command = example
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.py"
+        path.write_text(MODEL_SOURCE.format(**slots))
+        args = [command, "--x", "0.974", "0.312", "--model", f"{path}:{name}"]
+        check_outcome(args, user_code=True, as_json=as_json)
+    assert_torch_as_it_was()
+
+
+# The API: a backward callable or a model instance that misbehaves, called from a notebook
+# or a test suite. A Report or a GradcheckError; the caller's stdout and torch untouched.
+API_BEHAVIOURS = {
+    "exit": lambda: sys.exit(0),
+    "raise": lambda: (_ for _ in ()).throw(ValueError("x")),
+    "base": lambda: (_ for _ in ()).throw(GeneratorExit()),
+    "print": lambda: print("junk"),
+    "write fd 1": lambda: os.write(1, b"junk\n"),
+    "grad off": lambda: __import__("torch").set_grad_enabled(False),
+    "meta": lambda: __import__("torch").set_default_device("meta"),
+    "float64": lambda: __import__("torch").set_default_dtype(__import__("torch").float64),
+    "recursion": lambda: sys.setrecursionlimit(max(400, sys.getrecursionlimit() // 2)),
+    "sleep": lambda: time.sleep(0.02),
+    "nothing": lambda: None,
+}
+
+
+def _api_backward(behaviour: str, returns: str) -> Any:
+    import numpy as np
+
+    sys.path.insert(0, str(SAMPLES))
+    try:
+        from backward_seed import backward as right
+    finally:
+        sys.path.remove(str(SAMPLES))
+
+    def backward(params: Any, x: Any, y: Any) -> Any:
+        API_BEHAVIOURS[behaviour]()
+        grads = right(params, x, y)
+        if returns == "tensors":
+            import torch
+
+            return {k: torch.tensor(v) for k, v in grads.items()}
+        if returns == "lists":
+            return {k: v.tolist() for k, v in grads.items()}
+        if returns == "none":
+            return None
+        if returns == "mutated":
+            params["W1"][:] = np.nan
+            x[:] = 0
+        return grads
+
+    return backward
+
+
+def _api_model(behaviour: str, at: str) -> Any:
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(2, 4)
+            self.fc2 = torch.nn.Linear(4, 1)
+
+        def forward(self, x: Any) -> Any:
+            traced = isinstance(x, torch.fx.Proxy)
+            if (at == "trace") == traced:
+                API_BEHAVIOURS[behaviour]()
+            return self.fc2(torch.tanh(self.fc1(x)))
+
+    return Net()
+
+
+@given(
+    st.sampled_from(sorted(API_BEHAVIOURS)),
+    st.sampled_from(["backward", "model-run", "model-trace"]),
+    st.sampled_from(["grads", "tensors", "lists", "none", "mutated"]),
+)
+def test_api_user_code_behaviours(behaviour: str, who: str, returns: str) -> None:
+    import contextlib
+    import io
+
+    import numpy as np
+
+    from gradcheck import GradcheckError, Report, check
+
+    x = np.array([[0.974, 0.312], [-0.5, 0.8]])
+    given_x = x.copy()
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        try:
+            if who == "backward":
+                report = check(x, backward=_api_backward(behaviour, returns))
+            else:
+                report = check(x, model=_api_model(behaviour, who.split("-")[1]))
+        except GradcheckError as error:
+            assert error.field in ("backward", "model"), str(error)
+        else:
+            assert isinstance(report, Report) and report.exit_code in (0, 1)
+    assert stdout.getvalue() == ""
+    assert np.array_equal(x, given_x)  # the caller's array is never written to
+    assert_torch_as_it_was()
 
 
 PATH_KINDS = [

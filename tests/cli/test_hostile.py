@@ -477,7 +477,7 @@ def write(tmp_path: Path, text: str, name: str = "d.csv") -> str:
 
 def test_partly_numeric_first_row_is_a_typo_not_a_header(tmp_path: Path) -> None:
     path = write(tmp_path, "0.5,abc,1\n0.1,0.2,0.3\n")
-    assert_usage_error(invoke("run", "--data", path), "line 1, column 2", "'abc' is not a number")
+    assert_usage_error(invoke("run", "--data", path), "d.csv:1: column 2: 'abc' is not a number")
 
 
 def test_header_only_when_no_field_is_a_number(tmp_path: Path) -> None:
@@ -498,12 +498,12 @@ def test_trailing_commas_are_tolerated_alike(tmp_path: Path, text: str) -> None:
 
 def test_wrong_column_count_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "0.974,0.312,1\n0.1,0.2\n")
-    assert_usage_error(invoke("run", "--data", path), "line 2 has 2 columns, expected 3")
+    assert_usage_error(invoke("run", "--data", path), "d.csv:2: 2 columns, expected 3")
 
 
 def test_later_bad_cell_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "x1,x2,y\n0.974,0.312,1\n0.1,oops,1\n")
-    assert_usage_error(invoke("run", "--data", path), "line 3, column 2", "'oops'")
+    assert_usage_error(invoke("run", "--data", path), "d.csv:3: column 2: 'oops'")
 
 
 def test_header_without_rows(tmp_path: Path) -> None:
@@ -636,7 +636,7 @@ def test_carriage_return_line_ends(tmp_path: Path, text: str, rows: int) -> None
 
 def test_underscore_number_is_named_like_any_non_number(tmp_path: Path) -> None:
     path = write(tmp_path, "1_0,2,3\n")
-    assert_usage_error(invoke("run", "--data", path), "line 1, column 1", "'1_0'")
+    assert_usage_error(invoke("run", "--data", path), "d.csv:1: column 1: '1_0'")
 
 
 def test_user_chdir_does_not_move_relative_output(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

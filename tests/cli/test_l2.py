@@ -86,11 +86,11 @@ def test_bad_l2_in_sweep_exits_2() -> None:
     ("value", "fragment"),
     [
         ({"W1": -1.0}, "l2 (W1): must be a finite number ≥ 0, got -1"),
-        ({"W1": True}, "l2 (W1): expected a number, got bool"),
-        ({"W1": "0.1"}, "l2 (W1): expected a number, got str"),
-        ({1: 0.1}, "l2: parameter names must be strings"),
+        ({"W1": True}, "l2 (W1): got a bool (True); expected a number"),
+        ({"W1": "0.1"}, "l2 (W1): got a str ('0.1'); expected a number"),
+        ({1: 0.1}, "l2: key an int (1) is not a parameter name"),
         ({"c1": 0.1}, "l2: unknown parameter 'c1'"),
-        ([0.1], "l2: expected a number, got list"),
+        ([0.1], "l2: got a list; expected a number"),
     ],
 )
 def test_bad_l2_in_the_api_names_the_keyword(value: object, fragment: str) -> None:
