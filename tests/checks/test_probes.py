@@ -240,7 +240,7 @@ def test_bad_probe_counts_exit_2(value: str) -> None:
 
 
 def test_bad_probe_counts_in_the_api() -> None:
-    with pytest.raises(GradcheckError, match=r"^probes: expected a whole number"):
+    with pytest.raises(GradcheckError, match=r"^probes: got a bool \(True\); expected a whole"):
         check([0.974, 0.312], backward=_replica_backward, probes=True)  # type: ignore[arg-type]
     with pytest.raises(GradcheckError, match=r"^probes: expected 0"):
         check([0.974, 0.312], backward=_replica_backward, probes=-2)
