@@ -236,7 +236,7 @@ def test_correct_backward_passes(seed: int, x: Any, target: Any) -> None:
     report = check(x, target, seed=seed, backward=correct)
     assert report.exit_code == 0, report.failed
     assert report.diagnosis == ()
-    assert report.settings.candidate.endswith("test_mutants.correct")
+    assert report.settings.candidate.endswith("test_classic_bugs.correct")
 
 
 @pytest.mark.parametrize(

@@ -240,7 +240,7 @@ def test_hypotheses_need_the_given_delta_to_match_too(setup: Setup) -> None:
 
 
 def test_kinds_are_declared_and_rendered() -> None:
-    from tests.checks.test_mutants import flipped_sign
+    from tests.checks.test_classic_bugs import flipped_sign
 
     report = check([[0.974, 0.312], [0.5, 0.1]], [[0.3], [0.2]], backward=flipped_sign)
     assert {f.kind for f in report.diagnosis} <= set(KINDS)
@@ -267,7 +267,7 @@ def test_rounding_level_failures_are_called_rounding_not_a_bug() -> None:
     assert report.exit_code == 1
     assert [f.kind for f in report.diagnosis] == ["rounding_level"]
     assert "not a bug" in report.diagnosis[0].message
-    from tests.checks.test_mutants import tenth_of_a_percent_off
+    from tests.checks.test_classic_bugs import tenth_of_a_percent_off
 
     off = check([0.974, 0.312], dtype="float32", atol=0, rtol=0, backward=tenth_of_a_percent_off)
     assert "rounding_level" not in {f.kind for f in off.diagnosis}

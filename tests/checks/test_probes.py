@@ -261,7 +261,7 @@ def test_code_that_breaks_on_a_larger_batch_fails_the_probe_not_the_run(tmp_path
 
 
 def test_assert_backward_fails_on_a_probe(tmp_path: Path) -> None:
-    from tests.checks.test_mutants import correct
+    from tests.checks.test_classic_bugs import correct
 
     def summed(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Any:
         grads = correct(p, x, y)
@@ -281,13 +281,13 @@ def test_assert_backward_fails_on_a_probe(tmp_path: Path) -> None:
 def test_a_module_level_backward_is_named_in_the_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.checks.test_mutants import flipped_sign
+    from tests.checks.test_classic_bugs import flipped_sign
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     report = check([0.974, 0.312], backward=flipped_sign)
     assert not report.passed and report.failed_probes
     command = report.failed_probes[0].command
-    assert "--impl tests/checks/test_mutants.py:flipped_sign --probes 0" in command
+    assert "--impl tests/checks/test_classic_bugs.py:flipped_sign --probes 0" in command
     again = invoke(*shlex.split(command)[1:])
     assert again.exit_code == 1, again.stderr
 

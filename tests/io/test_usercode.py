@@ -18,7 +18,7 @@ from gradcheck.core.spec import NetSpec
 from gradcheck.io.usercode import load_backward
 from gradcheck.testing import assert_backward
 from gradcheck.torch_side.reference import init_state
-from tests.checks.test_mutants import correct, transposed_w2
+from tests.checks.test_classic_bugs import correct, transposed_w2
 from tests.conftest import SAMPLES, assert_usage_error, invoke
 
 SEED_X = ("--x", "0.974", "0.312")
