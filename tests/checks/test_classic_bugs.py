@@ -266,7 +266,7 @@ def test_mutant_fails_and_is_located(
     ],
 )
 def test_named_shapes_are_the_only_claims(mutant: Callable[..., Grads], kind: str) -> None:
-    """For the four shapes the issue names, the diagnosis claims exactly that shape."""
+    """For the four shapes the diagnosis knows, it claims exactly that shape."""
     report = check(BATCH_X, BATCH_Y, seed=0, backward=mutant)
     # A global scale is also stated as the convention it amounts to (--loss-scale, --reduction).
     shapes = {f.kind for f in report.diagnosis} - {"layer", "convention"}

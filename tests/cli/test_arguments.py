@@ -1,31 +1,15 @@
-"""What a new user trips over: stray commas, ``--x=…``, warning sentences, summary lines."""
+"""How arguments are read: several numbers after ``--x`` (and ``--x=…``), rows of a batch,
+negative numbers as values, spaces in lists."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from tests.conftest import assert_usage_error, invoke
-
-
-@pytest.mark.parametrize(
-    ("layers", "entry"), [("2,,1", "entry 2"), ("2,3,1,", "entry 4"), (",2,1", "entry 1")]
-)
-def test_empty_layer_entries_are_usage_errors(layers: str, entry: str) -> None:
-    for command in (
-        ("run", "--x", "1", "2"),
-        ("explain", "--x", "1", "2"),
-        ("sweep", "--cases", "2"),
-    ):
-        result = invoke(*command, "--layers", layers)
-        assert_usage_error(result, "--layers", entry, "is empty", "stray comma")
-
-
-@pytest.mark.parametrize("activation", ["sigmoid,,tanh", "sigmoid,tanh,", " , "])
-def test_empty_activation_entries_are_usage_errors(activation: str) -> None:
-    result = invoke("run", "--x", "1", "2", "--layers", "2,3,3,3,1", "--activation", activation)
-    assert_usage_error(result, "--activation", "is empty")
+from gradcheck.cli import join_vector_options
+from tests.conftest import invoke, run_json
 
 
 def test_layers_with_spaces_still_parse() -> None:
@@ -48,21 +32,19 @@ def test_x_with_equals_sign_means_the_same_row(args: tuple[str, ...]) -> None:
     assert json.loads(result.stdout) == plain
 
 
-def test_assert_backward_first_line_summarises() -> None:
-    import importlib.util
+def test_batch_of_rows() -> None:
+    doc = run_json("--x", "0.1", "-0.2", "--x", "-0.3", "0.4", "--target", "1", "--target", "-1")
+    assert doc["settings"]["batch_size"] == 2
+    assert doc["settings"]["x"] == [[0.1, -0.2], [-0.3, 0.4]]
+    assert np.shape(doc["forward"]["prediction"]["hand"]) == (2, 1)
 
-    from tests.conftest import SAMPLES
 
-    spec = importlib.util.spec_from_file_location("buggy", SAMPLES / "backward_buggy.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    from gradcheck.testing import assert_backward
-
-    with pytest.raises(AssertionError) as info:
-        assert_backward(module.backward, x=[0.974, 0.312])
-    first, *rest = str(info.value).splitlines()
-    assert first.startswith("gradcheck: 1 of 6 out of tolerance: W2 (max abs err "), first
-    assert first.endswith(")") and "e-" in first
-    assert any("W2" in line and "✗" in line for line in rest)  # the table follows
-    assert any(line.startswith("FAILED: 1 of 6") for line in rest)
+def test_negative_numbers_are_values_not_options() -> None:
+    assert join_vector_options(["--x", "-0.5", "1e-3", "--seed", "2", "--target", "-inf"]) == [
+        "--x",
+        "-0.5 1e-3",
+        "--seed",
+        "2",
+        "--target",
+        "-inf",
+    ]

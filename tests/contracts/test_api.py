@@ -1,4 +1,5 @@
-"""The Python API: ``from gradcheck import check`` and ``Report.to_dict()``."""
+"""The Python API: ``from gradcheck import check``, its keywords, ``Report.to_dict()`` and the
+displays (repr, rich, HTML)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import gradcheck
 from gradcheck import GradcheckError, Report, check
 from gradcheck.core import functions
 from gradcheck.output import documents
 from tests.conftest import assert_valid_document, invoke
+from tests.torch_side.test_model import net_and_grads
 
 
 def test_check_mirrors_run_and_returns_a_report() -> None:
@@ -101,3 +104,81 @@ def test_import_is_light_and_check_survives_submodule_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True", "False"]
+
+
+def test_grads_keyed_by_hand_names_arrays_and_lists_work() -> None:
+    net, x, y, grads = net_and_grads()
+    hand = {
+        "W1": grads["fc1.weight"].numpy(),
+        "b1": grads["fc1.bias"].numpy(),
+        "W2": grads["fc2.weight"].numpy(),
+        "b2": grads["fc2.bias"].numpy(),
+    }
+    kwargs = {"loss": "nll", "reduction": "sum", "loss_scale": 0.5, "l2": 0.01}
+    report = gradcheck.check(model=net, x=x.numpy(), target=y.tolist(), grads=hand, **kwargs)
+    assert report.passed
+    hand["W2"] = hand["W2"] * 2.0
+    failing = gradcheck.check(model=net, x=x.tolist(), target=y.numpy(), grads=hand, **kwargs)
+    assert failing.failed == ("W2",) and failing.exit_code == 1
+
+
+def test_float32_model_and_its_own_gradients_pass_at_float32() -> None:
+    net, x, y, grads = net_and_grads(torch.float32)
+    report = gradcheck.check(
+        model=net,
+        x=x,
+        target=y,
+        grads=grads,
+        loss="nll",
+        reduction="sum",
+        loss_scale=0.5,
+        l2=0.01,
+        dtype="float32",
+    )
+    assert report.passed, report
+
+
+def test_displays() -> None:
+    report = gradcheck.check(x=[0.974, 0.312])
+    text = repr(report)
+    assert text == "<gradcheck.Report PASSED · 2→10→10→1 sigmoid, mse · batch 1>"
+    from rich.console import Console
+
+    console = Console(width=120, record=True, color_system=None)
+    console.print(report)
+    printed = console.export_text()
+    assert "W1 · dense.0.weight" in printed and "PASSED: all" in printed
+    assert report._repr_html_().startswith("<!DOCTYPE html>") or "<pre" in report._repr_html_()
+    bad = gradcheck.check(
+        x=[0.974, 0.312], backward=lambda p, x, y: {k: v * 0 for k, v in p.items()}
+    )
+    assert repr(bad).startswith("<gradcheck.Report FAILED 6 of ")
+    assert ": W1, b1, W2, b2, W3, b3" in repr(bad) and "\n" not in repr(bad)
+
+
+def test_api_keywords_for_every_network_option() -> None:
+    report = gradcheck.check(
+        x=[[0.1, 0.2], [0.3, -0.4]],
+        target=[[0.5], [0.25]],
+        layers=[2, 4, 3, 1],
+        activation=["tanh", "relu"],
+        output_activation="sigmoid",
+        loss="bce",
+        reduction="sum",
+        loss_scale=2.0,
+        l2=0.1,
+        layout="in_out",
+    )
+    assert report.passed
+    s = report.to_dict()["settings"]
+    assert (s["activations"], s["output_activation"], s["reduction"]) == (
+        ["tanh", "relu"],
+        "sigmoid",
+        "sum",
+    )
+    assert (s["loss_scale"], s["l2"], s["layout"]) == (2.0, 0.1, "in_out")
+
+
+def test_api_refuses_a_non_module_model() -> None:
+    with pytest.raises(GradcheckError, match="model: got a dict"):
+        gradcheck.check(x=[0.1, 0.2], model={"W1": np.zeros((1, 2))})

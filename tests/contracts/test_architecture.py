@@ -137,3 +137,21 @@ def test_an_activation_is_named_in_at_most_three_package_files(name: str) -> Non
         str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py") if pattern.search(f.read_text())
     )
     assert len(files) <= 3, files
+
+
+TEST_FOLDERS = {"core", "torch_side", "io", "checks", "output", "cli", "contracts"}
+HISTORY = re.compile(r"\b(?:issue|session)[ -]?\d|\(new\)|\(unchanged\)|new[ ]user", re.I)
+
+
+def test_tests_are_laid_out_like_the_package() -> None:
+    """tests/ has one folder per layer (and contracts/ for what users rely on across them);
+    files are named by subject, and their docstrings and comments tell no project history."""
+    tests = ROOT / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith("__")}
+    assert folders == TEST_FOLDERS
+    layers = {p.name for p in (ROOT / "gradcheck").iterdir() if (p / "__init__.py").is_file()}
+    assert layers <= folders, layers - folders
+    for path in tests.rglob("*.py"):
+        assert not re.search(r"issue|session|newuser|hostile|regression", path.name), path
+        found = HISTORY.search(path.read_text())
+        assert found is None, (path, found)

@@ -14,7 +14,7 @@ from gradcheck.core import numeric, replica
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from gradcheck.core.spec import NetSpec
-from gradcheck.torch_side import reference, stack
+from gradcheck.torch_side import reference
 
 # (loss, output activation) pairs that fit, every one of them
 HEADS = [(loss, out) for loss, rec in LOSSES.items() for out in rec.fits]
@@ -136,21 +136,6 @@ def test_activation_parameters_follow_torch(name: str) -> None:
     spec = NetSpec((2, 6, 6, 2), name, "mse", "float64", activation_params=(0.3, 3.0))
     assert spec.activations[0].value == 0.3 and spec.activations[1].value == 3.0
     assert_matches(spec, 5, 4)
-
-
-@pytest.mark.parametrize(("loss", "out"), HEADS)
-def test_stacked_autograd_matches_single(loss: str, out: str) -> None:
-    spec = NetSpec((3, 4, 3), "elu", loss, "float64", out, "sum", 2.0, 0.1, (0.5,))
-    seeds = [1, 2]
-    params = stack.init_states(spec, seeds)
-    rng = np.random.default_rng(0)
-    xs, ys = zip(*(batch(spec, rng, 3) for _ in seeds), strict=True)
-    got = stack.autograd_stack(spec, params, np.stack(xs), np.stack(ys))
-    for i in range(2):
-        one = reference.autograd(spec, {k: v[i] for k, v in params.items()}, xs[i], ys[i])
-        np.testing.assert_allclose(got.loss[i], one.loss, rtol=1e-12)
-        for name in one.grads:
-            np.testing.assert_allclose(got.grads[name][i], one.grads[name], rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize(("loss", "out"), HEADS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import io
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from gradcheck.torch_side import reference
 from gradcheck.torch_side.reference import Model
-from tests.conftest import assert_usage_error, invoke, run_json
+from tests.conftest import assert_usage_error, invoke, run_json, zip_bytes
 
 SEED_X = ("--x", "0.974", "0.312")
 
@@ -195,126 +196,125 @@ def test_weights_for_other_layers(tmp_path: Path) -> None:
 # --data
 
 
-def test_csv_with_header_and_npz_give_the_same_check(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, size=(7, 2))
-    y = rng.uniform(-1, 1, size=(7, 1))
-    csv = tmp_path / "d.csv"
-    rows = "\n".join(",".join(repr(float(v)) for v in row) for row in np.hstack([x, y]))
-    csv.write_text("x1,x2,y\n" + rows + "\n")
-    np.savez(tmp_path / "d.npz", x=x, y=y)
-    a = run_json("--data", str(csv))
-    b = run_json("--data", str(tmp_path / "d.npz"))
-    assert a["settings"]["batch_size"] == 7 and a["passed"] is True
-    assert a["parameters"] == b["parameters"]
-    assert a["settings"]["x"] == x.tolist()
+@pytest.mark.parametrize("member", ["dense.0.weight.txt", "dense.0.weight", "dir/"])
+def test_npz_member_that_is_not_npy(tmp_path: Path, member: str) -> None:
+    path = tmp_path / "w.npz"
+    path.write_bytes(zip_bytes({member: b"hello"}))
+    assert_usage_error(
+        invoke("run", *SEED_X, "--weights", str(path)), "--weights", "is not a .npy array"
+    )
 
 
-def test_csv_without_header_multiclass(tmp_path: Path) -> None:
-    csv = tmp_path / "d.csv"
-    csv.write_text("0.1,0.2,2\n0.3,-0.4,0\n")
-    doc = run_json("--data", str(csv), "--layers", "2,5,3", "--loss", "cross_entropy")
-    assert doc["settings"]["target"] == [2, 0] and doc["passed"] is True
+def test_weights_npz_with_object_array_is_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
+    path = tmp_path / "w.npz"
+    path.write_bytes(zip_bytes({"W1.npy": buffer.getvalue()}))
+    assert_usage_error(invoke("run", *SEED_X, "--weights", str(path)), "holds Python objects")
 
 
 @pytest.mark.parametrize(
-    ("content", "args", "fragments"),
+    ("make", "fragment"),
     [
-        ("", [], ["--data", "file is empty"]),
-        ("x1,x2,y\n", [], ["--data", "no data rows"]),
-        ("1,2\n", [], ["line 1 has 2 columns, expected 3 (2 inputs + 1 target)"]),
-        ("1,2,3\n4,5\n", [], ["line 2 has 2 columns, expected 3"]),
-        ("1,2,3\n4,x,6\n", [], ["line 2, column 2: 'x' is not a number"]),
-        ("1,2,nan\n", [], ["--data", "nan is not a finite number"]),
-        (
-            "1,2,5\n",
-            ["--layers", "2,3", "--loss", "cross_entropy"],
-            ["class index 5 is out of range"],
-        ),
-        ("1,2,0.5\n", ["--layers", "2,3", "--loss", "cross_entropy"], ["integer class indices"]),
-        ("1,2,1.5\n", ["--loss", "bce_logits"], ["bce_logits needs targets in [0, 1], got 1.5"]),
+        (lambda t: t.to_sparse(), "sparse_coo tensor"),
+        (lambda t: torch.empty(t.shape, device="meta"), "device 'meta'"),
+        (lambda t: t.to(torch.complex64).conj(), "negated/conjugated view"),
+        (lambda t: torch._neg_view(t), "negated/conjugated view"),
     ],
 )
-def test_bad_csv(tmp_path: Path, content: str, args: list[str], fragments: list[str]) -> None:
-    csv = tmp_path / "d.csv"
-    csv.write_text(content)
-    assert_usage_error(invoke("run", "--data", str(csv), *args), *fragments)
+def test_pt_tensors_must_be_dense(tmp_path: Path, make, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    state = Model().state_dict()
+    state["dense.0.weight"] = make(state["dense.0.weight"])
+    path = tmp_path / "w.pt"
+    torch.save(state, path)
+    assert_usage_error(invoke("run", *SEED_X, "--weights", str(path)), "--weights", fragment)
 
 
-def test_bad_npz_data(tmp_path: Path) -> None:
-    np.savez(tmp_path / "a.npz", x=np.zeros((3, 2)))
-    assert_usage_error(invoke("run", "--data", str(tmp_path / "a.npz")), "missing array y")
-    np.savez(tmp_path / "b.npz", x=np.zeros((3, 5)), y=np.zeros((3, 1)))
-    assert_usage_error(
-        invoke("run", "--data", str(tmp_path / "b.npz")), "x has shape (3, 5), expected (batch, 2)"
+def test_pt_nested_tensor_is_refused(tmp_path: Path) -> None:
+    import warnings
+
+    state = Model().state_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state["dense.0.weight"] = torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)])
+    path = tmp_path / "w.pt"
+    torch.save(state, path)
+    assert_usage_error(invoke("run", *SEED_X, "--weights", str(path)), "a nested tensor")
+
+
+def test_torch_advice_to_load_unsafely_never_leaks() -> None:
+    from gradcheck.io.weights import _safe_detail, _unpickling_message
+
+    advice = (
+        "Weights only load failed. This file can still be loaded, to do so you have two "
+        "options, do those steps only if you trust the source of the checkpoint. Re-running "
+        "`torch.load` with `weights_only` set to `False` will likely succeed"
     )
-    np.savez(tmp_path / "c.npz", x=np.zeros((3, 2)), y=np.zeros((4, 1)))
-    assert_usage_error(invoke("run", "--data", str(tmp_path / "c.npz")), "y has shape (4, 1)")
-    np.savez(tmp_path / "d.npz", x=np.array(["a", "b"]), y=np.zeros(1))
-    assert_usage_error(invoke("run", "--data", str(tmp_path / "d.npz")), "x has dtype <U1")
-    (tmp_path / "e.json").write_text(json.dumps({"x": [1, 2]}))
-    assert_usage_error(invoke("run", "--data", str(tmp_path / "e.json")), "unsupported file type")
+    assert "weights_only" not in _safe_detail(advice)
+    from gradcheck.io.files import InputFile
+
+    message = _unpickling_message(InputFile("w.pt", b"x", ".pt", False), advice)
+    assert "weights_only" not in message and "likely succeed" not in message
 
 
-def test_data_and_x_together_is_refused(tmp_path: Path) -> None:
-    csv = tmp_path / "d.csv"
-    csv.write_text("1,2,3\n")
-    assert_usage_error(invoke("run", "--data", str(csv), *SEED_X), "either --data or --x")
+def test_pickle_with_a_global_is_refused_without_the_advice(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "w.pt"
+    path.write_bytes(pickle.dumps({"a": Path("x")}, protocol=2))
+    result = invoke("run", *SEED_X, "--weights", str(path))
+    assert_usage_error(result, "--weights")
+    assert "weights_only" not in result.stderr and "likely succeed" not in result.stderr
 
 
-def test_binary_garbage_csv(tmp_path: Path) -> None:
-    path = _write(tmp_path, "g.csv", b"\xff\xfe\x00\x81garbage")
-    assert_usage_error(invoke("run", "--data", path), "--data", "not a text file")
-
-
-def test_sample_scripts_are_deterministic(tmp_path: Path) -> None:
-    """Re-running the sample generators reproduces the committed files.
-
-    The CSVs byte for byte; the weights to 1e-12 relative (they are solved from the seed's
-    printed gradients, and the last bits of a least-squares solve differ between CPUs).
-    """
-    import shutil
-    import subprocess
-    import sys
-
-    from tests.conftest import SAMPLES
-
-    copy = tmp_path / "samples"
-    shutil.copytree(SAMPLES, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    for script in ("make_data.py", "make_seed_weights.py"):
-        subprocess.run([sys.executable, str(copy / script)], check=True, capture_output=True)
-    for name in ("seed_data.csv", "three_class.csv"):
-        assert (copy / name).read_bytes() == (SAMPLES / name).read_bytes(), name
-    import numpy as np
-
-    with np.load(copy / "seed_weights.npz") as made, np.load(SAMPLES / "seed_weights.npz") as kept:
-        assert sorted(made.files) == sorted(kept.files)
-        for key in kept.files:
-            np.testing.assert_allclose(made[key], kept[key], rtol=1e-12, atol=0, err_msg=key)
-
-
-def test_sample_data_sets_pass() -> None:
-    from tests.conftest import SAMPLES
-
-    seed = run_json("--data", str(SAMPLES / "seed_data.csv"), "--no-arrays")
-    assert seed["settings"]["batch_size"] == 1200 and seed["passed"] is True
-    multi = run_json(
-        "--data",
-        str(SAMPLES / "three_class.csv"),
-        "--layers",
-        "2,16,16,3",
-        "--activation",
-        "tanh",
-        "--loss",
-        "cross_entropy",
-        "--no-arrays",
-    )
-    assert multi["settings"]["batch_size"] == 300 and multi["passed"] is True
-
-
-def test_huge_batch_is_refused_up_front_with_an_estimate(tmp_path: Path) -> None:
-    np.savez(tmp_path / "big.npz", x=np.zeros((7000, 2)), y=np.zeros((7000, 1)))
-    result = invoke("run", "--data", str(tmp_path / "big.npz"), "--layers", "2,100000,1")
+def test_state_dict_of_a_bare_sequential_and_fc_names(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    path = tmp_path / "seq.pt"
+    torch.save(seq.state_dict(), path)
+    doc = run_json("--x", "0.1", "0.2", "0.3", "--activation", "tanh", "--weights", str(path))
+    assert doc["exit_code"] == 0 and doc["settings"]["layers"] == [3, 5, 2]
+    assert [p["torch_name"] for p in doc["parameters"]] == [
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+    ]
+    params = {"W1": seq[0].weight, "b1": seq[0].bias, "W2": seq[2].weight, "b2": seq[2].bias}
+    for record in doc["parameters"]:
+        assert np.allclose(doc["settings"]["x"], [[0.1, 0.2, 0.3]])
+        assert record["name"] in params
+    # checked against --layers when given
     assert_usage_error(
-        result, "--data", "and 7,000 rows would need about", "GiB; the limit is 8 GiB"
+        invoke("run", "--x", "0.1", "0.2", "0.3", "--layers", "3,4,2", "--weights", str(path)),
+        f"--weights: {path} holds a 3,5,2 network; --layers says 3,4,2",
+    )
+
+
+def test_npz_weights_keyed_w1_in_layout_in_out(tmp_path: Path) -> None:
+    from gradcheck.core.spec import NetSpec
+
+    state = reference.init_state(NetSpec((2, 3, 1)), 4)
+    path = tmp_path / "w.npz"
+    np.savez(
+        path, **{k: (v.T if k.startswith("W") else v.reshape(-1, 1)) for k, v in state.items()}
+    )
+    doc = run_json("--x", "0.5", "0.5", "--layout", "in_out", "--weights", str(path))
+    assert doc["exit_code"] == 0 and doc["settings"]["layers"] == [2, 3, 1]
+    w1 = np.array(doc["parameters"][0]["autograd"])
+    assert w1.shape == (3, 2)  # reported as torch holds it
+
+
+def test_broken_state_dict_chain_names_both_keys(tmp_path: Path) -> None:
+    state = {
+        "fc1.weight": torch.zeros(4, 2),
+        "fc1.bias": torch.zeros(4),
+        "fc2.weight": torch.zeros(3, 5),
+        "fc2.bias": torch.zeros(3),
+    }
+    path = tmp_path / "broken.pt"
+    torch.save(state, path)
+    assert_usage_error(
+        invoke("run", "--x", "0.1", "0.2", "--weights", str(path)),
+        "fc2.weight takes 5 inputs but fc1.weight gives 4 outputs",
     )
