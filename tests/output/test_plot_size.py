@@ -1,4 +1,4 @@
-"""Heat maps at size (issue 13): block maxima, the PNG's size cap, the deep-network summary in
+"""Heat maps at size: block maxima, the PNG's size cap, the deep-network summary in
 ``--plot`` and ``--detail``, and the failing tensors that always get a full map."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import dataclasses
 import io
 import math
 import re
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -237,9 +236,7 @@ def _panel_images(fig: Any) -> dict[str, Any]:
 def test_plot_of_a_large_network_is_downsampled_and_capped(mnist: Report) -> None:
     from gradcheck.output.plot import MAX_CELLS, figure, summary_panel, to_png
 
-    start = time.perf_counter()
     data = to_png(mnist)
-    assert time.perf_counter() - start < 30  # about 1 s measured; drawing every element took 10×
     width, height = png_size(data)
     assert width <= CAP_PX and height <= CAP_PX
     fig = figure(mnist)
@@ -340,16 +337,16 @@ def test_more_failing_tensors_than_panels_keeps_the_one_nearest_the_output(deep:
     assert summary is not None and "6 of 12 failing" in summary.get_title()
 
 
-def test_cli_plot_of_300_layers_is_fast_and_capped(tmp_path: Path) -> None:
+def test_cli_plot_of_300_layers_is_capped(tmp_path: Path) -> None:
+    # Its time is benchmarks/bench_plot_size.py's (docs/performance.md). What keeps it short, a
+    # summary and six panels instead of 602, is tested on a deep report above; here, the whole
+    # command's image stays within the cap.
     target = tmp_path / "deep.png"
     layers = ",".join(["2", *["8"] * 300, "1"])
-    start = time.perf_counter()
     result = invoke("run", "--x", "0.1", "0.2", "--layers", layers, "--plot", str(target), "-q")
-    elapsed = time.perf_counter() - start
     assert result.exit_code == 0, result.stderr
     width, height = png_size(target.read_bytes())
     assert width <= CAP_PX and height <= CAP_PX
-    assert elapsed < 60  # was 86 s (and a 1260×68340 px image) with one panel per tensor
 
 
 def test_summary_bars_share_beyond_the_bar_limit() -> None:
