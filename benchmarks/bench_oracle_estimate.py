@@ -25,7 +25,7 @@ import numpy as np
 from gradcheck.checks import oracle
 from gradcheck.checks.problem import Request, setup
 from gradcheck.core import numeric
-from gradcheck.core.spec import ORACLE_METHODS
+from gradcheck.core.oracle_methods import METHODS
 
 TARGET = 5.0  # the estimate within a factor of 5 of the real time, either way
 LONG = 1.0  # seconds: the target applies to oracles that take at least this long
@@ -58,8 +58,8 @@ def main() -> int:
     for layers, rows, loss in NETWORKS:
         p = problem(layers, rows, loss)
         spec, params, x, y = p.spec, p.params, p.x, p.y
-        for method in ORACLE_METHODS:
-            if method == "complex-step" and not spec.analytic:
+        for method, record in METHODS.items():
+            if record.complex_twins and not spec.complex_twins:
                 continue
             speed = numeric.rate(spec, params, x, y)
             estimate = oracle.estimate_seconds(spec, len(x), method, None, speed)

@@ -100,13 +100,14 @@ def accuracy(data: Path) -> None:
     from gradcheck.checks.oracle import estimate_seconds
     from gradcheck.checks.problem import Request, setup
     from gradcheck.core import numeric
+    from gradcheck.core.oracle_methods import FULL_METHODS
     from gradcheck.torch_side import reference
 
     problem, _ = setup(Request(data=str(data), layers=(784, 512, 512, 10), loss="cross_entropy"))
     ref = reference.autograd(problem.spec, problem.params, problem.x, problem.y)
     exact = exact_gradient(problem)
     print("\naccuracy (in-process, oracle alone; exact = the replica in 80-bit long double):")
-    for method in numeric.FULL_METHODS:
+    for method in FULL_METHODS:
         start = time.perf_counter()
         grads = numeric.full_gradient(
             problem.spec, problem.params, problem.x, problem.y, method
@@ -140,11 +141,12 @@ def exact_gradient(problem: Any) -> dict[str, Any]:
 def seed_accuracy() -> None:
     from gradcheck.checks.problem import Request, setup
     from gradcheck.core import numeric
+    from gradcheck.core.oracle_methods import FULL_METHODS
 
     problem, _ = setup(Request(x=[0.974, 0.312]))
     exact = exact_gradient(problem)
     print("\naccuracy on the seed network (--x 0.974 0.312), max |oracle − exact|:")
-    for method in numeric.FULL_METHODS:
+    for method in FULL_METHODS:
         grads = numeric.full_gradient(
             problem.spec, problem.params, problem.x, problem.y, method
         ).grads

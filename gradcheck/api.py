@@ -114,10 +114,11 @@ def check(
     (mean or sum), plus ``l2 · ΣW²`` over the weight matrices. ``layout="in_out"`` hands your
     ``backward`` each W as (in, out) and reads its gradients (and ``grads``) that way.
     ``atol``/``rtol`` default per dtype (``core.tolerance.DEFAULT_TOLERANCES``). ``oracle``
-    (central, richardson, complex-step or directional) adds the numerical oracle as a third
-    opinion; ``oracle_sample`` checks that many elements per parameter (the largest and the
-    worst always among them), and an oracle estimated to take more than ``oracle_budget``
-    seconds (0: no limit) is refused with ``GradcheckError`` before it starts.
+    (a method named in ``core.oracle_methods.METHODS``, as ``--oracle``) adds the numerical
+    oracle as a third opinion; ``oracle_sample`` checks that many elements per parameter (the
+    largest and the worst always among them), and an oracle estimated to take more than
+    ``oracle_budget`` seconds (0: no limit) is refused with ``GradcheckError`` before it
+    starts.
 
     The hand side is the built-in replica unless one of these is given: ``backward``, a
     callable ``backward(params, x, y) -> {"W1": dW1, "b1": db1, …}`` (the contract is in

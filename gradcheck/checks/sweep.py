@@ -27,6 +27,7 @@ from gradcheck.core.answer import Answer
 from gradcheck.core.bounds import Bounds, bounds
 from gradcheck.core.compare import PIECE_ELEMENTS
 from gradcheck.core.errors import GradcheckError
+from gradcheck.core.oracle_methods import oracle_method
 from gradcheck.core.spec import MEMORY_BUDGET, OUTPUT_BYTES, NetSpec, short_int
 from gradcheck.core.tolerance import Norms, Tolerance, judge, norm_tolerance
 
@@ -282,7 +283,7 @@ def case_bytes(spec: NetSpec, batch_size: int) -> int:
 def chunk_size(spec: NetSpec, batch_size: int, oracle: str | None) -> int:
     """Cases per chunk so that one chunk's arrays stay within ``CHUNK_BYTES``."""
     per_case = case_bytes(spec, batch_size)
-    if oracle is not None and oracle != "directional":
+    if oracle is not None and oracle_method(oracle).full:
         per_case *= 8
     return max(1, min(4096, CHUNK_BYTES // per_case))
 

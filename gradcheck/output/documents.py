@@ -313,7 +313,7 @@ def add_oracle(
         "sampled": bool(check.samples),
     }
     pairs = list(zip(check.vs_autograd, check.vs_hand, strict=True))
-    if check.method == "directional":
+    if not check.full:
         section["directions"] = [
             {
                 "name": a.name,

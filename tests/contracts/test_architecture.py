@@ -139,6 +139,25 @@ def test_an_activation_is_named_in_at_most_three_package_files(name: str) -> Non
     assert len(files) <= 3, files
 
 
+def test_an_oracle_method_is_named_only_by_its_record_and_its_evaluation() -> None:
+    """Everything else (the CLI's choices and help, the schema's enum, the tolerance, the
+    budget, --oracle-sample) reads the records: a new method is a record and its evaluation."""
+    from gradcheck.core.oracle_methods import METHODS
+
+    allowed = {"core/oracle_methods.py", "core/numeric.py"}
+    for file in PACKAGE.rglob("*.py"):
+        where = str(file.relative_to(PACKAGE))
+        literals = {
+            node.value
+            for node in ast.walk(ast.parse(file.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        named = sorted(literals & set(METHODS))
+        assert where in allowed or not named, (where, named)
+    schema = (PACKAGE / "io" / "schema.json").read_text()
+    assert not any(f'"{name}"' in schema for name in METHODS)
+
+
 TEST_FOLDERS = {"core", "torch_side", "io", "checks", "output", "cli", "contracts"}
 HISTORY = re.compile(r"\b(?:issue|session)[ -]?\d|\(new\)|\(unchanged\)|new[ ]user", re.I)
 

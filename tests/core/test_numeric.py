@@ -8,7 +8,9 @@ import pytest
 
 from gradcheck.checks.oracle import oracle_tolerance
 from gradcheck.core import functions, numeric
-from gradcheck.core.spec import NetSpec
+from gradcheck.core.errors import GradcheckError
+from gradcheck.core.oracle_methods import EPS, FULL_METHODS, METHODS, oracle_method
+from gradcheck.core.spec import ORACLE_METHODS, NetSpec
 from gradcheck.torch_side import reference
 
 SEED_X = ("--x", "0.974", "0.312")
@@ -35,7 +37,7 @@ def _problem(spec: NetSpec, seed: int = 0, batch: int = 3):
 
 
 def _methods(spec: NetSpec) -> list[str]:
-    return [m for m in numeric.FULL_METHODS if m != "complex-step" or spec.analytic]
+    return [m for m in FULL_METHODS if m != "complex-step" or spec.analytic]
 
 
 @pytest.mark.parametrize("spec", NETWORKS, ids=lambda s: s.describe())
@@ -53,7 +55,7 @@ def test_every_full_oracle_agrees_with_autograd_within_its_documented_tolerance(
             bound = tol.atol + tol.rtol * np.abs(grads[p.name])
             assert np.all(err <= bound), (method, p.name, err.max())
             # and far inside it: the documented error itself, without the safety factor
-            assert err.max() <= 10 * numeric.METHOD_ERROR[method] * max(1.0, abs(float(ref.loss)))
+            assert err.max() <= 10 * oracle_method(method).error * max(1.0, abs(float(ref.loss)))
 
 
 def test_measured_errors_on_the_seed_network_meet_the_documented_targets() -> None:
@@ -66,7 +68,7 @@ def test_measured_errors_on_the_seed_network_meet_the_documented_targets() -> No
             np.abs(g - ref.grads[k]).max()
             for k, g in numeric.full_gradient(spec, params, x, y, method)[0].items()
         )
-        for method in numeric.FULL_METHODS
+        for method in FULL_METHODS
     }
     assert worst["central"] <= 1e-8
     assert worst["richardson"] <= 1e-10
@@ -199,3 +201,26 @@ def test_analytic_networks_have_no_kinks() -> None:
     params, x, y = _problem(spec)
     kinks = numeric.full_gradient(spec, params, x, y, "central").kinks
     assert not any(k.any() for k in kinks.values())
+
+
+def test_each_method_is_one_record_that_the_oracle_reads() -> None:
+    assert ORACLE_METHODS == tuple(METHODS)
+    assert FULL_METHODS == tuple(n for n in METHODS if METHODS[n].full)
+    for name, m in METHODS.items():
+        assert m.name == name and m.error == EPS**m.order
+        # an extrapolated method combines differences at ±h and ±h/2
+        assert m.evaluations == (1 if m.complex_twins else 4 if m.extrapolated else 2)
+        assert (m.one_sided_step is None) == m.complex_twins  # it refuses kinks instead
+    spec, central = NetSpec(), METHODS["central"]
+    one = numeric.cost(spec, 1, "central") / central.evaluations
+    for name, m in METHODS.items():
+        if m.full:  # cost counts the record's evaluations (a complex one as four real ones)
+            work = m.evaluations * (4 if m.complex_twins else 1) * one
+            assert numeric.cost(spec, 1, name) == pytest.approx(work, rel=1e-15)
+    kinked = NetSpec((2, 3, 1), "relu")
+    for name, m in METHODS.items():
+        if m.complex_twins:
+            with pytest.raises(GradcheckError, match=f"oracle {name}: relu has a kink"):
+                numeric.validate_method(kinked, name)
+        else:
+            numeric.validate_method(kinked, name)
