@@ -102,6 +102,7 @@ def test_a_sampled_oracle_names_the_wrong_side() -> None:
     assert "oracle (richardson, float64, a sample of 11 elements):" in result.stdout
 
 
+@pytest.mark.slow
 def test_json_lists_the_sampled_indices() -> None:
     args = [*SEED_X, "--oracle", "central", "--oracle-sample", "3", "--json"]
     result = invoke("run", *args)  # validated against the schema by invoke
@@ -262,6 +263,7 @@ ORACLE_RUN = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal_and_never_on_stdout(tmp_path: Path) -> None:
     code, out, err = _run_with_terminal_stderr(ORACLE_RUN, tmp_path)
     assert code == 0, err
@@ -300,6 +302,7 @@ def test_progress_counts_every_element_and_ends_at_all_the_work(sample: int | No
         assert total < spec.n_parameters
 
 
+@pytest.mark.slow
 def test_no_progress_bar_when_stderr_is_not_a_terminal() -> None:
     proc = subprocess.run([_gradcheck(), *ORACLE_RUN], capture_output=True, text=True)
     assert proc.returncode == 0

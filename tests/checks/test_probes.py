@@ -109,6 +109,7 @@ def test_correct_code_passes_with_probes() -> None:
     assert doc["settings"]["probes"] == 2
 
 
+@pytest.mark.slow
 def test_the_reproduce_command_reproduces_the_failing_probe(tmp_path: Path) -> None:
     impl = mutant(tmp_path, "sum_not_mean")
     args = (*SEED_X, "--target", "0.5", "--dtype", "float32", "--impl", impl)
@@ -134,6 +135,7 @@ def test_the_reproduce_command_reproduces_the_failing_probe(tmp_path: Path) -> N
             assert mine["max_abs_error"] == theirs["max_abs_error"]
 
 
+@pytest.mark.slow
 def test_same_arguments_same_bytes_other_arguments_other_probes(tmp_path: Path) -> None:
     impl = mutant(tmp_path, "sum_not_mean")
     first = invoke("run", *SEED_X, "--impl", impl, "--json").stdout
@@ -189,6 +191,7 @@ def test_class_targets_get_probe_classes_in_range() -> None:
         assert np.all((probe.target >= 0) & (probe.target < 3))
 
 
+@pytest.mark.slow
 def test_json_junit_and_table_of_a_failing_probe(tmp_path: Path) -> None:
     impl = mutant(tmp_path, "first_row_only")
     junit = tmp_path / "report.xml"

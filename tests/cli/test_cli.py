@@ -156,6 +156,7 @@ def _installed_script() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_real_subprocess_of_installed_script() -> None:
     env = {**os.environ, "NO_COLOR": "1"}
     ok = subprocess.run(
@@ -176,6 +177,7 @@ def test_real_subprocess_of_installed_script() -> None:
     assert module.returncode == 0 and "PASSED" in module.stdout
 
 
+@pytest.mark.slow
 def test_json_bytes_identical_across_processes() -> None:
     cmd = [_installed_script(), "run", *SEED_X, "--json", "--dtype", "float64"]
     outs = [subprocess.run(cmd, capture_output=True, check=True).stdout for _ in range(2)]

@@ -31,6 +31,8 @@ from gradcheck.cli import cli
 from gradcheck.core.spec import MEMORY_BUDGET
 from tests.conftest import SAMPLES, assert_valid_document
 
+pytestmark = pytest.mark.slow  # hundreds of generated commands and processes
+
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64).map(repr),
     st.integers(-(10**6), 10**6).map(str),

@@ -91,6 +91,7 @@ def test_public_surface_is_small_and_typed() -> None:
     assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.api"
 
 
+@pytest.mark.slow
 def test_import_is_light_and_check_survives_submodule_imports() -> None:
     # Fresh interpreter: importing the package loads neither numpy nor torch, and importing
     # the submodules (as gradcheck.checks.explain does) does not shadow the function.

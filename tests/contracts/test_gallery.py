@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import SAMPLES, invoke
 
@@ -46,6 +47,7 @@ def test_textbook_sample_passes_with_its_flags() -> None:
     assert code == 0 and doc["settings"]["output_activation"] == "sigmoid"
 
 
+@pytest.mark.slow
 def test_textbook_sample_under_default_flags_names_the_convention() -> None:
     impl = str(SAMPLES / "textbook" / "backprop.py") + ":backward"
     code, doc = run_json(*TEXTBOOK_BATCH, "--impl", impl)
@@ -156,6 +158,7 @@ def test_settings_list_the_network_options_with_their_defaults() -> None:
     assert [p["torch_name"] for p in doc["parameters"]][:2] == ["dense.0.weight", "dense.0.bias"]
 
 
+@pytest.mark.slow
 def test_sample_scripts_are_deterministic(tmp_path: Path) -> None:
     """Re-running the sample generators reproduces the committed files.
 

@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import SAMPLES
 
+pytestmark = pytest.mark.slow  # a real Jupyter kernel
+
 NOTEBOOK = SAMPLES / "notebook" / "seed_notebook.ipynb"
 
 

@@ -87,6 +87,7 @@ def assert_matches(spec: NetSpec, seed: int, rows: int) -> None:
         np.testing.assert_allclose(bwd.deltas[name], d, rtol=1e-10, atol=1e-12 * scale)
 
 
+@pytest.mark.slow
 @given(
     depth=st.integers(1, 4),
     widths=st.lists(st.integers(1, 9), min_size=5, max_size=5),

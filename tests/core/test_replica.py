@@ -113,6 +113,7 @@ def test_leading_axes_broadcast_like_separate_cases(rng: np.random.Generator) ->
             np.testing.assert_allclose(bwd.grads[name][i], b1.grads[name], rtol=1e-13, atol=1e-16)
 
 
+@pytest.mark.slow
 @given(
     depth=st.integers(1, 5),
     widths=st.lists(st.integers(1, 32), min_size=6, max_size=6),

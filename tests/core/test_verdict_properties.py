@@ -24,6 +24,8 @@ from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.io import usercode
 from tests.core.verdict_cases import BUGS, detectable, hand_backward, random_case
 
+pytestmark = pytest.mark.slow  # hypothesis draws hundreds of networks
+
 #: Losses that fit the seed's linear output (bce and nll need a probability output).
 LINEAR_OUTPUT_LOSSES = sorted(n for n, loss in LOSSES.items() if "identity" in loss.fits)
 

@@ -74,6 +74,7 @@ def test_data_npz_declaring_huge_x_names_the_rows(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_compression_bomb_is_refused_before_expansion(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,6 +118,7 @@ def test_weights_file_larger_than_any_network_is_refused_before_reading(tmp_path
 # File kinds: checked before opening; pipes read; nothing waits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", ["--weights", "--data", "--grads", "--impl"])
 def test_named_fifo_without_writer_is_exit_2_at_once(tmp_path: Path, option: str) -> None:
     fifo = tmp_path / "pipe"
@@ -127,6 +129,7 @@ def test_named_fifo_without_writer_is_exit_2_at_once(tmp_path: Path, option: str
     assert_exit_2(proc, option, "a pipe with nothing to read")
 
 
+@pytest.mark.slow
 def test_named_fifo_with_a_writer_is_read(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -173,6 +176,7 @@ def test_empty_stdin_is_exit_2() -> None:
     assert_usage_error(result, "--data", "standard input", "file is empty")
 
 
+@pytest.mark.slow
 def test_process_substitution_and_pipes_for_every_read_once_option(tmp_path: Path) -> None:
     """``<(…)`` is /dev/fd/N: an already-open pipe. Formats are told by the bytes."""
     arrays = seed_arrays()

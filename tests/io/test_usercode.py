@@ -314,6 +314,7 @@ def assert_usage_error_last(code: int, stderr: str, fragment: str) -> None:
     assert fragment in stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_user_writes_to_fd_1_do_not_reach_stdout(tmp_path: Path) -> None:
     path = tmp_path / "noisy.py"
     path.write_text(

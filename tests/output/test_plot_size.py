@@ -233,6 +233,7 @@ def _panel_images(fig: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_plot_of_a_large_network_is_downsampled_and_capped(mnist: Report) -> None:
     from gradcheck.output.plot import MAX_CELLS, figure, summary_panel, to_png
 
@@ -264,6 +265,7 @@ def test_plot_of_a_large_network_is_downsampled_and_capped(mnist: Report) -> Non
     assert np.ma.getmaskarray(w2)[17 // 4, 5 // 4] or np.isnan(w2[17 // 4, 5 // 4])
 
 
+@pytest.mark.slow
 def test_a_single_bad_element_survives_drawing(mnist: Report) -> None:
     """Pixels, not data: at the centre of each bad cell the PNG has that band's exact colour
     (smoothing while resampling, matplotlib's default, would blend it with its neighbours)."""
@@ -287,6 +289,7 @@ def test_a_single_bad_element_survives_drawing(mnist: Report) -> None:
         assert (pixels[row, int(px)] == colour).all(), (name, x, y)
 
 
+@pytest.mark.slow
 def test_plot_of_a_deep_network_has_a_summary_and_six_panels(deep: Report, tmp_path: Path) -> None:
     from gradcheck.output.plot import SUMMARY_LABEL, figure, panels, summary_panel, to_png
 
@@ -337,6 +340,7 @@ def test_more_failing_tensors_than_panels_keeps_the_one_nearest_the_output(deep:
     assert summary is not None and "6 of 12 failing" in summary.get_title()
 
 
+@pytest.mark.slow
 def test_cli_plot_of_300_layers_is_capped(tmp_path: Path) -> None:
     # Its time is benchmarks/bench_plot_size.py's (docs/performance.md). What keeps it short, a
     # summary and six panels instead of 602, is tested on a deep report above; here, the whole
@@ -349,6 +353,7 @@ def test_cli_plot_of_300_layers_is_capped(tmp_path: Path) -> None:
     assert width <= CAP_PX and height <= CAP_PX
 
 
+@pytest.mark.slow
 def test_summary_bars_share_beyond_the_bar_limit() -> None:
     from matplotlib.colors import to_rgba
 
@@ -392,6 +397,7 @@ def test_detail_overview_shows_errors_outside_the_window() -> None:
     assert lines[2].split()[:3] == ["0", "80", "160"]  # every tenth cell, 8 columns per cell
 
 
+@pytest.mark.slow
 def test_detail_of_a_large_network_at_80_columns(mnist: Report) -> None:
     out = text_of(render_details(mnist, width=80))
     maps = out[out.index("W1 · dense.0.weight") :]
@@ -454,6 +460,7 @@ def backward(params, x, y):
 """
 
 
+@pytest.mark.slow
 def test_cli_detail_of_a_deep_buggy_backward_fits_80_columns(tmp_path: Path) -> None:
     impl = tmp_path / "deep.py"
     impl.write_text(BUGGY_DEEP)
@@ -529,6 +536,7 @@ def test_a_deep_networks_title_is_elided_in_every_output() -> None:
     assert "2→4→4→…→4→1 (61 layers)" in text and "4→4→4→4" not in text
 
 
+@pytest.mark.slow
 def test_a_deep_networks_table_shows_the_rows_that_matter_and_says_so() -> None:
     """61 layers are 183 parameter and δ rows: the table keeps 40, failing ones first (here a
     wrong b30 deep in the middle, which must not be cut), and its caption counts the rest."""
@@ -576,6 +584,7 @@ def test_many_warnings_of_one_kind_are_cut_to_three_and_a_line_naming_the_rest()
     assert render_text(Group(*warning_lines(few)), width=200).count("warning:") == 6  # all
 
 
+@pytest.mark.slow
 def test_a_deep_networks_sweep_table_is_cut_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
     """sweep has a row per quantity too: 183 for 61 layers, cut as run's table is."""
     from gradcheck.checks import sweep
