@@ -576,6 +576,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     command = "pip install -c constraints.txt -e '.[test]' && python -m pytest"
     assert command in readme
     assert "-c constraints.txt -e '.[test]'" in ci and "python -m pytest" in ci
+    # and the doc examples again under torch's portable kernels (and AVX2's where present)
+    assert "ATEN_CPU_CAPABILITY" in ci and "tests/contracts/test_docs.py" in ci
+    assert "(default)" in ci and "avx2" in ci
     assert "gradcheck run --x 0.974 0.312" in readme
 
 
