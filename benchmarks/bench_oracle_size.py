@@ -1,4 +1,4 @@
-"""The oracle at real size: the MNIST case and a scaling table (issue 13).
+"""The oracle at real size: the MNIST case and a scaling table.
 
 Run: ``python benchmarks/bench_oracle_size.py`` (``--repeats N``, default 3; ``--no-scaling``).
 
@@ -6,7 +6,7 @@ Run: ``python benchmarks/bench_oracle_size.py`` (``--repeats N``, default 3; ``-
    parameters; 64 synthetic MNIST-like rows, 80 % zero pixels, seeded) without an oracle and with
    each ``--oracle``, as whole commands, interleaved (one of each per round) so that a machine
    that slows down mid-run slows every command alike. Reported: the median wall time, its ratio
-   to the plain run (the issue's targets are ratios: central ≤ 10×, richardson ≤ 2× central,
+   to the plain run (the targets are ratios: central ≤ 10×, richardson ≤ 2× central,
    complex-step ≤ 1.5× central, directional and sampled ≤ 1.5×), and each command's peak RSS.
    The sampled rows check 20 and 100 elements per parameter (``--oracle-sample``).
 2. Accuracy in-process: max |oracle − autograd| over all 669,706 parameters per method, and the

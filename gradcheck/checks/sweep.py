@@ -318,8 +318,8 @@ def run_sweep(
     for start in range(0, s.cases, step):
         stop = min(start + step, s.cases)
         # One chunk's arrays live inside _chunk_errors only: held across the loop, the last
-        # chunk's stayed alive while the next one's were made (sweep of 5→1,617,738 with
-        # 2 cases: 1.26× the estimate, found by the 30-minute hostile run).
+        # chunk's would stay alive while the next one's are made (a sweep of 5→1,617,738 with
+        # 2 cases would reach 1.26× the estimate).
         errors, chunk_skipped = _chunk_errors(s, hand, x[start:stop], y[start:stop], start, ntol)
         for key, value in errors.items():
             parts.setdefault(key, []).append(value)

@@ -114,7 +114,7 @@ def _curvature(act: Activation, z: Array, points: tuple[float, ...]) -> Array:
 
 #: Rows per piece × units per row: the bounds of a large batch are computed a piece of rows at
 #: a time (every row's δ is independent; the weight gradients are sums over rows), so the
-#: temporaries stay ~2 MB an array instead of growing with the batch (issue 15.3).
+#: temporaries stay ~2 MB an array instead of growing with the batch.
 PIECE_ELEMENTS = 1 << 18
 
 

@@ -97,7 +97,7 @@ def compare(
         else tuple(np.reshape(v, -1) for v in (bounds.center, bounds.kink, bounds.rounding))
     )
     # A large tensor is judged a piece of elements at a time: the rules' temporaries (a dozen
-    # float64 arrays) stay a few MB instead of a dozen copies of the tensor (issue 15.3).
+    # float64 arrays) stay a few MB instead of a dozen copies of the tensor.
     tally = _Tally()
     for start in range(0, max(ref.size, 1), PIECE_ELEMENTS):
         piece = slice(start, start + PIECE_ELEMENTS)

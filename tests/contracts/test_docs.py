@@ -116,11 +116,12 @@ WORST_CASE = re.compile(r"^worst case: seed (\d+) \(error ratio (\S+)\); rerun i
 class Example:
     doc: Path
     command: str
-    expected: str  # the pasted output, lines joined by "\n"
+    expected: str  # the pasted output, lines joined by "\n" (the block's indent taken off)
     code: int | None  # the exit code from a following `$ echo $?`, if any
     start: int  # line numbers in the doc (0-based) of the output, [start, end)
     end: int
     code_line: int | None  # line number of the pasted exit code
+    indent: str = ""  # the block's own indent (a block inside a list item)
 
     @property
     def name(self) -> str:
@@ -136,22 +137,25 @@ def _complete(command: str) -> bool:
 
 
 def examples(doc: Path) -> list[Example]:
-    """Every command in the doc's ``console`` blocks, with its pasted output and exit code."""
+    """Every command in the doc's ``console`` blocks (indented ones too, as in a list item),
+    with its pasted output and exit code."""
     lines = doc.read_text().splitlines()
     found: list[Example] = []
     i = 0
     while i < len(lines):
-        if lines[i] != "```console":
+        if lines[i].strip() != "```console":
             i += 1
             continue
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        text = [line.removeprefix(indent) for line in lines]
         i += 1
         entries: list[tuple[str, int, int]] = []  # command, output start, output end
-        while i < len(lines) and lines[i].strip() != "```":
-            if lines[i].startswith("$ "):
-                command = lines[i][2:]
+        while i < len(lines) and text[i].strip() != "```":
+            if text[i].startswith("$ "):
+                command = text[i][2:]
                 while not _complete(command) and i + 1 < len(lines):
                     i += 1
-                    command += "\n" + lines[i]
+                    command += "\n" + text[i]
                 entries.append((command, i + 1, i + 1))
             elif entries:
                 command, start, _ = entries[-1]
@@ -164,9 +168,9 @@ def examples(doc: Path) -> list[Example]:
             code = code_line = None
             if k + 1 < len(entries) and entries[k + 1][0] == "echo $?":
                 code_line = entries[k + 1][1]
-                code = int(lines[code_line])
-            expected = "\n".join(lines[start:end])
-            found.append(Example(doc, command, expected, code, start, end, code_line))
+                code = int(text[code_line])
+            expected = "\n".join(text[start:end])
+            found.append(Example(doc, command, expected, code, start, end, code_line, indent))
     return found
 
 
@@ -184,9 +188,10 @@ def _environment() -> dict[str, str]:
 
 
 def run_in_bash(command: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``command`` through bash from the project root, its stderr merged into its stdout."""
+    """``command`` through bash from the project root, the stderr of every part of it merged
+    into its stdout, as a terminal shows both."""
     return subprocess.run(
-        ["bash", "-c", command + " 2>&1"],
+        ["bash", "-c", "{ " + command + "\n} 2>&1"],
         cwd=ROOT,
         input=stdin,
         capture_output=True,
@@ -240,8 +245,8 @@ def _at_root() -> Iterator[None]:
         os.chdir(here)
 
 
-def run_gradcheck(args: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
-    """gradcheck in this process: (exit code, stdout, what a terminal shows: stdout and stderr
+def run_gradcheck(args: list[str], env: Mapping[str, str]) -> tuple[int, str, str, str]:
+    """gradcheck in this process: (exit code, stdout, stderr, what a terminal shows: the two
     interleaved)."""
     from click.testing import CliRunner
 
@@ -250,7 +255,7 @@ def run_gradcheck(args: list[str], env: Mapping[str, str]) -> tuple[int, str, st
     settings: dict[str, str | None] = {"NO_COLOR": "1", "COLUMNS": None, "FORCE_COLOR": None}
     with _at_root():
         result = CliRunner().invoke(cli, args, env={**settings, **env}, prog_name="gradcheck")
-    return result.exit_code, result.stdout, result.output
+    return result.exit_code, result.stdout, result.stderr, result.output
 
 
 def run_example(command: str) -> subprocess.CompletedProcess[str]:
@@ -259,13 +264,13 @@ def run_example(command: str) -> subprocess.CompletedProcess[str]:
     if plain is None:
         return run_in_bash(command)
     args, env, rest = plain
-    code, stdout, output = run_gradcheck(args, env)
+    code, stdout, stderr, output = run_gradcheck(args, env)
     if rest is None:
         return subprocess.CompletedProcess(command, code, output, "")
-    # In ``gradcheck … | filter`` only gradcheck's stdout goes down the pipe; the pipeline's
-    # exit code is the filter's.
+    # In ``gradcheck … | filter`` only gradcheck's stdout goes down the pipe (its stderr shows
+    # first: the filter prints when the pipe closes); the pipeline's exit code is the filter's.
     filtered = run_in_bash(rest, stdin=stdout)
-    return subprocess.CompletedProcess(command, filtered.returncode, filtered.stdout, "")
+    return subprocess.CompletedProcess(command, filtered.returncode, stderr + filtered.stdout, "")
 
 
 # --- comparing output -----------------------------------------------------------------------
@@ -593,6 +598,30 @@ def test_readme_is_short_and_its_doc_links_resolve() -> None:
     assert pages <= set(links), f"docs pages not linked from README: {pages - set(links)}"
 
 
+def _tables(header: str) -> list[str]:
+    """The docs that hold a markdown table whose first row starts with ``header``."""
+    return [
+        doc.relative_to(ROOT).as_posix()
+        for doc in DOCS
+        if any(line.startswith(header) for line in doc.read_text().splitlines())
+    ]
+
+
+def test_one_exit_code_table_and_one_tolerance_table_true_to_the_code() -> None:
+    from gradcheck.core.tolerance import DEFAULT_TOLERANCES, NORM_TOLERANCES
+
+    assert _tables("| code | meaning |") == ["README.md"]
+    assert _tables("| `--dtype` | atol | rtol |") == ["docs/verdict.md"]
+    text = (ROOT / "docs" / "verdict.md").read_text()
+    rows = re.findall(r"^\| (float\d\d)[^|]* \| (\S+) \| (\S+) \| (\S+) \|", text, re.M)
+    documented = {dtype: tuple(map(float, numbers)) for dtype, *numbers in rows}
+    code = {d: (t.atol, t.rtol, NORM_TOLERANCES[d]) for d, t in DEFAULT_TOLERANCES.items()}
+    assert documented == code
+    readme = (ROOT / "README.md").read_text()
+    for code_row in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"):
+        assert code_row in readme, code_row
+
+
 def test_links_between_docs_resolve() -> None:
     for doc in DOCS:
         for link in re.findall(r"\]\(([^)#\s:]+\.md)(?:#[^)]*)?\)", doc.read_text()):
@@ -634,8 +663,8 @@ def regenerate(doc: Path, *, everything: bool = False) -> tuple[int, list[str]]:
                     new.append(ELLIPSIS)
                 new.extend(got[at : at + len(chunk)])
         if ex.code_line is not None:
-            lines[ex.code_line] = str(result.returncode)
-        lines[ex.start : ex.end] = new
+            lines[ex.code_line] = ex.indent + str(result.returncode)
+        lines[ex.start : ex.end] = [ex.indent + line if line else line for line in new]
         written += 1
     doc.write_text("\n".join(lines) + "\n")
     return written, problems
