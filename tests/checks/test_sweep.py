@@ -1,4 +1,5 @@
-"""Sweeps: stacked weights and autograd equal the single-case ones, summaries, exit codes."""
+"""Sweeps (checks/sweep.py): the stacked replica and per-case errors equal the single-case ones;
+summaries, the worst case and its rerun command, oracles, user code and exit codes."""
 
 from __future__ import annotations
 

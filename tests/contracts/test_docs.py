@@ -1,22 +1,22 @@
 """The docs are true: every console example in README.md, docs/*.md and samples/README.md is
 rerun and must print what it shows, on any x86-64 CPU.
 
-Refresh every pasted output after a behaviour change, in one command from the project root::
+Refresh the pasted outputs after a behaviour change, in one command from the project root::
 
-    python -m tests.contracts.test_docs --regen   # rewrites the outputs in place; review git diff
+    python -m tests.contracts.test_docs --regen   # rewrites outputs in place; review git diff
 
-rewrites the examples that no longer show what they print (``--regen --all``: every example).
+It rewrites the examples that no longer show what they print (``--regen --all``: every one).
 
-Blocks fenced as ``console`` hold ``$ command`` lines followed by their output; every command
-but a benchmark's (``python benchmarks/…``: timings of one machine, shown as measured) is run
-(a command whose quotes are still open continues on the next line). A following
-``$ echo $?`` gives the exit code, which must match exactly. Commands run from the project root
-with NO_COLOR=1, COLUMNS and FORCE_COLOR removed and stdout piped (so rich uses its piped
-width, 160 columns), stderr merged into stdout. A plain ``gradcheck …`` command (after any
-``VAR=value`` assignments, and before any ``| …`` that filters its stdout) runs in this process
-through click's runner, which prints the same bytes as the installed program
-(``test_in_process_runs_print_what_the_program_prints``); anything else runs through bash.
-Blocks fenced otherwise (``sh``, ``text``, ``json``, ``xml``) are not run.
+Blocks fenced as ``console`` (also inside a list item, indented) hold ``$ command`` lines
+followed by their output; every command but a benchmark's (``python benchmarks/…``: timings of
+one machine, shown as measured) is run (a command whose quotes are still open continues on the
+next line). A following ``$ echo $?`` gives the exit code, which must match exactly. Commands
+run from the project root with NO_COLOR=1, COLUMNS and FORCE_COLOR removed and stdout piped (so
+rich uses its piped width, 160 columns), stderr merged into stdout. A plain ``gradcheck …``
+command (after any ``VAR=value`` assignments, and before any ``| …`` that filters its stdout)
+runs in this process through click's runner, which prints the same bytes as the installed
+program (``test_in_process_runs_print_what_the_program_prints``); anything else runs through
+bash. Blocks fenced otherwise (``sh``, ``text``, ``json``, ``xml``) are not run.
 
 How output is compared (``compare``), line by line. What a reader relies on is compared
 exactly: verdict lines, exit codes, names, shapes, ✓/✗, diagnosis bullets, counts. What

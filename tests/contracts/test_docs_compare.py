@@ -120,6 +120,10 @@ def test_examples_read_commands_codes_and_continued_quotes(tmp_path) -> None:  #
     (a, b) = examples(doc)
     assert (a.command, a.expected, a.code) == ("gradcheck run --x 1 2", "line one", 1)
     assert (b.command, b.expected, b.code) == ('python -c "\nprint(3)\n"', "3", None)
+    nested = tmp_path / "list.md"
+    nested.write_text("- an item:\n\n  ```console\n  $ gradcheck run\n  FAILED: 1\n  ```\n")
+    (c,) = examples(nested)
+    assert (c.command, c.expected, c.indent) == ("gradcheck run", "FAILED: 1", "  ")
 
 
 def test_a_changed_exit_code_fails(tmp_path) -> None:  # type: ignore[no-untyped-def]

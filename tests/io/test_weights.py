@@ -1,4 +1,6 @@
-"""Weights and data files: what loads, and one clear error for every way a file can be wrong."""
+"""Weights files (``--weights``, io/weights.py): a .pt state_dict or an .npz under torch's or hand
+names, any MLP's shape chain, nothing that can run code, and one clear exit-2 line for every
+way such a file can be wrong."""
 
 from __future__ import annotations
 
