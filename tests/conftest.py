@@ -55,17 +55,37 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 
 
 @functools.cache
-def _validator() -> Any:
+def _validator(document: str | None = None) -> Any:
+    """A validator of gradcheck's shipped schema, made quicker without changing its meaning.
+
+    A document of a known kind is validated against that kind's branch of the top-level
+    ``oneOf`` (the branches are told apart by the ``document`` key; tests/contracts/test_schema.py
+    validates against the whole schema). Every number is ``{"oneOf": [{"type": "number"},
+    {"enum": [strings]}]}``: the two cannot both hold, so ``anyOf`` accepts the same documents
+    and stops at the first that holds. Together a third of the time over hundreds of documents.
+    """
     import jsonschema
 
     from gradcheck.io.schema import load_schema
 
-    return jsonschema.Draft202012Validator(load_schema())
+    schema = load_schema()
+    number = schema["$defs"]["number"]
+    first, second = number.get("oneOf", [{}, {}])
+    if first == {"type": "number"} and all(isinstance(v, str) for v in second.get("enum", [0])):
+        schema["$defs"]["number"] = {**number, "anyOf": number.pop("oneOf")}
+    if document in schema["$defs"]:
+        del schema["oneOf"]
+        schema["$ref"] = f"#/$defs/{document}"
+    return jsonschema.Draft202012Validator(schema)
 
 
 def assert_valid_document(doc: Any) -> None:
     """The document conforms to gradcheck's shipped JSON Schema (every error listed)."""
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    kind = doc.get("document") if isinstance(doc, dict) else None
+    validator = _validator(kind if kind in ("run", "explain", "sweep") else None)
+    if validator.is_valid(doc):
+        return
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors)
 
 

@@ -91,6 +91,7 @@ def test_nonfinite_values_validate_as_strings(monkeypatch: pytest.MonkeyPatch) -
         assert '"NaN"' in json.dumps(doc)
 
 
+@pytest.mark.slow
 def test_diagnosis_and_warnings_are_typed() -> None:
     buggy = str(Path(__file__).resolve().parents[2] / "samples" / "backward_buggy.py")
     doc = _doc("run", *SEED_X, "--impl", f"{buggy}:backward")

@@ -307,6 +307,7 @@ def test_plot_of_a_deep_network_has_a_summary_and_six_panels(deep: Report, tmp_p
     assert width <= CAP_PX and height <= CAP_PX
 
 
+@pytest.mark.slow
 def test_every_failing_tensor_of_a_deep_network_gets_a_panel(deep: Report) -> None:
     from gradcheck.output.plot import figure, panels, summary_panel
 
@@ -518,6 +519,7 @@ def test_overview_colours_cells_by_band_and_reverses_the_worst() -> None:
     assert "\x1b[32m····" in worst and "\x1b[2;32m" not in worst
 
 
+@pytest.mark.slow
 def test_a_deep_networks_title_is_elided_in_every_output() -> None:
     """The table, explain and sweep titles and the plot's all use ``NetSpec.brief``: a
     61-layer chain was two lines of 4→4→… in the table's title at 80 columns."""
