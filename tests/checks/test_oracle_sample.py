@@ -258,7 +258,7 @@ def _run_with_terminal_stderr(args: list[str], tmp: Path) -> tuple[int, str, str
 
 
 ORACLE_RUN = [
-    "run", "--data", str(ROOT / "samples" / "three_class.csv"), "--layers", "2,256,256,3",
+    "run", "--data", str(ROOT / "samples" / "three_class.csv"), "--layers", "2,64,64,3",
     "--loss", "cross_entropy", "--oracle", "richardson", "--json",
 ]  # fmt: skip
 
@@ -269,7 +269,7 @@ def test_progress_bar_on_a_terminal_and_never_on_stdout(tmp_path: Path) -> None:
     assert code == 0, err
     doc = json.loads(out)  # stdout is exactly the document
     assert doc["oracle"]["method"] == "richardson"
-    total = 3 * 256 + 257 * 256 + 257 * 3
+    total = 3 * 64 + 65 * 64 + 65 * 3
     assert f"/{total:,} elements ·" in err
     assert "oracle " in err and "· left " in err
     assert "\x1b[?25l" in err  # rich's live display (cursor hidden), cleared at the end
