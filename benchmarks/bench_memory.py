@@ -1,4 +1,4 @@
-"""Peak memory of `gradcheck run` on big inputs against gradcheck's own estimate (issue 15.3).
+"""Peak memory of `gradcheck run` on big inputs against gradcheck's own estimate.
 
 Run: ``python benchmarks/bench_memory.py [--rows 400000] [--layers 2,64,64,1]``.
 

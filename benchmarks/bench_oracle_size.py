@@ -1,4 +1,4 @@
-"""The oracle at real size: the MNIST case and a scaling table (issue 13).
+"""The oracle at real size: the MNIST case and a scaling table.
 
 Run: ``python benchmarks/bench_oracle_size.py`` (``--repeats N``, default 3; ``--no-scaling``).
 
@@ -6,7 +6,7 @@ Run: ``python benchmarks/bench_oracle_size.py`` (``--repeats N``, default 3; ``-
    parameters; 64 synthetic MNIST-like rows, 80 % zero pixels, seeded) without an oracle and with
    each ``--oracle``, as whole commands, interleaved (one of each per round) so that a machine
    that slows down mid-run slows every command alike. Reported: the median wall time, its ratio
-   to the plain run (the issue's targets are ratios: central ≤ 10×, richardson ≤ 2× central,
+   to the plain run (the targets are ratios: central ≤ 10×, richardson ≤ 2× central,
    complex-step ≤ 1.5× central, directional and sampled ≤ 1.5×), and each command's peak RSS.
    The sampled rows check 20 and 100 elements per parameter (``--oracle-sample``).
 2. Accuracy in-process: max |oracle − autograd| over all 669,706 parameters per method, and the
@@ -100,13 +100,14 @@ def accuracy(data: Path) -> None:
     from gradcheck.checks.oracle import estimate_seconds
     from gradcheck.checks.problem import Request, setup
     from gradcheck.core import numeric
+    from gradcheck.core.oracle_methods import FULL_METHODS
     from gradcheck.torch_side import reference
 
     problem, _ = setup(Request(data=str(data), layers=(784, 512, 512, 10), loss="cross_entropy"))
     ref = reference.autograd(problem.spec, problem.params, problem.x, problem.y)
     exact = exact_gradient(problem)
     print("\naccuracy (in-process, oracle alone; exact = the replica in 80-bit long double):")
-    for method in numeric.FULL_METHODS:
+    for method in FULL_METHODS:
         start = time.perf_counter()
         grads = numeric.full_gradient(
             problem.spec, problem.params, problem.x, problem.y, method
@@ -140,11 +141,12 @@ def exact_gradient(problem: Any) -> dict[str, Any]:
 def seed_accuracy() -> None:
     from gradcheck.checks.problem import Request, setup
     from gradcheck.core import numeric
+    from gradcheck.core.oracle_methods import FULL_METHODS
 
     problem, _ = setup(Request(x=[0.974, 0.312]))
     exact = exact_gradient(problem)
     print("\naccuracy on the seed network (--x 0.974 0.312), max |oracle − exact|:")
-    for method in numeric.FULL_METHODS:
+    for method in FULL_METHODS:
         grads = numeric.full_gradient(
             problem.spec, problem.params, problem.x, problem.y, method
         ).grads

@@ -1,4 +1,4 @@
-"""``run --plot`` (and ``--detail``) at size, against the same ``run`` without them (issue 13).
+"""``run --plot`` (and ``--detail``) at size, against the same ``run`` without them.
 
 Run: ``python benchmarks/bench_plot_size.py`` (``--repeats N``, default 3).
 

@@ -1,4 +1,4 @@
-"""Hand-derived NumPy backward vs torch autograd on a large case (issue 3's target: within 1.5×).
+"""Hand-derived NumPy backward vs torch autograd on a large case (the target: within 1.5×).
 
 Run: ``python benchmarks/bench_replica.py`` (``--repeats N`` to change the repeat count).
 

@@ -1,4 +1,5 @@
-"""Cost of issue 7's outputs relative to the check itself, measured in one run.
+"""Cost of the report outputs (--detail, --junit, --plot, explain) relative to the check itself,
+measured in one run.
 
 Goal: --detail, --junit and explain add little to a check (each well under the check's own
 time); --plot stays within a small multiple of it. The heat map draws a bounded window and an

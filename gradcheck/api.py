@@ -135,10 +135,11 @@ def check(
     ``dtype`` (float64 or float32) defaults to the gradients handed in as ``grads``: float32
     when all of them are float32 (a notice says so), float64 otherwise.
     ``atol``/``rtol`` default per dtype (``core.tolerance.DEFAULT_TOLERANCES``). ``oracle``
-    (central, richardson, complex-step or directional) adds the numerical oracle as a third
-    opinion; ``oracle_sample`` checks that many elements per parameter (the largest and the
-    worst always among them), and an oracle estimated to take more than ``oracle_budget``
-    seconds (0: no limit) is refused with ``GradcheckError`` before it starts.
+    (a method named in ``core.oracle_methods.METHODS``, as ``--oracle``) adds the numerical
+    oracle as a third opinion; ``oracle_sample`` checks that many elements per parameter (the
+    largest and the worst always among them), and an oracle estimated to take more than
+    ``oracle_budget`` seconds (0: no limit) is refused with ``GradcheckError`` before it
+    starts.
 
     The hand side is the built-in replica unless one of these is given: ``backward``, a
     callable ``backward(params, x, y) -> {"W1": dW1, "b1": db1, …}`` (the contract is in

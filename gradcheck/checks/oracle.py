@@ -1,15 +1,16 @@
 """The oracle's verdict: the numerical gradient compared with each side, and who disagrees.
 
 Each side (autograd, hand) is compared with the oracle under a tolerance derived from the
-oracle method's own error (``numeric.METHOD_ERROR``), not from the dtype's default:
+oracle method's own error (``OracleMethod.error`` in ``core/oracle_methods.py``), not from the
+dtype's default:
 
     atol = SAFETY · err · max(1, |L|),   rtol = SAFETY · err
 
-with err ≈ ε^(2/3) ≈ 3.7e-11 (central), ε^(4/5) ≈ 3.0e-13 (richardson, directional) and
-ε ≈ 2.2e-16 (complex-step), and SAFETY = 1000 for the unknown size of the loss's higher
-derivatives (measured errors sit 100–1000× below these bounds). The sides themselves carry
-their dtype's rounding (float32's is far above these): each comparison adds the side's rounding
-bound and interval of valid values from ``core/bounds.py``, as the hand-vs-autograd verdict does.
+with err = ε^order, from ε^(2/3) ≈ 3.7e-11 for central differences to ε ≈ 2.2e-16 for the
+complex step, and SAFETY = 1000 for the unknown size of the loss's higher derivatives
+(measured errors sit 100–1000× below these bounds). The sides themselves carry their dtype's
+rounding (float32's is far above these): each comparison adds the side's rounding bound and
+interval of valid values from ``core/bounds.py``, as the hand-vs-autograd verdict does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gradcheck.core import numeric
 from gradcheck.core.bounds import Bounds, TensorBounds
 from gradcheck.core.compare import Comparison, compare
 from gradcheck.core.errors import GradcheckError
+from gradcheck.core.oracle_methods import DIRECTIONAL, oracle_method
 from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import Tolerance
 
@@ -50,7 +52,7 @@ def oracle_bounds(method: str, dtype: str, loss: Array) -> tuple[Array, float]:
 
     The sides' own rounding (float32's, above all) is not in it: each comparison adds the side's
     rounding bound and interval from ``core/bounds.py`` (``side_bounds``)."""
-    err = SAFETY * numeric.METHOD_ERROR[method]
+    err = SAFETY * oracle_method(method).error
     magnitude = np.abs(np.asarray(loss, dtype=np.float64))
     # A non-finite loss leaves nothing for the oracle to judge (its elements are all unjudged);
     # the bound stays finite so that it can still be stated.
@@ -63,7 +65,7 @@ class OracleNumbers:
     """The oracle's numbers and how a side's gradients are put against them.
 
     Full methods: one reference per parameter (``W1, b1, …``) and a mask of the elements whose
-    step straddles a kink. ``directional``: one reference ``vᵀ∇L`` of shape (…, K).
+    step straddles a kink. A directional method: one reference ``vᵀ∇L`` of shape (…, K).
     """
 
     method: str
@@ -160,7 +162,7 @@ def oracle_numbers(
     hand-vs-autograd ones) and ``seed``. ``budget`` (seconds) refuses, before any work, an
     oracle estimated to take longer, naming what would fit. ``progress`` hears of each block.
     """
-    if method == "directional":
+    if not oracle_method(method).full:
         if budget:
             _within_budget(spec, params, x, y, method, None, budget)
         d = numeric.directional(spec, params, x, y)
@@ -296,14 +298,15 @@ def _within_budget(
     if estimate <= budget:
         return
     options = []
+    full = oracle_method(method).full
     for k in SAMPLE_LADDER:
         worst_case = {n: min(spec.layers[n], 2 * k) for n in range(1, spec.depth + 1)}
-        if method != "directional" and seconds(method, worst_case) <= budget:
+        if full and seconds(method, worst_case) <= budget:
             options.append(f"--oracle-sample {k} (about {_time(seconds(method, worst_case))})")
             break
-    directional = seconds("directional", None)
-    if method != "directional" and directional <= budget:
-        options.append(f"--oracle directional (about {_time(directional)})")
+    directional = seconds(DIRECTIONAL, None)
+    if full and directional <= budget:
+        options.append(f"--oracle {DIRECTIONAL} (about {_time(directional)})")
     what = (
         f"{sum(len(u) for u in units.values()):,} units' elements"
         if units is not None
@@ -339,6 +342,11 @@ class OracleCheck:
     #: ``--oracle-sample``: flat indices of the elements checked per parameter; the
     #: comparisons are then over those elements, in this order. Empty: every element.
     samples: Mapping[str, NDArray[np.intp]] = field(default_factory=dict)
+
+    @property
+    def full(self) -> bool:
+        """Whether it compared every element (per parameter), not projections (per direction)."""
+        return oracle_method(self.method).full
 
     def value_at(self, name: str, index: tuple[int, ...], shape: tuple[int, ...]) -> float | None:
         """The oracle's value of parameter ``name`` (of ``shape``) at ``index``; None if the

@@ -15,6 +15,7 @@ from gradcheck.checks import network
 from gradcheck.checks.report import Settings
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.functions import BATCH_AXES, DEFAULT_LOSS
+from gradcheck.core.oracle_methods import FULL_METHODS, either, oracle_method
 from gradcheck.core.spec import NetSpec
 from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.io import inputs
@@ -151,13 +152,11 @@ def validate_oracle_options(oracle: str | None, sample: int | None, budget: floa
                 f"--oracle-sample: must be between 1 and {MAX_ORACLE_SAMPLE:,}, got {shown}"
             )
         if oracle is None:
+            raise GradcheckError(f"--oracle-sample: needs --oracle {either(FULL_METHODS)}")
+        if not oracle_method(oracle).full:
             raise GradcheckError(
-                "--oracle-sample: needs --oracle central, richardson or complex-step"
-            )
-        if oracle == "directional":
-            raise GradcheckError(
-                "--oracle-sample: the directional oracle checks projections, not elements; "
-                "use --oracle central, richardson or complex-step"
+                f"--oracle-sample: the {oracle} oracle checks projections, not elements; "
+                f"use --oracle {either(FULL_METHODS)}"
             )
     if isinstance(budget, bool) or not isinstance(budget, int | float):
         raise GradcheckError(f"--oracle-budget: must be a number of seconds, got {budget!r}")

@@ -26,6 +26,7 @@ from gradcheck.core import replica
 from gradcheck.core.answer import Answer
 from gradcheck.core.bounds import TensorBounds, bounds
 from gradcheck.core.errors import GradcheckError
+from gradcheck.core.oracle_methods import oracle_method
 from gradcheck.core.spec import MEMORY_BUDGET, OUTPUT_BYTES, NetSpec, short_int
 from gradcheck.core.tolerance import Summary, Tolerance, judge_rows, norm_tolerance
 
@@ -311,7 +312,7 @@ def case_bytes(spec: NetSpec, batch_size: int) -> int:
 def chunk_size(spec: NetSpec, batch_size: int, oracle: str | None) -> int:
     """Cases per chunk so that one chunk's arrays stay within ``CHUNK_BYTES``."""
     per_case = case_bytes(spec, batch_size)
-    if oracle is not None and oracle != "directional":
+    if oracle is not None and oracle_method(oracle).full:
         per_case *= 8
     return max(1, min(4096, CHUNK_BYTES // per_case))
 
@@ -346,8 +347,8 @@ def run_sweep(
     for start in range(0, s.cases, step):
         stop = min(start + step, s.cases)
         # One chunk's arrays live inside _chunk_errors only: held across the loop, the last
-        # chunk's stayed alive while the next one's were made (a sweep of 5→1,617,738 with
-        # 2 cases peaked at 1.26× its memory estimate).
+        # chunk's would stay alive while the next one's are made (a sweep of 5→1,617,738 with
+        # 2 cases would reach 1.26× the estimate).
         errors, chunk_skipped = _chunk_errors(s, hand, x[start:stop], y[start:stop], start, ntol)
         for key, value in errors.items():
             parts.setdefault(key, []).append(value)

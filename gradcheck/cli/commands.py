@@ -41,6 +41,7 @@ from gradcheck.cli.options import (
     report_file_options,
     tolerance_options,
 )
+from gradcheck.core import oracle_methods
 
 if TYPE_CHECKING:  # importing it at run time would load numpy at --help time
     from gradcheck.checks.problem import Request
@@ -87,8 +88,7 @@ def cli() -> None:
 @output_options
 @oracle_option(
     "Add a third, independent opinion: the loss gradient from forward passes alone in "
-    "float64 (central or richardson differences, complex-step, or a few seeded directional "
-    "derivatives for big models), compared with both sides."
+    f"float64 by {oracle_methods.help_text()}, compared with both sides."
 )
 @oracle_limit_options
 @candidate_options

@@ -20,6 +20,7 @@ from gradcheck.core.functions import (
     OUTPUT_ACTIVATIONS,
     REDUCTIONS,
 )
+from gradcheck.core.oracle_methods import DIRECTIONAL, FULL_METHODS
 from gradcheck.core.spec import DTYPES, ORACLE_METHODS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -269,7 +270,7 @@ def oracle_limit_options(f: F) -> F:
         show_default=True,
         metavar="SECONDS",
         help="Refuse (exit 2), before it starts, an oracle estimated to take longer, and say "
-        "which --oracle-sample or --oracle directional would fit. The estimate comes from "
+        f"which --oracle-sample or --oracle {DIRECTIONAL} would fit. The estimate comes from "
         "the network's size and a short timed sample of the oracle's work. 0: no limit.",
     )(f)
     return click.option(
@@ -277,7 +278,7 @@ def oracle_limit_options(f: F) -> F:
         type=int,
         default=None,
         metavar="K",
-        help="With a full --oracle (central, richardson, complex-step): check K elements per "
+        help=f"With a full --oracle ({', '.join(FULL_METHODS)}): check K elements per "
         "parameter instead of all of them: always its largest-|gradient| element and its "
         "worst hand-vs-autograd element, the rest uniform (seeded by --seed). Same rules; the "
         "indices are in the JSON document. For big networks: cost grows with K, not size.",

@@ -1,7 +1,8 @@
 """The independent numerical oracle: the loss gradient from forward passes alone, in float64.
 
 Neither autograd nor the hand derivation is consulted; only the forward functions (the records
-in ``functions.py``, or their complex-valid twins) are. Four methods:
+in ``functions.py``, or their complex-valid twins) are. The methods, each a record in
+``oracle_methods.py`` (its error order, step, evaluations, one-sided step):
 
 - ``central``: (ℓ(u+h) − ℓ(u−h)) / 2h with h = ε^(1/3)·max(1, |u|). Truncation error
   h²|ℓ‴|/6 and rounding ε|ℓ|/h are both ≈ ε^(2/3) ≈ 4e-11 (times the loss's scale).
@@ -59,38 +60,28 @@ from numpy.typing import NDArray
 
 from gradcheck.core import replica
 from gradcheck.core.errors import GradcheckError
-from gradcheck.core.spec import ORACLE_METHODS, NetSpec
+from gradcheck.core.oracle_methods import (
+    DIRECTIONAL,
+    METHODS,
+    REAL_FULL_METHODS,
+    OracleMethod,
+    either,
+)
+from gradcheck.core.spec import NetSpec
 
 Array = NDArray[np.floating]
 AnyArray = NDArray[Any]  # real or complex
 Mask = NDArray[np.bool_]
 
 EPS = float(np.finfo(np.float64).eps)
-CENTRAL_STEP = EPS ** (1 / 3)  # ≈ 6.1e-6, balances h² truncation against ε/h rounding
-# ≈ 1.5e-3: balances h⁴ truncation against ε/h rounding. The factor 2 was measured: against an
-# 80-bit reference, rounding dominates at ε^(1/5) (seed network 1.7e-12 → 6.3e-13, MNIST case
-# 2.2e-13 → 1.2e-13, saturating nets with |x| of 20–40 better in every case tried).
-RICHARDSON_STEP = 2.0 * EPS ** (1 / 5)
-COMPLEX_STEP = 1e-20  # any tiny h works: nothing is subtracted
-#: One-sided steps: second order for central (h²), third order after Richardson (h³).
-ONE_SIDED_STEP = {"central": EPS ** (1 / 3), "richardson": EPS ** (1 / 4)}
 N_DIRECTIONS = 4
 DIRECTION_SEED = 0  # directions are fixed: same arguments ⇒ same numbers
 CHUNK_BYTES = 64 * 2**20  # working set per block of perturbations; peak stays far below 1 GiB
 TEMPORARIES = 6  # arrays of a block's size alive at once in ``_evaluate``
 
-#: Error of each method relative to the loss's scale max(1, |L|) (see the module docstring).
-METHOD_ERROR: dict[str, float] = {
-    "central": EPS ** (2 / 3),
-    "richardson": EPS ** (4 / 5),
-    "complex-step": EPS,
-    "directional": EPS ** (4 / 5),
-}
-
-FULL_METHODS = ("central", "richardson", "complex-step")
-#: Loss evaluations per perturbed (sample, unit) on the symmetric pass.
-N_STEPS = {"central": 2, "richardson": 4, "complex-step": 1}
-assert set(METHOD_ERROR) == set(ORACLE_METHODS)
+#: The method the complex step is cross-checked with, and ``rate`` times: plain central
+#: differences, real and the cheapest.
+CROSS_CHECK = METHODS["central"]
 
 #: Told, after each block, the layer and how many of its units were just done.
 Progress = Callable[[int, int], None]
@@ -107,18 +98,16 @@ def _at_loss_kink(spec: NetSpec, target: AnyArray) -> Array:
 
 def validate_method(spec: NetSpec, method: str) -> None:
     """Refuse a method that cannot give a valid answer for this network (exit 2)."""
-    if method not in ORACLE_METHODS:
-        raise GradcheckError(
-            f"--oracle: unknown {method!r}; choose from {', '.join(ORACLE_METHODS)}"
-        )
-    if method == "complex-step" and not spec.complex_twins:
+    if method not in METHODS:
+        raise GradcheckError(f"--oracle: unknown {method!r}; choose from {', '.join(METHODS)}")
+    if METHODS[method].complex_twins and not spec.complex_twins:
         kinked = next(
             (a.name for a in spec.activations if a.complex_f is None),
             spec.output_activation if spec.output_record.complex_f is None else spec.loss,
         )
         raise GradcheckError(
-            f"--oracle complex-step: {kinked} has a kink, so it is not analytic and the complex "
-            "step is not valid; use --oracle central or richardson"
+            f"--oracle {method}: {kinked} has a kink, so it is not analytic and the complex "
+            f"step is not valid; use --oracle {either(REAL_FULL_METHODS)}"
         )
 
 
@@ -276,7 +265,7 @@ def _evaluate(net: _Net, layer: int, units: NDArray[np.intp], d: AnyArray) -> tu
 
 
 def _unit_derivatives(
-    net: _Net, layer: int, units: NDArray[np.intp], method: str
+    net: _Net, layer: int, units: NDArray[np.intp], method: OracleMethod
 ) -> tuple[Array, Mask, Mask]:
     """δ̂[c, b, k] = ∂L/∂z_layer[c, b, units[k]] by ``method``; where it straddles a kink on
     both sides; where the complex step could not judge. Each (C, B, K)."""
@@ -284,8 +273,8 @@ def _unit_derivatives(
     scale = np.maximum(1.0, np.abs(u))
     v0 = net.losses[:, :, None]
     none = np.zeros(u.shape, dtype=bool)
-    if method == "complex-step":
-        h = COMPLEX_STEP * scale
+    if method.complex_twins:
+        h = method.step * scale
         value, _ = _evaluate(net, layer, units, 1j * h)
         deriv = value.imag / h
         # An analytic evaluation keeps the real loss (to rounding) and stays finite; overflow
@@ -293,11 +282,11 @@ def _unit_derivatives(
         off = np.abs(value.real - v0) > 1e-6 * np.maximum(np.abs(v0), 1e-300) + 1e-300
         bad = ~np.isfinite(value) | ~np.isfinite(deriv) | (off & np.isfinite(v0))
         return np.where(bad, 0.0, deriv), none, bad
-    h = (u + (CENTRAL_STEP if method == "central" else RICHARDSON_STEP) * scale) - u
-    factors = (1.0, -1.0) if method == "central" else (1.0, -1.0, 0.5, -0.5)
+    h = (u + method.step * scale) - u
+    factors = (1.0, -1.0, 0.5, -0.5) if method.extrapolated else (1.0, -1.0)
     values, crossings = zip(*(_evaluate(net, layer, units, f * h) for f in factors), strict=True)
     d1 = (values[0] - values[1]) / (2 * h)
-    if method == "central":
+    if not method.extrapolated:
         deriv = d1
     else:
         # D(h) = ℓ′ + c·h² + O(h⁴), so (4·D(h/2) − D(h))/3 = ℓ′ + O(h⁴).
@@ -325,19 +314,20 @@ def _one_sided(
     u: Array,
     v0: Array,
     sign: Array,
-    method: str,
+    method: OracleMethod,
 ) -> tuple[Array, Mask]:
-    """Second-order one-sided differences in direction ``sign`` (Richardson-extrapolated to
-    third order for richardson), and whether any of their points crossed a kink too."""
-    h = (u + sign * ONE_SIDED_STEP[method] * np.maximum(1.0, np.abs(u))) - u  # signed step
-    factors = (1.0, 2.0) if method == "central" else (0.5, 1.0, 2.0)
+    """Second-order one-sided differences in direction ``sign`` (extrapolated to third order
+    for an extrapolated method), and whether any of their points crossed a kink too."""
+    assert method.one_sided_step is not None  # the complex step refuses kinks instead
+    h = (u + sign * method.one_sided_step * np.maximum(1.0, np.abs(u))) - u  # signed step
+    factors = (0.5, 1.0, 2.0) if method.extrapolated else (1.0, 2.0)
     values, crossings = zip(*(_evaluate(net, layer, units, f * h) for f in factors), strict=True)
     crossed = np.logical_or.reduce(crossings)
 
     def d(v1: Array, v2: Array, step: Array) -> Array:  # ℓ′ − (step²/3)·ℓ‴ + O(step³)
         return np.asarray((-3.0 * v0 + 4.0 * v1 - v2) / (2.0 * step))
 
-    if method == "central":
+    if not method.extrapolated:
         return d(values[0], values[1], h), crossed
     return (4.0 * d(values[0], values[1], h / 2) - d(values[1], values[2], h)) / 3.0, crossed
 
@@ -348,19 +338,20 @@ def cost(spec: NetSpec, batch: int, method: str, units: Mapping[int, int] | None
     ``units`` gives, per layer, how many units a full method perturbs (default: all of them).
     ``directional`` costs its forward passes of the whole network, whatever ``units`` says.
     """
-    if method == "directional":
-        # 4 Richardson points per direction, plus the directions' own dot products.
+    m = METHODS[method]
+    if not m.full:
+        # Its evaluations per direction, plus the directions' own dot products.
         forward = batch * sum(a * b for a, b in zip(spec.layers, spec.layers[1:], strict=False))
-        return N_DIRECTIONS * (4 * forward + 2 * spec.n_parameters)
+        return N_DIRECTIONS * (m.evaluations * forward + 2 * spec.n_parameters)
     total = 0.0
     for layer in range(1, spec.depth + 1):
         n = spec.layers[layer] if units is None else units.get(layer, 0)
         downstream = sum(
             spec.layers[m] * (1 + spec.layers[m + 1]) for m in range(layer, spec.depth)
         )
-        total += N_STEPS[method] * batch * n * (downstream + spec.n_out)
+        total += m.evaluations * batch * n * (downstream + spec.n_out)
     # A complex multiply-add is four real ones.
-    return 4.0 * total if method == "complex-step" else total
+    return 4.0 * total if m.complex_twins else total
 
 
 #: Units of layer 1 timed by ``rate``: enough for a steady timing, a small share of the work.
@@ -371,18 +362,18 @@ def rate(spec: NetSpec, params: Mapping[str, Array], x: Array, y: NDArray[np.gen
     """Multiply-adds a second of the oracle here, from a timed block of layer 1's units.
 
     Layer 1 is where the oracle spends nearly all its time (every layer after it is
-    recomputed), so its speed stands for the whole. Central differences are timed whatever
-    the method: ``cost`` counts each method's evaluations.
+    recomputed), so its speed stands for the whole. ``CROSS_CHECK``'s differences are timed
+    whatever the method: ``cost`` counts each method's evaluations.
     """
     net, _ = _flatten(spec, params, x, y)
     n_cases, batch = net.zs[0].shape[:2]
     units = np.arange(min(spec.layers[1], RATE_UNITS))
     with np.errstate(all="ignore"):
-        _unit_derivatives(net, 1, units[:1], "central")  # warm-up: first-call overheads
+        _unit_derivatives(net, 1, units[:1], CROSS_CHECK)  # warm-up: first-call overheads
         start = time.perf_counter()
-        _unit_derivatives(net, 1, units, "central")
+        _unit_derivatives(net, 1, units, CROSS_CHECK)
         elapsed = time.perf_counter() - start
-    work = cost(spec, n_cases * batch, "central", units={1: len(units)})
+    work = cost(spec, n_cases * batch, CROSS_CHECK.name, units={1: len(units)})
     return work / max(elapsed, 1e-9)
 
 
@@ -397,8 +388,8 @@ def full_gradient(
     units: Mapping[int, NDArray[np.intp]] | None = None,
     progress: Progress | None = None,
 ) -> Numerical:
-    """∂L/∂θ for every parameter by ``method`` (central, richardson or complex-step), in float64,
-    with the elements it could not judge (see ``Numerical``).
+    """∂L/∂θ for every parameter by ``method`` (a full one, ``oracle_methods.FULL_METHODS``), in
+    float64, with the elements it could not judge (see ``Numerical``).
 
     Args: the network, its parameters (``W1, b1, …``, any dtype; cast to float64), the batch
     ``x (…, B, n_in)`` and targets, the method, the working-set budget per block, optionally
@@ -409,7 +400,8 @@ def full_gradient(
     axes). Raises ``GradcheckError`` for a method the network does not allow.
     """
     validate_method(spec, method)
-    if method not in FULL_METHODS:
+    m = METHODS[method]
+    if not m.full:
         raise GradcheckError(f"--oracle: {method} gives directional derivatives, not a gradient")
     net, lead = _flatten(spec, params, x, y)
     n_cases, batch = net.zs[0].shape[:2]
@@ -428,9 +420,7 @@ def full_gradient(
             n_out = spec.layers[layer]
             todo = np.arange(n_out) if units is None else np.asarray(units.get(layer, []), int)
             width = max(spec.layers[layer:])  # the widest array recomputed downstream
-            per_unit = (
-                TEMPORARIES * 8 * n_cases * batch * width * (2 if method == "complex-step" else 1)
-            )
+            per_unit = TEMPORARIES * 8 * n_cases * batch * width * (2 if m.complex_twins else 1)
             chunk = max(1, chunk_bytes // per_unit)
             delta = np.full((n_cases, batch, n_out), np.nan)
             skip = np.zeros(delta.shape, dtype=bool)
@@ -438,7 +428,7 @@ def full_gradient(
             for start in range(0, len(todo), chunk):
                 part = todo[start : start + chunk]
                 delta[:, :, part], skip[:, :, part], bad[:, :, part] = _unit_derivatives(
-                    net, layer, part, method
+                    net, layer, part, m
                 )
                 if progress is not None:
                     progress(layer, len(part))
@@ -448,8 +438,8 @@ def full_gradient(
                     "pre-activations: the elements they reach are not compared"
                 )
             whole = ~finite  # (C,): every element of the case is unjudged
-            if method == "complex-step" and len(todo) and finite.any():
-                note = _complex_cross_check(net, layer, todo)
+            if m.complex_twins and len(todo) and finite.any():
+                note = _complex_cross_check(net, layer, todo, m)
                 if note:
                     notes.append(note)
                     whole = np.ones_like(finite)
@@ -482,7 +472,9 @@ def full_gradient(
     )
 
 
-def _complex_cross_check(net: _Net, layer: int, todo: NDArray[np.intp]) -> str | None:
+def _complex_cross_check(
+    net: _Net, layer: int, todo: NDArray[np.intp], method: OracleMethod
+) -> str | None:
     """Whether the complex step of a few units of ``layer`` agrees with a central difference.
 
     A complex twin that is not analytic (an ``abs``, a ``max``, a branch on the imaginary part)
@@ -490,16 +482,16 @@ def _complex_cross_check(net: _Net, layer: int, todo: NDArray[np.intp]) -> str |
     real difference quotient can tell. Two units, all samples: cheap next to the full pass.
     """
     units = todo[np.linspace(0, len(todo) - 1, min(2, len(todo))).astype(int)]
-    cx, _, bad = _unit_derivatives(net, layer, units, "complex-step")
-    real, skipped, _ = _unit_derivatives(net, layer, units, "central")
+    cx, _, bad = _unit_derivatives(net, layer, units, method)
+    real, skipped, _ = _unit_derivatives(net, layer, units, CROSS_CHECK)
     ok = ~(bad | skipped) & np.isfinite(net.losses)[:, :, None]
     scale = np.maximum(np.abs(net.losses), 1e-300)[:, :, None] + np.abs(real)
-    off = np.abs(cx - real) > 1000.0 * METHOD_ERROR["central"] * scale
+    off = np.abs(cx - real) > 1000.0 * CROSS_CHECK.error * scale
     if np.any(off & ok):
         return (
             f"the complex step disagrees with a central difference at z{layer} (a complex twin "
-            "that overflows or is not analytic), so complex-step cannot judge here; use "
-            "--oracle central or richardson"
+            f"that overflows or is not analytic), so {method.name} cannot judge here; use "
+            f"--oracle {either(REAL_FULL_METHODS)}"
         )
     return None
 
@@ -579,6 +571,8 @@ def directional(
     Cost: 4·n_directions forward passes of the whole network (plus 6 per direction with a
     kink crossed), whatever its size; memory: the directions and one perturbed copy.
     """
+    method = METHODS[DIRECTIONAL]
+    assert method.one_sided_step is not None
     rng = np.random.default_rng(seed)
     shapes = {p.name: p.shape for p in spec.parameters()}
     raw = {name: rng.standard_normal((n_directions, *shape)) for name, shape in shapes.items()}
@@ -598,7 +592,7 @@ def directional(
                 direct = net.activations[layer - 1] @ v[f"W{layer}"].T + v[f"b{layer}"]
                 rel = np.abs(direct) / np.maximum(1.0, np.abs(net.zs[layer - 1]))
                 rate = np.maximum(rate, rel.max(axis=(-2, -1)))
-            t = RICHARDSON_STEP / np.maximum(rate, 1e-300)
+            t = method.step / np.maximum(rate, 1e-300)
 
             dz1 = x64 @ v["W1"].T + v["b1"]
 
@@ -616,7 +610,7 @@ def directional(
             one = plus ^ minus
             if one.any():
                 # one-sided on each side at the one-sided Richardson step, per sample
-                h = ONE_SIDED_STEP["richardson"] / np.maximum(rate, 1e-300)
+                h = method.one_sided_step / np.maximum(rate, 1e-300)
                 v0 = net.losses
                 for sign, use in ((-1.0, plus & ~minus), (1.0, minus & ~plus)):
                     if not use.any():

@@ -23,14 +23,15 @@ from gradcheck.core.functions import (
     Loss,
     OutputActivation,
 )
+from gradcheck.core.oracle_methods import METHODS
 
 #: The seed's network: ``Linear(2, 10), Sigmoid, Linear(10, 10), Sigmoid, Linear(10, 1)``.
 SEED_LAYERS: tuple[int, ...] = (2, 10, 10, 1)
 
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
-#: Methods of the numerical oracle (``numeric.py``): ``gradcheck run --oracle METHOD``.
-ORACLE_METHODS: tuple[str, ...] = ("central", "richardson", "complex-step", "directional")
+#: Methods of the numerical oracle (``oracle_methods.py``): ``gradcheck run --oracle METHOD``.
+ORACLE_METHODS: tuple[str, ...] = tuple(METHODS)
 
 
 # A check keeps about a dozen float64-sized copies of every parameter and every activation

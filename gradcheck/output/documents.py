@@ -62,7 +62,7 @@ class Deferred:
 
     A nested list of Python floats costs ~32 bytes a number, and the text ~24 more; formatted
     ``BLOCK_ELEMENTS`` at a time, a large document needs no more than one block's worth
-    beyond the arrays the report already holds (issue 15.3).
+    beyond the arrays the report already holds.
     """
 
     __slots__ = ("values",)
@@ -317,7 +317,7 @@ def add_oracle(
         "sampled": bool(check.samples),
     }
     pairs = list(zip(check.vs_autograd, check.vs_hand, strict=True))
-    if check.method == "directional":
+    if not check.full:
         section["directions"] = [
             {
                 "name": a.name,
@@ -390,8 +390,8 @@ def explain_to_json(explanation: Explanation) -> str:
 
 def iter_explain_json(explanation: Explanation) -> Iterator[str]:
     """``explain_to_json`` in pieces: every step carries whole arrays (a weight gradient of
-    millions of numbers), written a block at a time as ``iter_json`` does (found by the
-    30-minute hostile run: 2.3× the memory estimate when held as lists)."""
+    millions of numbers), written a block at a time as ``iter_json`` does (held as lists, a
+    16-million-parameter network takes 2.3× the memory estimate)."""
     return iter_dumps(explain_to_dict(explanation, encode=Deferred))
 
 

@@ -12,12 +12,12 @@ from gradcheck.output.columns import Column, FittedTable, Row
 
 
 def columns(check: OracleCheck) -> list[Column[Comparison]]:
-    """Extra columns of the main table (none for directional: it has its own table).
+    """Extra columns of the main table (none for a directional oracle: it has its own table).
 
     The oracle's value at the worst element gives way with the other values; its two
     errors and its verdict stay at any width.
     """
-    if check.method == "directional":
+    if not check.full:
         return []
     by_name = {a.name: (a, h) for a, h in zip(check.vs_autograd, check.vs_hand, strict=True)}
 

@@ -314,7 +314,7 @@ def unjudged_line(report: Report) -> Text | None:
 def render_report(report: Report) -> Group:
     """The table, the warnings and the verdict, as printed by ``gradcheck run``."""
     parts: list[Any] = [to_table(report)]
-    if report.oracle is not None and report.oracle.method == "directional":
+    if report.oracle is not None and not report.oracle.full:
         from gradcheck.output import oracle as render_oracle
 
         parts.append(render_oracle.directions_table(report.oracle))

@@ -1,4 +1,4 @@
-"""What a new user trips over: a diagnosis that names the weights or inputs when they differ."""
+"""The diagnosis of gradients computed for other weights or inputs: it names them."""
 
 from __future__ import annotations
 

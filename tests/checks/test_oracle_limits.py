@@ -1,4 +1,4 @@
-"""Issue 14.4: an oracle that knows its limits — scaled steps, kinks in every mode (softplus's
+"""An oracle that knows its limits — scaled steps, kinks in every mode (softplus's
 threshold included), a complex step that says when it cannot judge, and "could not check"
 instead of "agrees" when nothing was compared."""
 
@@ -20,8 +20,8 @@ from tests.conftest import invoke
 
 @pytest.mark.parametrize("method", ["central", "richardson", "complex-step", "directional"])
 def test_tanh_with_large_inputs_never_fails_correct_code(method: str) -> None:
-    # |x| ≈ 20–40 used to fail a quarter of richardson/central checks: a step in W1 of h is a
-    # step of h·|x| in z1, and the truncation error grew with |x|³.
+    # |x| ≈ 20–40: a step in W1 of h is a step of h·|x| in z1, and a step not scaled to it
+    # would make a truncation error growing with |x|³ (a quarter of these checks would fail).
     rng = np.random.default_rng(7)
     failed = []
     for case in range(12):

@@ -109,6 +109,7 @@ def test_correct_code_passes_with_probes() -> None:
     assert doc["settings"]["probes"] == 2
 
 
+@pytest.mark.slow
 def test_the_reproduce_command_reproduces_the_failing_probe(tmp_path: Path) -> None:
     impl = mutant(tmp_path, "sum_not_mean")
     args = (*SEED_X, "--target", "0.5", "--dtype", "float32", "--impl", impl)
@@ -134,6 +135,7 @@ def test_the_reproduce_command_reproduces_the_failing_probe(tmp_path: Path) -> N
             assert mine["max_abs_error"] == theirs["max_abs_error"]
 
 
+@pytest.mark.slow
 def test_same_arguments_same_bytes_other_arguments_other_probes(tmp_path: Path) -> None:
     impl = mutant(tmp_path, "sum_not_mean")
     first = invoke("run", *SEED_X, "--impl", impl, "--json").stdout
@@ -189,6 +191,7 @@ def test_class_targets_get_probe_classes_in_range() -> None:
         assert np.all((probe.target >= 0) & (probe.target < 3))
 
 
+@pytest.mark.slow
 def test_json_junit_and_table_of_a_failing_probe(tmp_path: Path) -> None:
     impl = mutant(tmp_path, "first_row_only")
     junit = tmp_path / "report.xml"
@@ -261,7 +264,7 @@ def test_code_that_breaks_on_a_larger_batch_fails_the_probe_not_the_run(tmp_path
 
 
 def test_assert_backward_fails_on_a_probe(tmp_path: Path) -> None:
-    from tests.checks.test_mutants import correct
+    from tests.checks.test_classic_bugs import correct
 
     def summed(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Any:
         grads = correct(p, x, y)
@@ -281,13 +284,13 @@ def test_assert_backward_fails_on_a_probe(tmp_path: Path) -> None:
 def test_a_module_level_backward_is_named_in_the_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.checks.test_mutants import flipped_sign
+    from tests.checks.test_classic_bugs import flipped_sign
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     report = check([0.974, 0.312], backward=flipped_sign)
     assert not report.passed and report.failed_probes
     command = report.failed_probes[0].command
-    assert "--impl tests/checks/test_mutants.py:flipped_sign --probes 0" in command
+    assert "--impl tests/checks/test_classic_bugs.py:flipped_sign --probes 0" in command
     again = invoke(*shlex.split(command)[1:])
     assert again.exit_code == 1, again.stderr
 

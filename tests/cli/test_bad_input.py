@@ -1,16 +1,19 @@
-"""The bad-input matrix: every invalid input exits 2 with one line naming option and problem.
+"""Bad input on the command line: every invalid option value, combination, environment default
+or argument exits 2 with one ``Error:`` line naming the option and the problem.
 
 Each row is (command and arguments, fragments the single stderr line must contain). Valid
-extremes at the end must run and give an honest 0 or 1, never 2.
+extremes must run and give an honest 0 or 1, never 2. What is wrong *inside* a file is tested
+with its reader (tests/io/), what is wrong in user code with tests/io/test_usercode.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_usage_error, invoke, run_json
+from tests.conftest import SAMPLES, SEED_X, assert_usage_error, invoke, run_json
 
-SEED_X = ["--x", "0.974", "0.312"]
+SEED_X = list(SEED_X)
+NET = str(SAMPLES / "model" / "net.py")
 
 
 @pytest.mark.parametrize(
@@ -74,6 +77,51 @@ SEED_X = ["--x", "0.974", "0.312"]
         ),
         ([*SEED_X, "--activation", "swish"], ["--activation: unknown 'swish'; choose from"]),
         ([*SEED_X, "--loss", "huber"], ["'--loss'", "'huber' is not one of"]),
+        ([*SEED_X, "--loss", "bce"], ["--loss bce does not fit --output-activation identity"]),
+        (
+            [*SEED_X, "--layers", "2,4,3", "--loss", "nll"],
+            ["--loss nll does not fit", "use it after --output-activation log_softmax"],
+        ),
+        (
+            [
+                *SEED_X,
+                "--layers",
+                "2,4,3",
+                "--loss",
+                "cross_entropy",
+                "--output-activation",
+                "softmax",
+            ],
+            ["--loss cross_entropy does not fit --output-activation softmax", "--loss nll"],
+        ),
+        ([*SEED_X, "--activation", "relu,tanh,relu"], ["--activation: 3 names for 2 hidden"]),
+        ([*SEED_X, "--loss-scale", "0"], ["--loss-scale: must be a finite non-zero number"]),
+        ([*SEED_X, "--l2", "-0.1"], ["--l2: must be a finite number ≥ 0"]),
+        ([*SEED_X, "--layout", "col"], ["'col' is not one of"]),
+        ([*SEED_X, "--model", "nofile.py:Net"], ["--model: nofile.py"]),
+        ([*SEED_X, "--model", "x"], ["--model: x: expected FILE.py:NAME"]),
+        (
+            [*SEED_X, "--model", f"{NET}:Net", "--layers", "2,5,3"],
+            ["--layers: 2,5,3 does not match the model Net, which has 2,8,3"],
+        ),
+        (
+            [*SEED_X, "--model", f"{NET}:backward"],
+            ["net.py:backward needs arguments", "builds the model with none"],
+        ),
+        ([*SEED_X, "--oracle", "bogus"], ["'--oracle'", "'bogus' is not one of"]),
+        ([*SEED_X, "--oracle", "forward"], ["'--oracle'", "'forward' is not one of"]),
+        *(
+            (
+                [*SEED_X, *flag, "--oracle", "complex-step"],
+                [f"--oracle complex-step: {kink} has a kink", "use --oracle central or richardson"],
+            )
+            for flag, kink in [
+                (("--activation", "relu"), "relu"),
+                (("--activation", "leaky_relu"), "leaky_relu"),
+                (("--activation", "elu"), "elu"),
+                (("--loss", "l1"), "l1"),
+            ]
+        ),
     ],
 )
 def test_bad_run_input_exits_2_with_one_line(args: list[str], fragments: list[str]) -> None:
@@ -103,8 +151,8 @@ def test_valid_extremes_give_an_honest_verdict(
 
 
 # ---------------------------------------------------------------------------------------------
-# Every other command and option: sweep, explain, schema, the user's backward, the oracle,
-# result files and environment variables.
+# Every other command and option: sweep, explain, schema, the user's backward, result files,
+# environment variables, standard input, sizes and lists.
 
 
 @pytest.mark.parametrize(
@@ -130,14 +178,19 @@ def test_valid_extremes_give_an_honest_verdict(
         (["sweep", "--cases", "5", "--layers", "2,0"], ["--layers: every size must be ≥ 1"]),
         (["sweep", "--cases", "5", "--atol", "-1"], ["--atol: must be ≥ 0"]),
         (["sweep", "--cases", "5", "--impl", "nofile.py:f"], ["--impl: nofile.py"]),
+        (["sweep", "--cases", "ten"], ["'--cases'", "'ten' is not a valid integer"]),
+        (
+            ["sweep", "--cases", "1000000000000"],
+            ["--cases: 1,000,000,000,000 cases need about", "GiB", "limit 1 GiB"],
+        ),
+        (["sweep", "--cases", "10", "--seed", str(2**63 - 5)], ["--seed: seeds", "largest seed"]),
+        (["sweep", "--cases", "5", "-q", "--json"], ["--quiet: cannot be combined"]),
         (["explain", "--x", "1"], ["--x: expected 2 values"]),
         (["explain", "--x", "0.1", "0.2", "--loss", "cross_entropy"], ["needs at least 2 output"]),
         (["explain", "--x", "0.1", "0.2", "--quiet", "--json"], ["--quiet: cannot be combined"]),
         (["explain", "--x", "0.1", "nan"], ["--x: nan is not a finite number"]),
         (["schema", "extra"], ["Got unexpected extra argument (extra)"]),
-        (["run", *SEED_X, "--oracle", "complex-step", "--activation", "relu"], ["relu has a kink"]),
-        (["run", *SEED_X, "--oracle", "complex-step", "--loss", "l1"], ["l1 has a kink"]),
-        (["run", *SEED_X, "--oracle", "bogus"], ["'--oracle'", "'bogus' is not one of"]),
+        (["frobnicate"], ["No such command 'frobnicate'"]),
         (["run", *SEED_X, "--impl", "a.py:f", "--grads", "g.npz"], ["give only one of --impl"]),
         (["run", *SEED_X, "--impl", "samples"], ["--impl: samples: expected FILE.py:FUNC"]),
         (["run", *SEED_X, "--impl", "nofile.py:backward"], ["--impl: nofile.py", "no such file"]),
@@ -155,19 +208,6 @@ def test_bad_input_of_every_command_exits_2(args: list[str], fragments: list[str
 
 
 @pytest.mark.parametrize(
-    ("env", "fragments"),
-    [
-        ({"GRADCHECK_DTYPE": "float16"}, ["GRADCHECK_DTYPE", "'float16' is not one of"]),
-        ({"GRADCHECK_ATOL": "-1"}, ["GRADCHECK_ATOL (for --atol): must be a finite number ≥ 0"]),
-        ({"GRADCHECK_RTOL": "nan"}, ["GRADCHECK_RTOL (for --rtol)"]),
-        ({"GRADCHECK_SEED": "x"}, ["GRADCHECK_SEED", "'x' is not a valid integer"]),
-    ],
-)
-def test_bad_environment_defaults_exit_2(env: dict[str, str], fragments: list[str]) -> None:
-    assert_usage_error(invoke("run", *SEED_X, env=env), *fragments)
-
-
-@pytest.mark.parametrize(
     ("args", "fragments"),
     [
         (["run", "--data", "-", "--weights", "-"], ["--weights: standard input ('-') is already"]),
@@ -179,10 +219,64 @@ def test_bad_environment_defaults_exit_2(env: dict[str, str], fragments: list[st
 def test_standard_input_for_two_options_is_refused_by_name(
     args: list[str], fragments: list[str]
 ) -> None:
-    """Standard input can be read once: the second reader used to say 'file is empty'."""
+    """Standard input can be read once: the second reader is named, not told 'file is empty'."""
     from click.testing import CliRunner
 
     from gradcheck.cli import cli
 
     result = CliRunner().invoke(cli, args, input="0.974,0.312,1\n", prog_name="gradcheck")
     assert_usage_error(result, *fragments, "give one of them a file")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("run", *SEED_X, "--layers", "2," + "9" * 400 + ",1"), "--layers"),
+        (("run", *SEED_X, "--layers", "2," + "9" * 5000 + ",1"), "--layers"),
+        (("sweep", "--cases", "9" * 400), "--cases"),
+        (("sweep", "--cases", "2", "--batch-size", "9" * 400), "--batch-size"),
+        (("sweep", "--cases", "2", "--batch-size", "10" + "0" * 400), "--batch-size"),
+        (("sweep", "--cases", "1" + "0" * 400), "--cases"),
+    ],
+)
+def test_integer_options_with_hundreds_of_digits(args: tuple[str, ...], fragment: str) -> None:
+    result = invoke(*args)
+    assert_usage_error(result, fragment)
+    assert len(result.stderr) < 400  # the number is not echoed in full
+
+
+@pytest.mark.parametrize(
+    ("layers", "entry"), [("2,,1", "entry 2"), ("2,3,1,", "entry 4"), (",2,1", "entry 1")]
+)
+def test_empty_layer_entries_are_usage_errors(layers: str, entry: str) -> None:
+    for command in (
+        ("run", "--x", "1", "2"),
+        ("explain", "--x", "1", "2"),
+        ("sweep", "--cases", "2"),
+    ):
+        result = invoke(*command, "--layers", layers)
+        assert_usage_error(result, "--layers", entry, "is empty", "stray comma")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid,,tanh", "sigmoid,tanh,", " , "])
+def test_empty_activation_entries_are_usage_errors(activation: str) -> None:
+    result = invoke("run", "--x", "1", "2", "--layers", "2,3,3,3,1", "--activation", activation)
+    assert_usage_error(result, "--activation", "is empty")
+
+
+@pytest.mark.parametrize(
+    ("env", "fragments"),
+    [
+        ({"GRADCHECK_DTYPE": "float16"}, ["GRADCHECK_DTYPE", "'float16' is not one of"]),
+        ({"GRADCHECK_SEED": "x"}, ["GRADCHECK_SEED", "'x' is not a valid integer"]),
+        ({"GRADCHECK_SEED": "-1"}, ["GRADCHECK_SEED"]),
+        ({"GRADCHECK_ATOL": "abc"}, ["GRADCHECK_ATOL", "'abc' is not a valid float"]),
+        ({"GRADCHECK_ATOL": "-1e-3"}, ["GRADCHECK_ATOL (for --atol): must be a finite number ≥ 0"]),
+        ({"GRADCHECK_RTOL": "nan"}, ["GRADCHECK_RTOL (for --rtol): must be a finite number ≥ 0"]),
+        ({"GRADCHECK_RTOL": "inf"}, ["GRADCHECK_RTOL (for --rtol)", "got inf"]),
+        ({"GRADCHECK_ATOL": "-1"}, ["GRADCHECK_ATOL (for --atol): must be a finite number ≥ 0"]),
+    ],
+)
+def test_bad_env_var_exits_2_naming_it(env: dict[str, str], fragments: list[str]) -> None:
+    for command in ("run", "explain"):
+        assert_usage_error(invoke(command, *SEED_X, env=env), *fragments)

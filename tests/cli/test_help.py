@@ -64,3 +64,11 @@ def test_schema_help_names_every_document() -> None:
 def test_sweep_help_does_not_mention_options_it_rejects() -> None:
     text = _help("sweep")
     assert "--junit" not in text and "--plot" not in text
+
+
+def test_run_help_lists_every_oracle_method_from_its_record() -> None:
+    from gradcheck.core.oracle_methods import METHODS
+
+    text = " ".join(_help("run").split())
+    for m in METHODS.values():
+        assert f"{m.name} ({m.summary})" in text, m.name

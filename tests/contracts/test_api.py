@@ -1,4 +1,5 @@
-"""The Python API: ``from gradcheck import check`` and ``Report.to_dict()``."""
+"""The Python API: ``from gradcheck import check``, its keywords, ``Report.to_dict()`` and the
+displays (repr, rich, HTML)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import gradcheck
 from gradcheck import GradcheckError, Report, check
 from gradcheck.core import functions
 from gradcheck.output import documents
 from tests.conftest import assert_valid_document, invoke
+from tests.torch_side.test_model import net_and_grads
 
 
 def test_check_mirrors_run_and_returns_a_report() -> None:
@@ -88,6 +91,7 @@ def test_public_surface_is_small_and_typed() -> None:
     assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.api"
 
 
+@pytest.mark.slow
 def test_import_is_light_and_check_survives_submodule_imports() -> None:
     # Fresh interpreter: importing the package loads neither numpy nor torch, and importing
     # the submodules (as gradcheck.checks.explain does) does not shadow the function.
@@ -101,3 +105,159 @@ def test_import_is_light_and_check_survives_submodule_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True", "False"]
+
+
+def test_grads_keyed_by_hand_names_arrays_and_lists_work() -> None:
+    net, x, y, grads = net_and_grads()
+    hand = {
+        "W1": grads["fc1.weight"].numpy(),
+        "b1": grads["fc1.bias"].numpy(),
+        "W2": grads["fc2.weight"].numpy(),
+        "b2": grads["fc2.bias"].numpy(),
+    }
+    kwargs = {"loss": "nll", "reduction": "sum", "loss_scale": 0.5, "l2": 0.01}
+    report = gradcheck.check(model=net, x=x.numpy(), target=y.tolist(), grads=hand, **kwargs)
+    assert report.passed
+    hand["W2"] = hand["W2"] * 2.0
+    failing = gradcheck.check(model=net, x=x.tolist(), target=y.numpy(), grads=hand, **kwargs)
+    assert failing.failed == ("W2",) and failing.exit_code == 1
+
+
+def test_float32_model_and_its_own_gradients_pass_at_float32() -> None:
+    net, x, y, grads = net_and_grads(torch.float32)
+    report = gradcheck.check(
+        model=net,
+        x=x,
+        target=y,
+        grads=grads,
+        loss="nll",
+        reduction="sum",
+        loss_scale=0.5,
+        l2=0.01,
+        dtype="float32",
+    )
+    assert report.passed, report
+
+
+def test_displays() -> None:
+    report = gradcheck.check(x=[0.974, 0.312])
+    text = repr(report)
+    assert text == "<gradcheck.Report PASSED · 2→10→10→1 sigmoid, mse · batch 1>"
+    from rich.console import Console
+
+    console = Console(width=120, record=True, color_system=None)
+    console.print(report)
+    printed = console.export_text()
+    assert "W1 · dense.0.weight" in printed and "PASSED: all" in printed
+    assert report._repr_html_().startswith("<!DOCTYPE html>") or "<pre" in report._repr_html_()
+    bad = gradcheck.check(
+        x=[0.974, 0.312], backward=lambda p, x, y: {k: v * 0 for k, v in p.items()}
+    )
+    assert repr(bad).startswith("<gradcheck.Report FAILED 6 of ")
+    assert ": W1, b1, W2, b2, W3, b3" in repr(bad) and "\n" not in repr(bad)
+
+
+def test_api_keywords_for_every_network_option() -> None:
+    report = gradcheck.check(
+        x=[[0.1, 0.2], [0.3, -0.4]],
+        target=[[0.5], [0.25]],
+        layers=[2, 4, 3, 1],
+        activation=["tanh", "relu"],
+        output_activation="sigmoid",
+        loss="bce",
+        reduction="sum",
+        loss_scale=2.0,
+        l2=0.1,
+        layout="in_out",
+    )
+    assert report.passed
+    s = report.to_dict()["settings"]
+    assert (s["activations"], s["output_activation"], s["reduction"]) == (
+        ["tanh", "relu"],
+        "sigmoid",
+        "sum",
+    )
+    assert (s["loss_scale"], s["l2"], s["layout"]) == (2.0, 0.1, "in_out")
+
+
+def test_api_refuses_a_non_module_model() -> None:
+    with pytest.raises(GradcheckError, match="model: got a dict"):
+        gradcheck.check(x=[0.1, 0.2], model={"W1": np.zeros((1, 2))})
+
+
+def seed_hand_gradients(model: torch.nn.Module, x: np.ndarray, v: np.ndarray) -> dict:
+    """The notebook's derivation (column vectors, the seed's δ3, δ2, δ1) in the model's own
+    dtype, as the seed's user writes it."""
+    state = {k: t.detach().numpy() for k, t in model.state_dict().items()}
+    w1, b1 = state["dense.0.weight"], state["dense.0.bias"]
+    w2, b2 = state["dense.2.weight"], state["dense.2.bias"]
+    w3, b3 = state["dense.4.weight"], state["dense.4.bias"]
+
+    def sig(z: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-z))
+
+    z1 = w1 @ x + b1
+    a1 = sig(z1)
+    z2 = w2 @ a1 + b2
+    a2 = sig(z2)
+    z3 = w3 @ a2 + b3
+    d3 = 2 * z3 - 2 * v
+    d2 = (w3.T @ d3) * sig(z2) * (1 - sig(z2))
+    d1 = (w2.T @ d2) * sig(z1) * (1 - sig(z1))
+    return {
+        "W1": np.outer(d1, x),
+        "b1": d1,
+        "W2": np.outer(d2, a1),
+        "b2": d2,
+        "W3": np.outer(d3, a2),
+        "b3": d3,
+    }
+
+
+class SeedModel(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = torch.nn.Sequential(
+            torch.nn.Linear(2, 10),
+            torch.nn.Sigmoid(),
+            torch.nn.Linear(10, 10),
+            torch.nn.Sigmoid(),
+            torch.nn.Linear(10, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(x)
+
+
+def test_float32_hand_gradients_follow_their_dtype_over_seeds() -> None:
+    failed = []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        model = SeedModel()
+        x = np.array([0.97436534, 0.31171513], dtype=np.float32)
+        v = np.array([1.0], dtype=np.float32)
+        hand = seed_hand_gradients(model, x, v)
+        assert hand["W1"].dtype == np.float32
+        report = gradcheck.check(model=model, x=x, target=v, grads=hand)
+        assert report.settings.spec.dtype == "float32"
+        assert [w.kind for w in report.warnings][:1] == ["dtype"]
+        if not report.passed:
+            failed.append(seed)
+    assert failed == []
+    # mixed: one gradient float64 → the wider, float64's rules, no note
+    hand["W1"] = hand["W1"].astype(np.float64)
+    mixed = gradcheck.check(model=model, x=x, target=v, grads=hand)
+    assert mixed.settings.spec.dtype == "float64" and "dtype" not in {
+        w.kind for w in mixed.warnings
+    }
+    # asked for explicitly, float64 it is
+    explicit = gradcheck.check(model=model, x=x, target=v, grads=hand, dtype="float64")
+    assert explicit.settings.spec.dtype == "float64"
+    # float32 numbers held to a float64 tolerance they cannot meet: said so, not "×1"
+    hand["W1"] = hand["W1"].astype(np.float32)
+    tight = gradcheck.check(
+        model=model, x=x, target=v, grads=hand, dtype="float64", atol=1e-12, rtol=1e-12
+    )
+    assert not tight.passed
+    assert [f.kind for f in tight.diagnosis] == ["float32_rounding"]
+    assert "check it with --dtype float32 (dtype='float32')" in str(tight.diagnosis[0].message)

@@ -137,3 +137,40 @@ def test_an_activation_is_named_in_at_most_three_package_files(name: str) -> Non
         str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py") if pattern.search(f.read_text())
     )
     assert len(files) <= 3, files
+
+
+def test_an_oracle_method_is_named_only_by_its_record_and_its_evaluation() -> None:
+    """Everything else (the CLI's choices and help, the schema's enum, the tolerance, the
+    budget, --oracle-sample) reads the records: a new method is a record and its evaluation."""
+    from gradcheck.core.oracle_methods import METHODS
+
+    allowed = {"core/oracle_methods.py", "core/numeric.py"}
+    for file in PACKAGE.rglob("*.py"):
+        where = str(file.relative_to(PACKAGE))
+        literals = {
+            node.value
+            for node in ast.walk(ast.parse(file.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        named = sorted(literals & set(METHODS))
+        assert where in allowed or not named, (where, named)
+    schema = (PACKAGE / "io" / "schema.json").read_text()
+    assert not any(f'"{name}"' in schema for name in METHODS)
+
+
+TEST_FOLDERS = {"core", "torch_side", "io", "checks", "output", "cli", "contracts"}
+HISTORY = re.compile(r"\b(?:issue|session)[ -]?\d|\(new\)|\(unchanged\)|new[ ]user", re.I)
+
+
+def test_tests_are_laid_out_like_the_package() -> None:
+    """tests/ has one folder per layer (and contracts/ for what users rely on across them);
+    files are named by subject, and their docstrings and comments tell no project history."""
+    tests = ROOT / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith("__")}
+    assert folders == TEST_FOLDERS
+    layers = {p.name for p in (ROOT / "gradcheck").iterdir() if (p / "__init__.py").is_file()}
+    assert layers <= folders, layers - folders
+    for path in tests.rglob("*.py"):
+        assert not re.search(r"issue|session|newuser|hostile|regression", path.name), path
+        found = HISTORY.search(path.read_text())
+        assert found is None, (path, found)

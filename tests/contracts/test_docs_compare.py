@@ -3,9 +3,11 @@ what it allows."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from tests.contracts.test_docs import examples, line_agrees, matches
+from tests.contracts.test_docs import examples, line_agrees, matches, shows
 
 TABLE = """\
                   gradcheck: autograd vs hand-derived · 2→10→10→1 sigmoid, mse · batch 1
@@ -118,3 +120,108 @@ def test_examples_read_commands_codes_and_continued_quotes(tmp_path) -> None:  #
     (a, b) = examples(doc)
     assert (a.command, a.expected, a.code) == ("gradcheck run --x 1 2", "line one", 1)
     assert (b.command, b.expected, b.code) == ('python -c "\nprint(3)\n"', "3", None)
+    nested = tmp_path / "list.md"
+    nested.write_text("- an item:\n\n  ```console\n  $ gradcheck run\n  FAILED: 1\n  ```\n")
+    (c,) = examples(nested)
+    assert (c.command, c.expected, c.indent) == ("gradcheck run", "FAILED: 1", "  ")
+
+
+def test_a_changed_exit_code_fails(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    doc = tmp_path / "page.md"
+    doc.write_text("```console\n$ gradcheck run\nFAILED: 1 of 6\n$ echo $?\n1\n```\n")
+    (example,) = examples(doc)
+    printed = subprocess.CompletedProcess("gradcheck run", 1, "FAILED: 1 of 6\n", "")
+    assert shows(example, printed)
+    assert not shows(example, subprocess.CompletedProcess("gradcheck run", 0, printed.stdout, ""))
+    assert not shows(example, subprocess.CompletedProcess("gradcheck run", 1, "PASSED: all\n", ""))
+
+
+PROBE = "probe1: batch 2 · ✓ passed · worst W3: max abs err 2.2e-16, max rel err 2.2e-16, " + (
+    "norm err 1.4e-16"
+)
+FAILING_PROBE = "probe1: batch 2 · ✗ failed · worst W2: max abs err 1.9e-01, " + (
+    "max rel err 2.2e+00, norm err 1.4e+00"
+)
+
+
+def test_a_passing_probe_line_ties_on_the_worst_name_and_its_errors() -> None:
+    other = PROBE.replace("W3", "b3").replace("rel err 2.2e-16", "rel err 2.0e-16")
+    other = other.replace("norm err 1.4e-16", "norm err 5.9e-17")
+    assert line_agrees(other, PROBE)
+    assert not line_agrees(PROBE.replace("batch 2", "batch 3"), PROBE)
+    assert not line_agrees(PROBE.replace("✓ passed", "✗ failed"), PROBE)
+    assert not line_agrees(FAILING_PROBE.replace("worst W2", "worst b2"), FAILING_PROBE)
+    assert not line_agrees(
+        FAILING_PROBE.replace("norm err 1.4e+00", "norm err 1.1e+00"), FAILING_PROBE
+    )
+
+
+def test_whole_numbers_are_equal_and_values_agree_to_their_line() -> None:
+    vector = "     hand     [-0.3232964, -0.04740986, 0.001301955, -0.1267482]"
+    cancelled = vector.replace("0.001301955", "0.001301948").replace("-0.04740986", "-0.04740989")
+    assert line_agrees(cancelled, vector)  # 7e-9 of a vector whose largest element is 0.32
+    assert not line_agrees("value 0.001301948", "value 0.001301955")  # alone: 5e-6 of itself
+    assert not line_agrees(vector.replace("-0.1267482", "-0.1268482"), vector)
+    assert not line_agrees("batch 3 · 10,000 cases", "batch 3 · 10,001 cases")
+    assert not line_agrees("✗ 4 out", "✗ 5 out")  # a count outside a map of rounding noise
+
+
+MAP = """\
+W2 · dense.2.weight  10×10  ✗ 27 out
+  worst [9, 7]: 2.6× the tolerance, |Δ| 7.5e-09
+                  ▼
+    0 1 2
+  0 █ · ▓
+▶ 1 ▓ █ █
+"""
+CAPTION32 = "float32 · weights samples/seed_weights.npz · target [0.523277]\n"
+
+
+def test_a_heat_map_of_rounding_noise_keeps_its_shape_not_its_cells() -> None:
+    other = """\
+W2 · dense.2.weight  10×10  ✗ 31 out
+  worst [2, 1]: 3.1× the tolerance, |Δ| 1.1e-08
+      ▼
+    0 1 2
+▶ 0 █ █ ·
+  1 · ▓ █
+"""
+    assert matches(CAPTION32 + other, CAPTION32 + MAP)
+    assert not matches(CAPTION32 + other.replace("✗ 31 out", "✓"), CAPTION32 + MAP)
+    assert not matches(CAPTION32 + other.replace("10×10", "10×11"), CAPTION32 + MAP)
+    assert not matches(CAPTION32 + other.replace("  1 · ▓ █\n", "  1 · ▓\n"), CAPTION32 + MAP)
+    # float64 rounding is far below 7.5e-09: there the same map is a real difference
+    assert not matches(other, MAP)
+    # and a map of a bug keeps its counts and cells
+    bug = MAP.replace("|Δ| 7.5e-09", "|Δ| 1.9e-01")
+    assert not matches(CAPTION32 + bug.replace("27 out", "28 out"), CAPTION32 + bug)
+    assert not matches(CAPTION32 + bug.replace("▶ 1 ▓", "▶ 1 █"), CAPTION32 + bug)
+
+
+def test_float32_rounding_is_noise_in_a_float32_example_only() -> None:
+    noisy = TABLE.replace(
+        "│     1.9e-09 │     2.0e-07 │ [3,0] │ ✓  │", "│     1.9e-09 │     2.0e-07 │ [3,0] │ ✗  │"
+    )
+    moved = noisy.replace("1.9e-09", "3.8e-09")
+    float32 = noisy.replace("float64 · seed 0", "float32 · seed 0")
+    assert matches(moved.replace("float64 · seed 0", "float32 · seed 0"), float32)
+    assert not matches(moved, noisy)
+
+
+SWEEP_END = """\
+PASSED: 10,000 of 10,000 cases within tolerance (100.00%)
+worst case: seed 4996 (error ratio 8e-07); rerun it alone with:
+  gradcheck run --x 0.08494624823436836 0.5719431847312633 --target 0.39064017419885844 --seed 4996
+"""
+
+
+def test_a_tied_worst_case_of_a_sweep_is_a_wildcard_with_its_command() -> None:
+    other = """\
+PASSED: 10,000 of 10,000 cases within tolerance (100.00%)
+worst case: seed 9488 (error ratio 1.2e-07); rerun it alone with:
+  gradcheck run --x 0.2341252894049335 -0.669913463564044 --target 0.1975774676657811 --seed 9488
+"""
+    assert matches(other, SWEEP_END)
+    failing = SWEEP_END.replace("8e-07", "2.3e+06").replace("PASSED: 10,000 of", "FAILED: 1 of")
+    assert not matches(failing.replace("seed 4996", "seed 4997"), failing)
+    assert not matches(other.replace("gradcheck run", "gradcheck sweep"), SWEEP_END)

@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # ruff and mypy over the whole project
+
 
 def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -44,6 +44,20 @@ def test_schema_command_prints_the_shipped_file() -> None:
     assert json.loads(result.stdout) == load_schema()
 
 
+def test_the_oracle_methods_come_from_their_records() -> None:
+    from gradcheck.core.oracle_methods import METHODS
+
+    schema = load_schema()
+    assert schema["$defs"]["oracle_section"]["properties"]["method"] == {"enum": list(METHODS)}
+    section = {"$defs": schema["$defs"], "$ref": "#/$defs/oracle_section"}
+    validator = jsonschema.Draft202012Validator(section)
+    for name in METHODS:
+        oracle = _doc("run", *SEED_X, "--oracle", name)["oracle"]
+        assert not list(validator.iter_errors(oracle))
+    messages = [e.message for e in validator.iter_errors({**oracle, "method": "secant"})]
+    assert messages == [f"'secant' is not one of {list(METHODS)}"]
+
+
 MULTICLASS = ("--x", "0.1", "0.2", "--layers", "2,3,4", "--loss", "cross_entropy", "--target", "3")
 MULTICLASS += ("--activation", "tanh")
 
@@ -77,6 +91,7 @@ def test_nonfinite_values_validate_as_strings(monkeypatch: pytest.MonkeyPatch) -
         assert '"NaN"' in json.dumps(doc)
 
 
+@pytest.mark.slow
 def test_diagnosis_and_warnings_are_typed() -> None:
     buggy = str(Path(__file__).resolve().parents[2] / "samples" / "backward_buggy.py")
     doc = _doc("run", *SEED_X, "--impl", f"{buggy}:backward")

@@ -1,24 +1,17 @@
-"""The numerical oracle: accuracy vs autograd per method, vectorization, verdicts, CLI."""
+"""The numerical oracle (core/numeric.py): accuracy against autograd per method, vectorisation,
+complex twins, and pre-activations within a step of a kink."""
 
 from __future__ import annotations
-
-import dataclasses
-import json
 
 import numpy as np
 import pytest
 
-from gradcheck.checks.oracle import SAFETY, judge, oracle_numbers, oracle_tolerance
-from gradcheck.checks.pipeline import evaluate as evaluate_problem
-from gradcheck.checks.pipeline import replica_side
-from gradcheck.checks.problem import prepare
-from gradcheck.checks.report import Settings
+from gradcheck.checks.oracle import oracle_tolerance
 from gradcheck.core import functions, numeric
-from gradcheck.core.answer import Answer
-from gradcheck.core.spec import NetSpec
-from gradcheck.core.tolerance import resolve_tolerance
+from gradcheck.core.errors import GradcheckError
+from gradcheck.core.oracle_methods import EPS, FULL_METHODS, METHODS, oracle_method
+from gradcheck.core.spec import ORACLE_METHODS, NetSpec
 from gradcheck.torch_side import reference
-from tests.conftest import assert_usage_error, invoke
 
 SEED_X = ("--x", "0.974", "0.312")
 
@@ -44,7 +37,7 @@ def _problem(spec: NetSpec, seed: int = 0, batch: int = 3):
 
 
 def _methods(spec: NetSpec) -> list[str]:
-    return [m for m in numeric.FULL_METHODS if m != "complex-step" or spec.analytic]
+    return [m for m in FULL_METHODS if m != "complex-step" or spec.analytic]
 
 
 @pytest.mark.parametrize("spec", NETWORKS, ids=lambda s: s.describe())
@@ -62,10 +55,10 @@ def test_every_full_oracle_agrees_with_autograd_within_its_documented_tolerance(
             bound = tol.atol + tol.rtol * np.abs(grads[p.name])
             assert np.all(err <= bound), (method, p.name, err.max())
             # and far inside it: the documented error itself, without the safety factor
-            assert err.max() <= 10 * numeric.METHOD_ERROR[method] * max(1.0, abs(float(ref.loss)))
+            assert err.max() <= 10 * oracle_method(method).error * max(1.0, abs(float(ref.loss)))
 
 
-def test_measured_errors_on_the_seed_network_meet_the_issue_targets() -> None:
+def test_measured_errors_on_the_seed_network_meet_the_documented_targets() -> None:
     spec = NetSpec()
     params = reference.init_state(spec, 0)
     x, y = np.array([[0.974, 0.312]]), np.array([[1.0]])
@@ -75,7 +68,7 @@ def test_measured_errors_on_the_seed_network_meet_the_issue_targets() -> None:
             np.abs(g - ref.grads[k]).max()
             for k, g in numeric.full_gradient(spec, params, x, y, method)[0].items()
         )
-        for method in numeric.FULL_METHODS
+        for method in FULL_METHODS
     }
     assert worst["central"] <= 1e-8
     assert worst["richardson"] <= 1e-10
@@ -162,146 +155,6 @@ def test_complex_losses_equal_the_real_ones_on_real_input(loss: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "kink"),
-    [
-        (("--activation", "relu"), "relu"),
-        (("--activation", "leaky_relu"), "leaky_relu"),
-        (("--activation", "elu"), "elu"),
-        (("--loss", "l1"), "l1"),
-    ],
-)
-def test_complex_step_is_refused_for_kinks(args: tuple[str, ...], kink: str) -> None:
-    result = invoke("run", *SEED_X, *args, "--oracle", "complex-step")
-    assert_usage_error(
-        result, f"--oracle complex-step: {kink} has a kink", "use --oracle central or richardson"
-    )
-
-
-def test_unknown_oracle_exits_2() -> None:
-    assert_usage_error(invoke("run", *SEED_X, "--oracle", "forward"), "--oracle", "forward")
-
-
-@pytest.mark.parametrize("method", ["central", "richardson", "complex-step", "directional"])
-def test_run_with_oracle_passes_and_reports_it(method: str) -> None:
-    result = invoke("run", *SEED_X, "--oracle", method)
-    assert result.exit_code == 0, result.stdout + result.stderr
-    assert f"ORACLE: the {method} oracle agrees with autograd and hand-derived" in result.stdout
-    assert f"oracle ({method}, float64)" in result.stdout
-    doc = json.loads(invoke("run", *SEED_X, "--oracle", method, "--json").stdout)
-    section = doc["oracle"]
-    assert section["method"] == method and section["passed"] is True
-    assert section["disagreeing"] == []
-    assert (
-        section["atol"] == oracle_tolerance(method, "float64", doc["forward"]["loss"]["hand"]).atol
-    )
-    assert section["rtol"] == SAFETY * numeric.METHOD_ERROR[method]
-    if method == "directional":
-        assert [d["name"] for d in section["directions"]] == ["v1", "v2", "v3", "v4"]
-        assert all(d["vs_hand"]["passed"] for d in section["directions"])
-        assert "oracle" not in doc["parameters"][0]
-    else:
-        for record in doc["parameters"]:
-            assert np.shape(record["oracle"]) == tuple(record["shape"])
-            assert list(record)[-4:] == [
-                "oracle",
-                "oracle_vs_autograd",
-                "oracle_vs_hand",
-                "oracle_skipped",
-            ]
-            assert record["oracle_skipped"] == 0
-            assert record["oracle_vs_hand"]["passed"] is True
-            np.testing.assert_allclose(record["oracle"], record["autograd"], atol=1e-9)
-
-
-def test_oracle_json_is_byte_identical_and_no_arrays_drops_the_oracle_array() -> None:
-    args = ("run", *SEED_X, "--oracle", "richardson", "--json")
-    assert invoke(*args).stdout == invoke(*args).stdout
-    doc = json.loads(invoke(*args, "--no-arrays").stdout)
-    assert "oracle" not in doc["parameters"][0]
-    assert "oracle_vs_hand" in doc["parameters"][0]
-
-
-def test_float32_sides_are_compared_with_their_own_rounding_bound() -> None:
-    # The oracle's tolerance is its method's error alone; each side's float32 rounding comes
-    # from its rounding bound (4E per element), as in the hand-vs-autograd verdict.
-    result = invoke("run", *SEED_X, "--dtype", "float32", "--oracle", "complex-step")
-    assert result.exit_code == 0, result.stdout
-    tol = oracle_tolerance("complex-step", "float32", 1.0)
-    assert tol.rtol == pytest.approx(SAFETY * numeric.EPS)
-    doc = json.loads(
-        invoke("run", *SEED_X, "--dtype", "float32", "--oracle", "complex-step", "--json").stdout
-    )
-    w1 = next(p for p in doc["parameters"] if p["name"] == "W1")
-    assert w1["oracle_vs_autograd"]["error_ratio"] > 0
-
-
-def test_float32_autograd_agrees_with_the_oracle_at_large_inputs() -> None:
-    # 6→2→6→2→5 with inputs of ±100, float32: autograd's own rounding (~1e-6 relative) is
-    # far above richardson's error; without each side's bound the oracle blamed autograd.
-    rng = np.random.default_rng(5)
-    rows = [["--x", *(f"{v:.1f}" for v in rng.choice([-100.0, 100.0], 6))] for _ in range(3)]
-    args = [a for row in rows for a in row]
-    result = invoke(
-        "run", *args, "--layers", "6,2,6,2,5", "--oracle", "richardson", "--dtype", "float32",
-        "--target", *["0.5"] * 5, "--target", *["0.1"] * 5, "--target", *["0.9"] * 5,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.stdout
-    assert "autograd disagrees" not in result.stdout
-
-
-def test_mutant_sigma_prime_is_caught_and_blamed_on_the_hand_side(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The classic bug: δ2 = δ3·W3 without ⊙ σ′(z2). The oracle uses only σ itself.
-    broken = dataclasses.replace(functions.ACTIVATIONS["sigmoid"], df=np.ones_like)
-    monkeypatch.setitem(functions.ACTIVATIONS, "sigmoid", broken)
-    result = invoke("run", *SEED_X, "--oracle", "central")
-    assert result.exit_code == 1
-    assert "ORACLE: hand-derived is wrong: W1, b1, W2, b2 disagree(s) with the central" in (
-        result.stdout
-    )
-    doc = json.loads(invoke("run", *SEED_X, "--oracle", "directional", "--json").stdout)
-    assert doc["exit_code"] == 1 and doc["oracle"]["disagreeing"] == ["hand"]
-    assert doc["oracle"]["verdict"].startswith("hand-derived is wrong")
-
-
-def _seed_problem(oracle: str):
-    spec = NetSpec()
-    x, y = np.array([[0.974, 0.312]]), np.array([[1.0]])
-    problem = prepare(spec, x=x, target=y, seed=0)
-    settings = Settings(spec, x, y, resolve_tolerance("float64"), oracle=oracle)
-    return problem, settings
-
-
-def test_a_wrong_hand_result_is_caught_through_evaluate() -> None:
-    problem, settings = _seed_problem("richardson")
-    good = replica_side(problem)
-    grads = dict(good.grads)
-    grads["W2"] = grads["W2"] * (1 + 1e-6)  # far below a glance, far above the oracle's error
-    report = evaluate_problem(
-        problem, settings, hand=Answer(good.prediction, good.loss, grads, good.deltas)
-    )
-    assert report.exit_code == 1
-    assert report.oracle is not None and report.oracle.disagreeing == ("hand",)
-    assert "W2 (oracle vs hand)" in report.failed
-
-
-def test_verdict_names_autograd_or_both_when_they_disagree() -> None:
-    spec = NetSpec()
-    params, x, y = _problem(spec)
-    ref = reference.autograd(spec, params, x, y)
-    wrong = {k: v * 1.001 for k, v in ref.grads.items()}
-    numbers = oracle_numbers(spec, params, x, y, "central")
-    only_autograd = judge(numbers, spec, autograd=wrong, hand=ref.grads, loss=1.0)
-    assert only_autograd.disagreeing == ("autograd",)
-    assert only_autograd.verdict.startswith("autograd disagrees with the oracle")
-    both = judge(numbers, spec, autograd=wrong, hand=wrong, loss=1.0)
-    assert both.disagreeing == ("autograd", "hand")
-    assert both.verdict.startswith("both autograd")
-    assert not both.passed
-
-
 def _relu_near_kink(gap: float):
     spec = NetSpec((2, 6, 5, 1), "relu", "mse")
     params, x, y = _problem(spec, seed=4, batch=1)
@@ -350,17 +203,24 @@ def test_analytic_networks_have_no_kinks() -> None:
     assert not any(k.any() for k in kinks.values())
 
 
-def test_a_sweep_case_with_a_pre_activation_inside_the_step_is_checked_one_sided() -> None:
-    # Found by `gradcheck sweep --layers 2,16,16,1 --activation relu --oracle richardson`:
-    # some z2 sits within the richardson step of 0 (7 elements of b1 used to be skipped).
-    args = [
-        *("--x", "-0.047666073566008826", "-0.1429207837141524"),
-        *("--target", "0.8795074293828571", "--seed", "146"),
-        *("--layers", "2,16,16,1", "--activation", "relu", "--oracle", "richardson"),
-    ]
-    result = invoke("run", *args)
-    assert result.exit_code == 0, result.stdout
-    assert "not compared" not in result.stdout
-    doc = json.loads(invoke("run", *args, "--json").stdout)
-    assert all(p["oracle_skipped"] == 0 for p in doc["parameters"])
-    assert all(p["oracle_vs_hand"]["passed"] for p in doc["parameters"])
+def test_each_method_is_one_record_that_the_oracle_reads() -> None:
+    assert ORACLE_METHODS == tuple(METHODS)
+    assert FULL_METHODS == tuple(n for n in METHODS if METHODS[n].full)
+    for name, m in METHODS.items():
+        assert m.name == name and m.error == EPS**m.order
+        # an extrapolated method combines differences at ±h and ±h/2
+        assert m.evaluations == (1 if m.complex_twins else 4 if m.extrapolated else 2)
+        assert (m.one_sided_step is None) == m.complex_twins  # it refuses kinks instead
+    spec, central = NetSpec(), METHODS["central"]
+    one = numeric.cost(spec, 1, "central") / central.evaluations
+    for name, m in METHODS.items():
+        if m.full:  # cost counts the record's evaluations (a complex one as four real ones)
+            work = m.evaluations * (4 if m.complex_twins else 1) * one
+            assert numeric.cost(spec, 1, name) == pytest.approx(work, rel=1e-15)
+    kinked = NetSpec((2, 3, 1), "relu")
+    for name, m in METHODS.items():
+        if m.complex_twins:
+            with pytest.raises(GradcheckError, match=f"oracle {name}: relu has a kink"):
+                numeric.validate_method(kinked, name)
+        else:
+            numeric.validate_method(kinked, name)

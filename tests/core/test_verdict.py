@@ -1,7 +1,6 @@
-"""The scale-aware verdict (norm rule, rounding bound) and kinks, on the issue's reproductions.
-
-Each case here passed (or failed) wrongly before the norm rule and the kink intervals existed.
-"""
+"""The scale-aware verdict (norm rule, rounding bound) and kinks, on cases a rule without them
+gets wrong: a wrong gradient whose values are all tiny, a correct one whose rounding exceeds a
+fixed tolerance, and derivatives taken at a kink."""
 
 from __future__ import annotations
 

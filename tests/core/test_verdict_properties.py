@@ -39,6 +39,8 @@ from tests.core.verdict_cases import (
     random_case,
 )
 
+pytestmark = pytest.mark.slow  # hypothesis draws hundreds of networks
+
 #: Losses that fit the seed's linear output (bce and nll need a probability output).
 LINEAR_OUTPUT_LOSSES = sorted(n for n, loss in LOSSES.items() if "identity" in loss.fits)
 

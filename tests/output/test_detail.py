@@ -107,6 +107,7 @@ def test_detail_with_json_is_refused() -> None:
     assert_usage_error(invoke("run", *SEED_X, "--detail", "--json"), "--detail: cannot be")
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png_with_one_panel_per_parameter(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -129,6 +130,7 @@ def test_plot_writes_a_png_with_one_panel_per_parameter(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["errors.png"]  # no temp file left
 
 
+@pytest.mark.slow
 def test_plot_panel_count_follows_the_depth() -> None:
     from gradcheck.output.plot import figure, panels
 

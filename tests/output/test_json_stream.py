@@ -1,4 +1,4 @@
-"""The run and explain documents are written in pieces (issue 15.3): the same bytes as when
+"""The run and explain documents are written in pieces: the same bytes as when
 built whole."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Heat maps at size (issue 13): block maxima, the PNG's size cap, the deep-network summary in
+"""Heat maps at size: block maxima, the PNG's size cap, the deep-network summary in
 ``--plot`` and ``--detail``, and the failing tensors that always get a full map."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import dataclasses
 import io
 import math
 import re
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -233,12 +232,11 @@ def _panel_images(fig: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_plot_of_a_large_network_is_downsampled_and_capped(mnist: Report) -> None:
     from gradcheck.output.plot import MAX_CELLS, figure, summary_panel, to_png
 
-    start = time.perf_counter()
     data = to_png(mnist)
-    assert time.perf_counter() - start < 30  # about 1 s measured; drawing every element took 10×
     width, height = png_size(data)
     assert width <= CAP_PX and height <= CAP_PX
     fig = figure(mnist)
@@ -266,6 +264,7 @@ def test_plot_of_a_large_network_is_downsampled_and_capped(mnist: Report) -> Non
     assert np.ma.getmaskarray(w2)[17 // 4, 5 // 4] or np.isnan(w2[17 // 4, 5 // 4])
 
 
+@pytest.mark.slow
 def test_a_single_bad_element_survives_drawing(mnist: Report) -> None:
     """Pixels, not data: at the centre of each bad cell the PNG has that band's exact colour
     (smoothing while resampling, matplotlib's default, would blend it with its neighbours)."""
@@ -289,6 +288,7 @@ def test_a_single_bad_element_survives_drawing(mnist: Report) -> None:
         assert (pixels[row, int(px)] == colour).all(), (name, x, y)
 
 
+@pytest.mark.slow
 def test_plot_of_a_deep_network_has_a_summary_and_six_panels(deep: Report, tmp_path: Path) -> None:
     from gradcheck.output.plot import SUMMARY_LABEL, figure, panels, summary_panel, to_png
 
@@ -306,6 +306,7 @@ def test_plot_of_a_deep_network_has_a_summary_and_six_panels(deep: Report, tmp_p
     assert width <= CAP_PX and height <= CAP_PX
 
 
+@pytest.mark.slow
 def test_every_failing_tensor_of_a_deep_network_gets_a_panel(deep: Report) -> None:
     from gradcheck.output.plot import figure, panels, summary_panel
 
@@ -339,18 +340,20 @@ def test_more_failing_tensors_than_panels_keeps_the_one_nearest_the_output(deep:
     assert summary is not None and "6 of 12 failing" in summary.get_title()
 
 
-def test_cli_plot_of_300_layers_is_fast_and_capped(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_cli_plot_of_300_layers_is_capped(tmp_path: Path) -> None:
+    # Its time is benchmarks/bench_plot_size.py's (docs/performance.md). What keeps it short, a
+    # summary and six panels instead of 602, is tested on a deep report above; here, the whole
+    # command's image stays within the cap.
     target = tmp_path / "deep.png"
     layers = ",".join(["2", *["8"] * 300, "1"])
-    start = time.perf_counter()
     result = invoke("run", "--x", "0.1", "0.2", "--layers", layers, "--plot", str(target), "-q")
-    elapsed = time.perf_counter() - start
     assert result.exit_code == 0, result.stderr
     width, height = png_size(target.read_bytes())
     assert width <= CAP_PX and height <= CAP_PX
-    assert elapsed < 60  # was 86 s (and a 1260×68340 px image) with one panel per tensor
 
 
+@pytest.mark.slow
 def test_summary_bars_share_beyond_the_bar_limit() -> None:
     from matplotlib.colors import to_rgba
 
@@ -394,6 +397,7 @@ def test_detail_overview_shows_errors_outside_the_window() -> None:
     assert lines[2].split()[:3] == ["0", "80", "160"]  # every tenth cell, 8 columns per cell
 
 
+@pytest.mark.slow
 def test_detail_of_a_large_network_at_80_columns(mnist: Report) -> None:
     out = text_of(render_details(mnist, width=80))
     maps = out[out.index("W1 · dense.0.weight") :]
@@ -456,6 +460,7 @@ def backward(params, x, y):
 """
 
 
+@pytest.mark.slow
 def test_cli_detail_of_a_deep_buggy_backward_fits_80_columns(tmp_path: Path) -> None:
     impl = tmp_path / "deep.py"
     impl.write_text(BUGGY_DEEP)
@@ -513,6 +518,7 @@ def test_overview_colours_cells_by_band_and_reverses_the_worst() -> None:
     assert "\x1b[32m····" in worst and "\x1b[2;32m" not in worst
 
 
+@pytest.mark.slow
 def test_a_deep_networks_title_is_elided_in_every_output() -> None:
     """The table, explain and sweep titles and the plot's all use ``NetSpec.brief``: a
     61-layer chain was two lines of 4→4→… in the table's title at 80 columns."""
@@ -531,6 +537,7 @@ def test_a_deep_networks_title_is_elided_in_every_output() -> None:
     assert "2→4→4→…→4→1 (61 layers)" in text and "4→4→4→4" not in text
 
 
+@pytest.mark.slow
 def test_a_deep_networks_table_shows_the_rows_that_matter_and_says_so() -> None:
     """61 layers are 183 parameter and δ rows: the table keeps 40, failing ones first (here a
     wrong b30 deep in the middle, which must not be cut), and its caption counts the rest."""
@@ -578,6 +585,7 @@ def test_many_warnings_of_one_kind_are_cut_to_three_and_a_line_naming_the_rest()
     assert render_text(Group(*warning_lines(few)), width=200).count("warning:") == 6  # all
 
 
+@pytest.mark.slow
 def test_a_deep_networks_sweep_table_is_cut_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
     """sweep has a row per quantity too: 183 for 61 layers, cut as run's table is."""
     from gradcheck.checks import sweep

@@ -236,24 +236,26 @@ def test_correct_backward_passes(seed: int, x: Any, target: Any) -> None:
     report = check(x, target, seed=seed, backward=correct)
     assert report.exit_code == 0, report.failed
     assert report.diagnosis == ()
-    assert report.settings.candidate.endswith("test_mutants.correct")
+    assert report.settings.candidate.endswith("test_classic_bugs.correct")
 
 
+@pytest.mark.parametrize(
+    "seed", [SEEDS[0], *(pytest.param(s, marks=pytest.mark.slow) for s in SEEDS[1:])]
+)
 @pytest.mark.parametrize(
     ("mutant", "layer", "kind", "needs_batch"), MUTANTS, ids=[m.__name__ for m, *_ in MUTANTS]
 )
 def test_mutant_fails_and_is_located(
-    mutant: Callable[..., Grads], layer: int, kind: str | None, needs_batch: bool
+    mutant: Callable[..., Grads], layer: int, kind: str | None, needs_batch: bool, seed: int
 ) -> None:
-    for seed in SEEDS:
-        for x, target in cases(needs_batch):
-            report = check(x, target, seed=seed, backward=mutant)
-            where = f"{mutant.__name__}, seed {seed}, batch {len(x)}"
-            assert report.exit_code == 1, where
-            located = [f for f in report.diagnosis if f.kind == "layer"]
-            assert [f.layer for f in located] == [layer], (where, report.diagnosis)
-            if kind is not None:
-                assert kind in kinds_at(report, layer), (where, report.diagnosis)
+    for x, target in cases(needs_batch):
+        report = check(x, target, seed=seed, backward=mutant)
+        where = f"{mutant.__name__}, seed {seed}, batch {len(x)}"
+        assert report.exit_code == 1, where
+        located = [f for f in report.diagnosis if f.kind == "layer"]
+        assert [f.layer for f in located] == [layer], (where, report.diagnosis)
+        if kind is not None:
+            assert kind in kinds_at(report, layer), (where, report.diagnosis)
 
 
 @pytest.mark.parametrize(
@@ -266,7 +268,7 @@ def test_mutant_fails_and_is_located(
     ],
 )
 def test_named_shapes_are_the_only_claims(mutant: Callable[..., Grads], kind: str) -> None:
-    """For the four shapes the issue names, the diagnosis claims exactly that shape."""
+    """For the four shapes the diagnosis knows, it claims exactly that shape."""
     report = check(BATCH_X, BATCH_Y, seed=0, backward=mutant)
     # A global scale is also stated as the convention it amounts to (--loss-scale, --reduction).
     shapes = {f.kind for f in report.diagnosis} - {"layer", "convention"}
@@ -274,6 +276,7 @@ def test_named_shapes_are_the_only_claims(mutant: Callable[..., Grads], kind: st
     assert all(f.test for f in report.diagnosis if f.kind != "layer")
 
 
+@pytest.mark.slow
 def test_scale_factors_are_stated() -> None:
     messages = {
         m.__name__: " ".join(
@@ -294,6 +297,7 @@ def test_scale_factors_are_stated() -> None:
     assert "×1.001" in messages["tenth_of_a_percent_off"]
 
 
+@pytest.mark.slow
 def test_mutants_fail_in_float32_too() -> None:
     """The seed ran in float32: the shape-preserving bugs still fail at its tolerances."""
     for mutant in (transposed_w2, missing_factor_2, flipped_sign, w_instead_of_wt):

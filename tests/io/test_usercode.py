@@ -1,5 +1,6 @@
-"""The user's own backward (--impl, --grads, check(backward=…), assert_backward): loading,
-the contract, every bad-input path (exit 2 naming the key and shapes), and isolation."""
+"""The user's own backward (io/usercode.py: --impl, check(backward=…), assert_backward): loading,
+the contract, user code that raises, exits or leaves state behind, every bad-input path (exit 2
+naming the key and shapes), and isolation."""
 
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ from gradcheck.core.errors import GradcheckError, UserCodeError
 from gradcheck.core.spec import NetSpec
 from gradcheck.io.usercode import load_backward
 from gradcheck.testing import assert_backward
-from gradcheck.torch_side.reference import init_state
-from tests.checks.test_mutants import correct, transposed_w2
-from tests.conftest import SAMPLES, assert_usage_error, invoke
+from tests.checks.test_classic_bugs import correct, transposed_w2
+from tests.conftest import SAMPLES, SEED_X, assert_usage_error, invoke, run_json, run_process
 
-SEED_X = ("--x", "0.974", "0.312")
+SAMPLE = SAMPLES / "backward_seed.py"
 GOOD = f"{SAMPLES / 'backward_seed.py'}:backward"
 BUGGY = f"{SAMPLES / 'backward_buggy.py'}:backward"
 
@@ -197,6 +197,163 @@ def test_loading_leaves_sys_path_and_modules_alone(tmp_path: Path) -> None:
     assert callable(fn)
     assert check([0.974, 0.312], backward=fn).passed
     sys.modules.pop("helper_mod_for_gc", None)
+
+
+# --- user code of every kind: exceptions, exits, and the state it leaves ---------------------
+
+
+USER = """\
+from collections.abc import Mapping
+import numpy as np
+import sys
+sys.path.insert(0, {samples!r})
+from backward_seed import backward as right
+
+
+def generator_exit(params, x, y):
+    raise GeneratorExit("closing")
+
+
+def system_exit(params, x, y):
+    sys.exit(0)
+
+
+class Custom(BaseException):
+    pass
+
+
+def base_exception(params, x, y):
+    raise Custom("odd")
+
+
+def huge_loss(params, x, y):
+    out = right(params, x, y)
+    out["loss"] = 10**400
+    return out
+
+
+def seterr_raise(params, x, y):
+    np.seterr(all="raise")
+    return right(params, x, y)
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no")
+
+
+def unprintable(params, x, y):
+    raise Unprintable()
+
+
+class Weird(Mapping):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __iter__(self):
+        return iter(self.inner)
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, key):
+        raise ValueError("items exploded")
+
+
+def weird_mapping(params, x, y):
+    return Weird(right(params, x, y))
+"""
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> Path:
+    path = tmp_path / "user.py"
+    path.write_text(USER.format(samples=str(SAMPLE.parent)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("func", "fragment"),
+    [
+        ("generator_exit", "raised GeneratorExit: closing"),
+        ("system_exit", "called sys.exit(0) (reported, not obeyed)"),
+        ("base_exception", "raised Custom: odd"),
+        ("unprintable", "raised Unprintable"),
+        ("weird_mapping", "raised ValueError: items exploded"),
+        ("huge_loss", "too large for a float64"),
+    ],
+)
+def test_user_exceptions_of_every_kind_are_exit_2(user: Path, func: str, fragment: str) -> None:
+    result = invoke("run", *SEED_X, "--impl", f"{user}:{func}")
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert result.stdout == ""
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: --impl") and fragment in last, last
+    if func not in ("huge_loss",):
+        assert "Traceback (most recent call last)" in result.stderr
+        assert str(user) in result.stderr  # the user's frames
+        assert "gradcheck/io" not in result.stderr  # not ours
+
+
+def test_user_numpy_error_state_is_restored(user: Path) -> None:
+    before = np.geterr()
+    doc = run_json(*SEED_X, "--impl", f"{user}:seterr_raise", "--oracle", "central")
+    assert doc["passed"] is True
+    assert np.geterr() == before
+
+
+def test_import_time_system_exit_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "bye.py"
+    path.write_text("import sys\nsys.exit(3)\n")
+    result = invoke("run", *SEED_X, "--impl", f"{path}:backward")
+    assert_usage_error_last(result.exit_code, result.stderr, "called sys.exit(3)")
+
+
+def assert_usage_error_last(code: int, stderr: str, fragment: str) -> None:
+    assert code == 2, stderr
+    assert fragment in stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_user_writes_to_fd_1_do_not_reach_stdout(tmp_path: Path) -> None:
+    path = tmp_path / "noisy.py"
+    path.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(SAMPLE.parent)!r})\n"
+        "from backward_seed import backward as right\n"
+        "os.write(1, b'IMPORT NOISE\\n')\n"
+        "sys.__stdout__.write('buffered noise\\n')\n"
+        "def backward(p, x, y):\n"
+        "    os.write(1, b'CALL NOISE\\n')\n"
+        "    print('printed noise')\n"
+        "    return right(p, x, y)\n"
+    )
+    proc = run_process("run", *SEED_X, "--json", "--impl", f"{path}:backward")
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = json.loads(proc.stdout)  # exactly one document, nothing else
+    assert doc["passed"] is True
+    err = proc.stderr.decode()
+    for noise in ("IMPORT NOISE", "CALL NOISE", "printed noise", "buffered noise"):
+        assert noise in err
+
+
+def test_user_chdir_does_not_move_relative_output(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = tmp_path / "wander.py"
+    path.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(SAMPLE.parent)!r})\n"
+        "from backward_seed import backward as right\n"
+        "def backward(p, x, y):\n"
+        f"    os.chdir({str(elsewhere)!r})\n"
+        "    return right(p, x, y)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", *SEED_X, "--impl", f"{path}:backward", "--junit", "j.xml", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "j.xml").exists() and not (elsewhere / "j.xml").exists()
+    assert Path.cwd() == tmp_path
 
 
 # --- what the function returns -------------------------------------------------------------
@@ -376,92 +533,6 @@ def test_callable_from_elsewhere_keeps_its_traceback_without_gradchecks_frames()
     assert "in fails" in text and "gradcheck/userimpl.py" not in text
 
 
-# --- --grads ----------------------------------------------------------------------------------
-
-
-def seed_grads(seed: int = 0) -> dict[str, np.ndarray]:
-    params = init_state(NetSpec(), seed)
-    return correct(params, np.array([[0.974, 0.312]]), np.array([[1.0]]))
-
-
-def run_grads(path: Path, *extra: str) -> Any:
-    return invoke("run", *SEED_X, "--grads", str(path), *extra)
-
-
-def test_grads_npz_exits_0_and_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "g.npz"
-    np.savez(path, **seed_grads())
-    result = run_grads(path, "--json")
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["settings"]["candidate"] == f"grads:{path}"
-
-
-def test_grads_json_with_torch_names(tmp_path: Path) -> None:
-    names = [
-        "dense.0.weight",
-        "dense.0.bias",
-        "dense.2.weight",
-        "dense.2.bias",
-        "dense.4.weight",
-        "dense.4.bias",
-    ]
-    path = tmp_path / "g.json"
-    path.write_text(
-        json.dumps({n: v.tolist() for n, v in zip(names, seed_grads().values(), strict=True)})
-    )
-    assert run_grads(path).exit_code == 0
-    assert run_grads(path, "--seed", "1").exit_code == 1  # other weights: other gradients
-
-
-def test_grads_json_nonfinite_strings_fail_the_check(tmp_path: Path) -> None:
-    doc: dict[str, Any] = {k: v.tolist() for k, v in seed_grads().items()}
-    doc["b3"] = ["Infinity"]
-    path = tmp_path / "g.json"
-    path.write_text(json.dumps(doc))
-    result = run_grads(path)
-    assert result.exit_code == 1 and "(NaN/inf in b3)" in result.stdout
-
-
-def test_grads_wrong_weights_are_diagnosed(tmp_path: Path) -> None:
-    g = seed_grads()
-    g["W2"] = g["W2"].T.copy()
-    path = tmp_path / "g.npz"
-    np.savez(path, **g)
-    doc = json.loads(run_grads(path, "--json").stdout)
-    assert [d["kind"] for d in doc["diagnosis"]] == ["layer", "transposed"]
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "fragments"),
-    [
-        ("g.csv", "1,2\n", ("--grads:", "unsupported file type '.csv'; expected .npz or .json")),
-        ("g.json", "{not json", ("--grads:", "not valid JSON")),
-        ("g.json", "[1, 2]", ("--grads:", "holds a JSON list, expected an object")),
-        ("g.json", '{"W1": [[1, 2], [3]]}', ("--grads:", "W1 is not a rectangular array")),
-        ("g.npz", "not a zip", ("--grads:", "not a readable .npz file")),
-    ],
-)
-def test_grads_bad_files(
-    tmp_path: Path, name: str, content: str, fragments: tuple[str, ...]
-) -> None:
-    path = tmp_path / name
-    path.write_text(content)
-    assert_usage_error(run_grads(path), *fragments)
-
-
-def test_grads_missing_key_and_bad_shape(tmp_path: Path) -> None:
-    g = seed_grads()
-    del g["b2"]
-    path = tmp_path / "g.npz"
-    np.savez(path, **g)
-    assert_usage_error(run_grads(path), f"--grads: {path} is missing b2")
-    g = seed_grads()
-    g["W3"] = g["W3"].reshape(10)
-    np.savez(path, **g)
-    assert_usage_error(run_grads(path), "W3 in", "has shape (10,), expected (1, 10)")
-    assert_usage_error(run_grads(tmp_path / "none.npz"), "--grads:", "no such file")
-
-
 # --- assert_backward ---------------------------------------------------------------------------
 
 
@@ -479,3 +550,23 @@ def test_assert_backward_failure_message_is_the_plain_table() -> None:
     assert "W2 equals the transpose of autograd's W2 gradient" in message
     assert "FAILED: 1 of 6 out of tolerance: W2" in message
     assert "\x1b[" not in message
+
+
+def test_assert_backward_first_line_summarises() -> None:
+    import importlib.util
+
+    from tests.conftest import SAMPLES
+
+    spec = importlib.util.spec_from_file_location("buggy", SAMPLES / "backward_buggy.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from gradcheck.testing import assert_backward
+
+    with pytest.raises(AssertionError) as info:
+        assert_backward(module.backward, x=[0.974, 0.312])
+    first, *rest = str(info.value).splitlines()
+    assert first.startswith("gradcheck: 1 of 6 out of tolerance: W2 (max abs err "), first
+    assert first.endswith(")") and "e-" in first
+    assert any("W2" in line and "✗" in line for line in rest)  # the table follows
+    assert any(line.startswith("FAILED: 1 of 6") for line in rest)
