@@ -104,9 +104,6 @@ class Err:
         """The error of value·M (…, n)·(n, m) for M known exactly."""
         return Err(self.worst @ np.abs(m), self.var @ np.square(m))
 
-    def rows_summed(self) -> Err:
-        return Err(self.worst.sum(axis=-2), self.var.sum(axis=-2))
-
     @property
     def bound(self) -> Array:
         return np.asarray(np.minimum(self.worst, KAPPA * np.sqrt(self.var)))
@@ -130,10 +127,20 @@ def summed(
     most |the sum| + √(Σ terms²) (given ``squares`` and ``value``: partial sums that wander from
     the final value like a random walk, as they do where the terms' signs are not sorted, the
     case of generic weights and data), else as at most Σ|terms| (whatever the order)."""
-    reach = terms if squares is None or value is None else np.sqrt(squares) + np.abs(value)
     count = np.asarray(n, dtype=np.float64) + 2.0  # (terms that are exact zeros round nothing)
-    relative = np.minimum(count, PROBABILISTIC_LAMBDA * np.sqrt(count)) * u
-    return Err(relative * terms, count * u * u * np.square(np.minimum(reach, terms)))
+    relative = np.minimum(count, PROBABILISTIC_LAMBDA * np.sqrt(count))
+    relative *= u
+    worst = relative * terms
+    del relative  # (in place from here on: these arrays may be as large as a weight matrix)
+    if squares is None or value is None:
+        reach = np.asarray(np.square(terms))
+    else:
+        reach = np.asarray(np.sqrt(squares) + np.abs(value))
+        np.minimum(reach, terms, out=reach)
+        np.square(reach, out=reach)
+    reach *= count
+    reach *= u * u
+    return Err(np.asarray(worst), reach)
 
 
 def carried(err: Array, w: Array) -> Array:
@@ -284,15 +291,15 @@ def bounds(
             # A mean over the batch is the row-weighted mean of the pieces' means.
             share=(stop - start) / batch if spec.reduction == "mean" else 1.0,
             with_l2=start == 0,
+            totals=totals,
         )
         kinks += piece_kinks
         saturated += piece_saturated
         # Row quantities go to their place in the whole batch's arrays; a gradient's (and the
         # loss's) shares add up (worst cases and variances alike). Nothing of a piece outlives
-        # it: the peak is the result plus one piece.
+        # it: the peak is the result plus one piece (the gradients are added as they are made).
         for name, part in parts.items():
-            rowwise = name.startswith(_ROWWISE)
-            fields = (
+            fields = [
                 part.center,
                 part.radius,
                 part.err.worst,
@@ -300,29 +307,34 @@ def bounds(
                 part.terms,
                 part.squares,
                 part.count,
-            )
-            if name not in totals:
-                if rowwise:
+            ]
+            if name.startswith(_ROWWISE) and stop - start < batch:
+                if name not in totals:
                     shape = (*part.center.shape[:-2], batch, part.center.shape[-1])
                     totals[name] = [np.empty(shape) for _ in fields[:4]] + [None, None, None]
-                else:
-                    totals[name] = [
-                        None if v is None else np.zeros_like(v, dtype=np.float64) for v in fields
-                    ]
-            for i, value in enumerate(fields):
-                total = totals[name][i]
-                if value is None or total is None:
-                    continue
-                if rowwise:
+                for total, value in zip(totals[name][:4], fields[:4], strict=True):
+                    assert total is not None
                     total[..., start:stop, :] = value
-                else:
-                    total += value
+            elif name not in totals:  # (the loss's arrays, added to below, may be shared)
+                totals[name] = [
+                    np.copy(v) if name == "loss" and v is not None else v for v in fields
+                ]
+            else:
+                for total, value in zip(totals[name], fields, strict=True):
+                    if total is not None and value is not None:
+                        np.add(total, value, out=total)
+        del parts
     out = {}
-    for name, (center, radius, worst, var, terms, squares, count) in totals.items():
+    order = ["prediction", "loss"]
+    order += [q.name for q in spec.parameters()] + [f"delta{i}" for i in range(1, spec.depth + 1)]
+    for name in order:  # each quantity's working arrays freed as its bounds are made
+        center, radius, worst, var, terms, squares, count = totals.pop(name)
         assert center is not None and radius is not None and worst is not None and var is not None
         err = Err(worst, var)
+        del worst, var
         if terms is not None and count is not None:
             err = err + summed(count, u, terms, squares, np.abs(center) + radius)
+            del terms, squares, count
         out[name] = TensorBounds(center, radius, err.bound)
     return Bounds(out, kinks, saturated)
 
@@ -383,13 +395,25 @@ def _bounds_rows(
     batch: int,
     share: float,
     with_l2: bool,
+    totals: dict[str, list[Array | None]],
 ) -> tuple[dict[str, _Part], int, int]:
     """``bounds`` on some rows of a batch of ``batch``: their prediction and δ, and their share
     of the loss and each parameter gradient (the L2 term only ``with_l2``; ``share`` scales ∂L/∂ŷ
     from these rows' own reduction to the whole batch's); the kink elements and saturated rows
-    found among them."""
+    found among them. The gradients' shares go straight into ``totals`` (center, radius,
+    worst, var, terms, squares, count), one array at a time, so that a piece adds no more than
+    an array or two of a weight matrix's size to the totals it adds to."""
     u = float(np.finfo(np.dtype(spec.dtype)).eps)
     eta = _eta(spec)
+
+    def put(name: str, field: int, value: Array) -> None:
+        slot = totals.setdefault(name, [None] * 7)
+        total = slot[field]
+        if total is None:
+            slot[field] = value
+        else:
+            np.add(total, value, out=total)
+
     fwd = _forward(spec, p, x, u)
     head = _head(spec, fwd.zs.pop(), fwd.ezs.pop(), y, u, share, batch)
     out: dict[str, _Part] = {"prediction": head.prediction}
@@ -412,39 +436,28 @@ def _bounds_rows(
         a_prev, ea_prev = fwd.acts.pop(), fwd.eas.pop()
         abs_a = np.abs(a_prev)
         rows = int(a_prev.shape[-2])
-        decay, bias_decay = (
-            _decay(spec, p, f"{k}{layer}") if with_l2 else np.zeros_like(p[f"{k}{layer}"])
-            for k in "Wb"
-        )
         # dW = δᵀ·a over the batch: δ's errors times a, δ times a's errors (rows independent,
         # their variances add), the sum's own rounding once the whole batch is in, and 2λW's.
-        w_err = Err(_t(err.worst) @ abs_a, _t(err.var) @ np.square(a_prev))
-        w_err = w_err + Err(_t(size) @ ea_prev.worst, _t(np.square(size)) @ ea_prev.var)
-        # one underflow per row's product (independent), two more once
-        underflows = Err(
-            np.full(decay.shape, (rows + 2 * with_l2) * eta),
-            np.full(decay.shape, (rows + 4 * with_l2) * eta * eta),
-        )
-        out[f"W{layer}"] = _Part(
-            _t(mid) @ a_prev + decay,
-            _t(rad) @ abs_a,
-            w_err + local(2.0 * u * np.abs(decay)) + underflows,
-            terms=_t(size) @ abs_a,
-            squares=_t(np.square(size)) @ np.square(a_prev),
-            count=_t((size != 0).astype(np.float64)) @ (a_prev != 0).astype(np.float64),
-        )
-        underflows = Err(
-            np.full(bias_decay.shape, (rows + 2 * with_l2) * eta),
-            np.full(bias_decay.shape, (rows + 4 * with_l2) * eta * eta),
-        )
-        out[f"b{layer}"] = _Part(
-            mid.sum(axis=-2) + bias_decay,
-            rad.sum(axis=-2),
-            err.rows_summed() + local(2.0 * u * np.abs(bias_decay)) + underflows,
-            terms=size.sum(axis=-2),
-            squares=np.square(size).sum(axis=-2),
-            count=np.count_nonzero(size, axis=-2).astype(np.float64),
-        )
+        name = f"W{layer}"
+        put(name, 0, _t(mid) @ a_prev)
+        put(name, 1, _t(rad) @ abs_a)
+        put(name, 2, _t(err.worst) @ abs_a)
+        put(name, 2, _t(size) @ ea_prev.worst)
+        put(name, 3, _t(err.var) @ np.square(a_prev))
+        put(name, 3, _t(np.square(size)) @ ea_prev.var)
+        put(name, 4, _t(size) @ abs_a)
+        put(name, 5, _t(np.square(size)) @ np.square(a_prev))
+        put(name, 6, _t((size != 0).astype(np.float64)) @ (a_prev != 0).astype(np.float64))
+        _decayed(spec, p, name, totals[name], u, rows, with_l2)
+        name = f"b{layer}"
+        put(name, 0, mid.sum(axis=-2))
+        put(name, 1, rad.sum(axis=-2))
+        put(name, 2, err.worst.sum(axis=-2))
+        put(name, 3, err.var.sum(axis=-2))
+        put(name, 4, size.sum(axis=-2))
+        put(name, 5, np.square(size).sum(axis=-2))
+        put(name, 6, np.count_nonzero(size, axis=-2).astype(np.float64))
+        _decayed(spec, p, name, totals[name], u, rows, with_l2)
         if layer == 1:
             break
         w = p[f"W{layer}"]
@@ -479,14 +492,32 @@ def _bounds_rows(
             + local(reach * FUNCTION_ULPS * u * (slope.largest + act.bounded))
         )
     out["loss"] = loss
-    order = ["prediction", "loss"]
-    order += [q.name for q in spec.parameters()] + [f"delta{i}" for i in range(1, depth + 1)]
-    return {name: out[name] for name in order}, kink_elements, head.saturated_rows
+    return out, kink_elements, head.saturated_rows
 
 
-def _decay(spec: NetSpec, p: Mapping[str, Array], name: str) -> Array:
-    """∂(λ·Σp²)/∂p = 2λp: the L2 term's share of parameter ``name``'s gradient."""
-    return 2.0 * spec.l2_of(name) * p[name]
+def _decayed(
+    spec: NetSpec,
+    p: Mapping[str, Array],
+    name: str,
+    total: list[Array | None],
+    u: float,
+    rows: int,
+    with_l2: bool,
+) -> None:
+    """Adds in place to a gradient's ``total`` (center, radius, worst, var, …) the underflows
+    of these ``rows`` (one per row's product, independent) and, ``with_l2`` (once per batch),
+    the L2 term ∂(λ·Σp²)/∂p = 2λp with its rounding and two more underflows."""
+    center, _, worst, var, *_ = total
+    assert center is not None and worst is not None and var is not None
+    eta = _eta(spec)
+    worst += (rows + 2 * with_l2) * eta
+    var += (rows + 4 * with_l2) * eta * eta
+    if with_l2 and spec.l2_of(name) != 0:
+        decay = 2.0 * spec.l2_of(name) * p[name]
+        center += decay
+        rounding = 2.0 * u * np.abs(decay)
+        worst += rounding
+        var += np.square(rounding)
 
 
 @dataclass(frozen=True)
