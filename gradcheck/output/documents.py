@@ -238,6 +238,8 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
     }
     if finding.flags:
         record["flags"] = list(finding.flags)
+    if finding.bug is not None:
+        record["bug"] = finding.bug
     return record
 
 
