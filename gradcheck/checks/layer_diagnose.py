@@ -262,11 +262,21 @@ def _location(case: Case, rest: list[str], by_name: Mapping[str, Comparison]) ->
             "gradients are compared with the correct layer's, so look at the forward first",
         )
     fine = f" ({', '.join(passing)} pass{'es' if len(passing) == 1 else ''})" if passing else ""
+    which = ", ".join(rest)
+    fails = "fails" if len(rest) == 1 else "fail"
+    if not kind.bugs:
+        return Finding(
+            "layer",
+            None,
+            rest[0],
+            f"{which} {fails}{fine}: look at how {which} {'is' if len(rest) == 1 else 'are'} "
+            "formed from dout and the cache",
+        )
+    equal = "equals" if len(rest) == 1 else "equal"
     return Finding(
         "layer",
         None,
         rest[0],
-        f"{', '.join(rest)} {'fails' if len(rest) == 1 else 'fail'}{fine}, and "
-        f"{'equals' if len(rest) == 1 else 'equal'} none of {kind.name}'s classic bugs: compare "
-        f"the derivation of {', '.join(rest)} with docs/layers.md",
+        f"{which} {fails}{fine}, and {equal} none of {kind.name}'s classic bugs: compare the "
+        f"derivation of {which} with docs/layers.md",
     )

@@ -455,3 +455,28 @@ def temporal_affine_backward(dout, cache):
     dw = dout.reshape(N * T, M).T.dot(x.reshape(N * T, D)).T
     db = dout.sum(axis=(0, 1))
     return dx, dw, db
+
+
+#: What ``gradcheck layer KIND --impl samples/layers/layers.py:…`` takes for each kind.
+CHECKS = {
+    "affine": "affine_forward,affine_backward",
+    "relu": "relu_forward,relu_backward",
+    "leaky_relu": "leaky_relu_forward,leaky_relu_backward",
+    "sigmoid": "sigmoid_forward,sigmoid_backward",
+    "tanh": "tanh_forward,tanh_backward",
+    "conv": "conv_forward_naive,conv_backward_naive",
+    "max_pool": "max_pool_forward_naive,max_pool_backward_naive",
+    "avg_pool": "avg_pool_forward_naive,avg_pool_backward_naive",
+    "batchnorm": "batchnorm_forward,batchnorm_backward",
+    "spatial_batchnorm": "spatial_batchnorm_forward,spatial_batchnorm_backward",
+    "layernorm": "layernorm_forward,layernorm_backward",
+    "groupnorm": "spatial_groupnorm_forward,spatial_groupnorm_backward",
+    "dropout": "dropout_forward,dropout_backward",
+    "softmax_loss": "softmax_loss",
+    "svm_loss": "svm_loss",
+    "rnn_step": "rnn_step_forward,rnn_step_backward",
+    "lstm_step": "lstm_step_forward,lstm_step_backward",
+    "word_embedding": "word_embedding_forward,word_embedding_backward",
+    "temporal_affine": "temporal_affine_forward,temporal_affine_backward",
+    "temporal_softmax_loss": "temporal_softmax_loss",
+}

@@ -36,4 +36,3 @@ def custom_kind(names: tuple[str, ...], with_params: bool) -> LayerKind:
         output_shapes=lambda dims, p: {},
         structure={},
     )
-

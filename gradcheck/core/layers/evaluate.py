@@ -23,13 +23,16 @@ def evaluate(
     params: Mapping[str, Any] | None = None,
     forward: Forward | None = None,
     backward: Backward | None = None,
+    dtype: Any = np.float64,
 ) -> dict[str, Any]:
     """Every compared quantity by the course's name (``out``, ``loss``, ``dx``, ``dw`` …).
 
     ``inputs``/``douts``/``params`` replace the case's (a bug's formula is often the layer on
     other inputs: the kernel flipped, dnext_c dropped); ``forward``/``backward`` replace the
     kind's. ``tracked``: the values carry the rounding bound of a side computing them in the
-    case's dtype (``tracked.Tracked``); the inputs are exact.
+    case's dtype (``tracked.Tracked``); the inputs are exact. Plain values are computed in
+    ``dtype`` (float64; the case's own to run the formulas as a side would, longdouble for an
+    exact yardstick).
     """
     kind = case.kind
     r = Rounding.of(case.dtype)
@@ -39,15 +42,14 @@ def evaluate(
         args = {k: Tracked.exact(v, r) if k in differentiated else v for k, v in args.items()}
     else:
         args = {
-            k: np.asarray(v, dtype=np.float64) if k in differentiated else v
-            for k, v in args.items()
+            k: np.asarray(v, dtype=dtype) if k in differentiated else v for k, v in args.items()
         }
     p = {**case.params, **(params or {})}
     outs, cache = (forward or kind.forward)(args, p)
     given = {k.removeprefix("d"): v for k, v in (douts or case.douts).items()}
     d: dict[str, Any] = {}
     for name, v in given.items():
-        d[name] = Tracked.exact(v, r) if tracked else np.asarray(v, dtype=np.float64)
+        d[name] = Tracked.exact(v, r) if tracked else np.asarray(v, dtype=dtype)
     grads = (backward or kind.backward)(d, cache, p)
     found: dict[str, Any] = {}
     for name, v in outs.items():

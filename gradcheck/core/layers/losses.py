@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gradcheck.core.bounds import KINK_SAFETY
+from gradcheck.core.bounds import KINK_SAFETY, inner
 from gradcheck.core.layers import structure
 from gradcheck.core.layers.evaluate import plain
 from gradcheck.core.layers.kind import Argument, Bug, Case, LayerKind, Setup, Values
@@ -142,7 +142,9 @@ def svm_backward(d: Values, cache: Any, p: Mapping[str, Any]) -> dict[str, Any]:
     positive = ((raw > 0) & ~own).astype(np.float64)
     counts = positive - own * positive.sum(axis=1, keepdims=True)  # exact small integers
     if rounding is not None:
-        return {"x": Tracked.exact(counts, rounding) / float(n)}
+        # dx[n, y] may be summed as −1/N, C − 1 times over (autograd's way)
+        summed = inner(own.shape[1], rounding.u) * np.abs(counts) / n
+        return {"x": Tracked(counts / n, summed, rounding) / 1.0}
     return {"x": counts / float(n)}
 
 

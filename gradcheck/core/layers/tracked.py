@@ -197,8 +197,8 @@ A = Any  # an ndarray or a Tracked
 
 
 def value(a: A) -> Array:
-    """The float64 values (of a tracked array, or the array itself)."""
-    return a.value if isinstance(a, Tracked) else np.asarray(a, dtype=np.float64)
+    """The values of a tracked array (float64), or the array itself (in its own dtype)."""
+    return a.value if isinstance(a, Tracked) else np.asarray(a)
 
 
 def total(a: A, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> A:
@@ -293,7 +293,7 @@ def fold(cols: A, shape: tuple[int, ...], stride: int) -> A:
     tracked = isinstance(cols, Tracked)
 
     def add(x: Array) -> Array:
-        out = np.zeros(shape)
+        out = np.zeros(shape, dtype=x.dtype)
         for i in range(kh):
             for j in range(kw):
                 out[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += x[
@@ -313,7 +313,7 @@ def fold(cols: A, shape: tuple[int, ...], stride: int) -> A:
 def scatter_rows(n_rows: int, index: NDArray[np.intp], rows: A) -> A:
     """out[index[k]] += rows[k] for each k (rows (K, D) → (n_rows, D)): repeated indices add up."""
     vr = value(rows)
-    out = np.zeros((n_rows, vr.shape[-1]))
+    out = np.zeros((n_rows, vr.shape[-1]), dtype=vr.dtype)
     np.add.at(out, index, vr)
     if not isinstance(rows, Tracked):
         return out
