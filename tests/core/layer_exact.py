@@ -127,7 +127,8 @@ def measure(
         e = np.asarray(t.rounding, dtype=np.float64)
         d = np.abs(np.asarray(side[name], dtype=np.longdouble) - truth[name]).astype(np.float64)
         use = point & (e > 0)
-        r = np.where(use, d / np.where(e > 0, e, 1.0), 0.0)
+        with np.errstate(over="ignore"):  # elements inside an interval are not measured
+            r = np.where(use, d / np.where(e > 0, e, 1.0), 0.0)
         worst[name] = float(np.max(r)) if r.size else 0.0
         ratios[name] = r[use & (d > 0)]
     return Measured(worst, ratios)

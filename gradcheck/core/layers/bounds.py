@@ -43,8 +43,10 @@ def layer_bounds(
     if kind.intervals is not None:
         with np.errstate(all="ignore"):
             found = kind.intervals(case, reference, candidate)
-        for arg, (center, radius) in found.items():
+        for arg, (center, radius, *extra) in found.items():
             e = out[f"d{arg}"].rounding
+            if extra:  # the rounding of another valid choice (a routing of tied maxima)
+                e = e + np.asarray(extra[0], np.float64)
             out[f"d{arg}"] = TensorBounds(
                 np.asarray(center, np.float64), np.asarray(radius, np.float64), e
             )

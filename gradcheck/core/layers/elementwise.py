@@ -55,7 +55,7 @@ def _activation_intervals(act: Activation) -> Any:
 
     def intervals(
         case: Case, ref: Mapping[str, Array], hand: Mapping[str, Array]
-    ) -> dict[str, tuple[Array, Array]]:
+    ) -> dict[str, tuple[Array, ...]]:
         f = _bound(act, case.params)
         x = np.asarray(case.inputs["x"], dtype=np.float64)
         # Inputs are exact (both sides have the same numbers): only an argument exactly at a

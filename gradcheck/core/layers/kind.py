@@ -182,11 +182,12 @@ class LayerKind:
     loss: bool = False
     #: Where a gradient may take more than one value: (case, reference gradients, candidate
     #: gradients) → per gradient name (``x``), (center, radius) of the set of valid values
-    #: (max-pool ties, relu at 0, svm margins at 0); the candidate may choose among them.
+    #: (max-pool ties, relu at 0, svm margins at 0), and optionally the rounding bound of the
+    #: other choices; the candidate may choose among them.
     intervals: (
         Callable[
             [Case, Mapping[str, NDArray[Any]], Mapping[str, NDArray[Any]]],
-            dict[str, tuple[Array, Array]],
+            dict[str, tuple[Array, ...]],
         ]
         | None
     ) = None

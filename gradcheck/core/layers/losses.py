@@ -150,7 +150,7 @@ def svm_backward(d: Values, cache: Any, p: Mapping[str, Any]) -> dict[str, Any]:
 
 def _svm_intervals(
     case: Case, ref: Mapping[str, Array], hand: Mapping[str, Array]
-) -> dict[str, tuple[Array, Array]]:
+) -> dict[str, tuple[Array, ...]]:
     """A margin within rounding of 0 may count on either side of the hinge: each such margin's
     indicator is 0 or 1 (both one-sided derivatives, and between), so dx[n, j] and dx[n, y_n]
     lie between the values with and without it."""

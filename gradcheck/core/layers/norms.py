@@ -6,9 +6,10 @@ axes*. Its backward (g = dout·γ, n the count of the statistics axes)
 
     dx = (g − mean(g) − x̂·mean(g·x̂)) / √(σ² + eps),   dγ = Σ dout·x̂,   dβ = Σ dout
 
-is the compact form; courses also derive it step by step through the graph (the staged form),
-and compute σ² in two passes or as mean(x²) − μ². All are correct; their rounding differs, so
-the bound is the larger of the forms' (``tracked.either``).
+is the compact form; courses also derive it step by step through the graph (the staged form).
+Both are correct; their rounding differs, so the bound is the larger of the two
+(``tracked.either``). The variance is the two-pass one (np.var's, torch's): the one-pass
+mean(x²) − μ² loses digits where |μ| ≫ σ, and a side computing it may fail there.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ def normalize_forward(
     n = _n(x.shape, axes)
     mu = mean(x, axes, keepdims=True)
     xmu = x - mu
+    # In two passes, as np.var and torch compute it: mean(x²) − μ² in one pass cancels where
+    # |μ| ≫ σ (Welford, Higham §1.9) and is not a bound any correct side must meet.
     var = total(xmu * xmu, axes, keepdims=True) / float(n - ddof)
-    # the same variance in one pass, mean(x²) − μ² (its rounding cancels where |μ| ≫ σ)
-    var = either(var, (mean(x * x, axes, keepdims=True) - mu * mu) * (n / float(n - ddof)))
     std = sqrt(var + eps)
     xhat = xmu / std
     return gamma * xhat + beta, (xhat, xmu, std, gamma)
@@ -454,7 +455,7 @@ LAYERNORM = _kind(
     Setup({"N": 4, "D": 5}),
     (
         Setup({"N": 1, "D": 6}, note="batch 1"),
-        Setup({"N": 3, "D": 2}, values="wide", note="two features, values ×20"),
+        Setup({"N": 3, "D": 3}, values="wide", note="three features, values ×20"),
     ),
     LAYERNORM_AXES,
     {

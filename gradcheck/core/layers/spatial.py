@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gradcheck.core.bounds import inner
 from gradcheck.core.layers import structure
 from gradcheck.core.layers.evaluate import plain
 from gradcheck.core.layers.kind import (
@@ -30,14 +31,16 @@ from gradcheck.core.layers.tracked import fold, pad, select, total, value, windo
 Array = NDArray[np.float64]
 
 
-def _out_size(size: int, kernel: int, stride: int, padding: int, what: str) -> int | str:
+def _out_size(size: int, kernel: int, stride: int, padding: int, what: str, axis: str) -> int | str:
     span = size + 2 * padding - kernel
+    padded = f"{axis} + 2·pad" if padding else axis
+    sizes = f"{size} + {2 * padding}" if padding else f"{size}"
     if span < 0:
-        return f"the {what} window ({kernel}) is larger than the input ({size} + 2·{padding})"
+        return f"the {what} window ({kernel}) is larger than {padded} = {size + 2 * padding}"
     if span % stride:
         return (
-            f"({size} + 2·pad − {kernel}) = {span} is not a multiple of stride {stride} (the "
-            "windows would not tile the input; courses assert this)"
+            f"{padded} − window = {sizes} − {kernel} = {span} is not a multiple of stride "
+            f"{stride} (the windows would not tile the input; courses assert this)"
         )
     return 1 + span // stride
 
@@ -76,8 +79,8 @@ def conv_backward(d: Values, cache: Any, p: Mapping[str, Any]) -> dict[str, Any]
 
 def _conv_shapes(dims: Mapping[str, Any], p: Mapping[str, Any]) -> dict[str, tuple[int, ...]] | str:
     s, q = int(p["stride"]), int(p["pad"])
-    ho = _out_size(int(dims["H"]), int(dims["HH"]), s, q, "kernel")
-    wo = _out_size(int(dims["W"]), int(dims["WW"]), s, q, "kernel")
+    ho = _out_size(int(dims["H"]), int(dims["HH"]), s, q, "kernel", "H")
+    wo = _out_size(int(dims["W"]), int(dims["WW"]), s, q, "kernel", "W")
     for found in (ho, wo):
         if isinstance(found, str):
             return found
@@ -277,8 +280,8 @@ def avg_pool_backward(d: Values, shape: Any, p: Mapping[str, Any]) -> dict[str, 
 
 def _pool_shapes(dims: Mapping[str, Any], p: Mapping[str, Any]) -> dict[str, tuple[int, ...]] | str:
     s = int(p["stride"])
-    ho = _out_size(int(dims["H"]), int(p["pool_height"]), s, 0, "pooling")
-    wo = _out_size(int(dims["W"]), int(p["pool_width"]), s, 0, "pooling")
+    ho = _out_size(int(dims["H"]), int(p["pool_height"]), s, 0, "pooling", "H")
+    wo = _out_size(int(dims["W"]), int(p["pool_width"]), s, 0, "pooling", "W")
     for found in (ho, wo):
         if isinstance(found, str):
             return found
@@ -328,13 +331,14 @@ def _project_simplex(v: Array, total_: Array) -> Array:
     return np.asarray(sign * np.maximum(y - theta, 0.0))
 
 
-#: Rounds of block-coordinate descent over tied windows that overlap (exact when none do).
-TIE_SWEEPS = 4
+#: Rounds of block-coordinate descent over tied windows that overlap, at most (one when none
+#: do: each window's projection is then exact).
+TIE_SWEEPS = 64
 
 
 def _max_pool_intervals(
     case: Case, ref: Mapping[str, Array], hand: Mapping[str, Array]
-) -> dict[str, tuple[Array, Array]]:
+) -> dict[str, tuple[Array, ...]]:
     """At a tie the gradient may go to any of the tied maxima, or be shared among them (the
     Clarke subdifferential): per window, the dout it routes lies on the simplex of its tied
     elements. The valid dx nearest the hand's is the interval's center (radius 0 but for the
@@ -351,7 +355,8 @@ def _max_pool_intervals(
         first_max(np.asarray(_pool_windows(np.asarray(case.inputs["x"], np.float64), case.params)))
         * dout[..., None, None]
     )
-    target = np.asarray(hand.get("x", ref["x"]), dtype=np.float64)
+    chosen = hand.get("x", ref.get("x"))
+    target = np.asarray(fold(routing, x_shape, s) if chosen is None else chosen, dtype=np.float64)
     tied = np.argwhere(count > 1)
     offsets = [(i, j) for i in range(ph) for j in range(pw)]
     for _ in range(TIE_SWEEPS):
@@ -365,7 +370,7 @@ def _max_pool_intervals(
             here = target[nn, cc, rows, cols] - (current[nn, cc, rows, cols] - own)
             new = np.zeros(ph * pw)
             new[mask] = _project_simplex(here[mask], np.asarray(dout[nn, cc, oi, oj]))
-            if not np.array_equal(new, own):
+            if np.max(np.abs(new - own), initial=0.0) > 1e-15 * (1.0 + np.max(np.abs(own))):
                 changed = True
                 current[nn, cc, rows, cols] += new - own
                 routing[nn, cc, oi, oj] = new.reshape(ph, pw)
@@ -377,7 +382,13 @@ def _max_pool_intervals(
         > 0
     )
     radius = np.where(near, np.finfo(np.float64).tiny, 0.0)
-    return {"x": (center, radius)}
+    # Another routing sums other douts at a tied element: its rounding is that of the sum of
+    # every dout that may reach it (an overlapping window adds up to ceil(ph/s)·ceil(pw/s)).
+    reachable = top * (count > 1)[..., None, None] * np.abs(dout)[..., None, None]
+    terms = -(-ph // s) * -(-pw // s)
+    u = float(np.finfo(np.dtype(case.dtype)).eps)
+    extra = inner(terms, u) * np.asarray(fold(reachable, x_shape, s))
+    return {"x": (center, radius, extra)}
 
 
 def _pool_bugs(case: Case, kind: str) -> dict[str, dict[str, Array]]:
