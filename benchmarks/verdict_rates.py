@@ -1,16 +1,27 @@
-"""Measure the verdict: false alarms on correct code, and the catch rate of the bug catalogue.
+"""Measure the verdict against an adversary: false alarms on correct code, catches of wrong code.
 
-    python benchmarks/verdict_rates.py [--checks 10000] [--sweeps 40] [--oracle-checks 600]
-                                       [--catalogue 100] [--seed 0]
+    python benchmarks/verdict_rates.py [--general 3000] [--edge 1000] [--oracle-checks 600]
+                                       [--sweeps 40] [--attacks 40] [--seed 0]
 
-Correct checks (``tests/core/verdict_cases.random_case``: 1–12 linear layers, every activation,
-loss and dtype, batch 1–512, inputs of magnitude 1e-6 … 1e2, constructed kink hits) run two
-hand sides each — the built-in replica and a correct ``--impl``-style callable — and must all
-pass. Oracle checks add a random valid ``--oracle`` method; the hand-vs-autograd verdict must
-still pass, and oracle disagreements on correct code are listed separately (the oracle's own
-limits). Sweeps run ``run_sweep`` on random networks, with and without an oracle. The catalogue
-runs every bug kind of ``tests/core/verdict_cases.BUGS`` on random networks and counts how many
-detectable bugs (effect above twice the allowance, ``verdict_cases.detectable``) are caught.
+Correct checks (``tests/core/verdict_cases``): random cases from the general distribution
+(1–12 linear layers, every activation, loss and dtype, batch 1–512, inputs 1e-6 … 1e2, kink
+hits) and from each class of allowance in ``EDGES`` (kinks, saturated outputs, tiny gradients,
+float32, deep width-1 chains, |x| up to 1e4, raw 0–255 pixels). Each case is checked twice: the
+built-in replica, and a correct ``--impl``-style backward in one of ``STYLES`` (formulas people
+write: σ by 1/(1 + e^−z) or by tanh, σ′ from the output, a simplified δL, relu′ at 0 taken the
+other way), computed in the check's dtype. Every one must pass. Oracle checks and sweeps add a
+random ``--oracle`` and stacks of cases.
+
+Wrong code: on random cases of every class, each of ``ATTACKS`` (zeros, a flipped sign, a whole
+tensor ×(1 + 1e-4) in float64 / ×(1 + 1e-3) in float32, one element 1 % off, one row dropped,
+L2 on the biases) and each catalogued bug (``BUGS``). A wrong side is *detectable* when it leaves
+the exact gradients (80-bit long double, ``tests/core/exact.py``) by more than
+``MEASURED_MULTIPLE`` × 2 × what correct computations measurably lie off them
+(``verdict_cases.detectable``): never by the verdict's own bounds.
+
+Also printed: elements not judged among all compared elements of the correct checks, and how
+much of its rounding allowance correct code used (the largest |Δ| / 4E of each check), and the
+allowance's looseness against measured errors.
 """
 
 from __future__ import annotations
@@ -26,13 +37,26 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradcheck.checks.pipeline import evaluate
+from gradcheck.checks.report import Report
 from gradcheck.checks.sweep import SweepSettings, run_sweep
 from gradcheck.core.answer import Answer
 from gradcheck.core.functions import ACTIVATIONS, LOSSES
 from gradcheck.core.spec import ORACLE_METHODS, NetSpec
 from gradcheck.core.tolerance import resolve_tolerance
 from gradcheck.io import usercode
-from tests.core.verdict_cases import BUGS, detectable, hand_backward, random_case
+from gradcheck.torch_side import reference
+from tests.core.verdict_cases import (
+    ATTACKS,
+    BUGS,
+    EDGES,
+    STYLES,
+    Case,
+    attack,
+    correct_backward,
+    detectable,
+    hand_backward,
+    random_case,
+)
 
 #: Losses that fit the seed's linear output (bce and nll need a probability output).
 LINEAR_OUTPUT_LOSSES = sorted(n for n, loss in LOSSES.items() if "identity" in loss.fits)
@@ -43,20 +67,40 @@ def oracle_for(spec: NetSpec, rng: np.random.Generator) -> str:
     return str(rng.choice(methods))
 
 
-def correct_checks(n: int, seed: int) -> tuple[int, list[str]]:
-    """2n checks (replica and a correct callable per case); the false alarms, described."""
-    alarms = []
+class Tally:
+    """Correct checks: counts, false alarms, elements not judged, used share of the bound."""
+
+    def __init__(self) -> None:
+        self.checks: Counter[str] = Counter()
+        self.alarms: list[str] = []
+        self.elements = 0
+        self.unjudged = 0
+        self.whole_unjudged = 0
+        self.used: list[float] = []  # per check: the largest elementwise ratio (≤ 1 passes)
+
+    def add(self, where: str, report: Report) -> None:
+        self.checks[where] += 1
+        if not report.passed:
+            self.alarms.append(f"{where}: {report.failed}")
+        for c in report.comparisons:
+            self.elements += c.reference.size
+            self.unjudged += c.n_unjudged
+            self.whole_unjudged += c.n_unjudged == c.reference.size
+        ratios = [c.error_ratio for c in report.comparisons if np.isfinite(c.error_ratio)]
+        self.used.append(max(ratios, default=0.0))
+
+
+def correct_checks(tally: Tally, edge: str | None, n: int, seed: int) -> None:
+    """n cases of ``edge`` (None: the general distribution), replica and one style each."""
+    label = edge or "general"
     for k in range(n):
-        case = random_case(seed + k)
+        case = random_case(seed + k, edge=edge)
         p = case.problem
-        fn = hand_backward(p.spec)
-        user = usercode.call_backward(fn, p.spec, p.params, p.x, p.y, label="correct")
-        for side, hand in (("replica", None), ("impl", user)):
-            report = evaluate(p, case.settings, hand)
-            if not report.passed:
-                alarms.append(f"{side} case {seed + k} {p.spec.describe()} {p.spec.dtype}: "
-                              f"{report.failed}")  # fmt: skip
-    return 2 * n, alarms
+        tally.add(f"{label} replica case {seed + k}", evaluate(p, case.settings))
+        style = STYLES[k % len(STYLES)]
+        fn = correct_backward(p.spec, style)
+        user = usercode.call_backward(fn, p.spec, p.params, p.x, p.y, label=style)
+        tally.add(f"{label} {style} case {seed + k}", evaluate(p, case.settings, user))
 
 
 def oracle_checks(n: int, seed: int) -> tuple[int, list[str], list[str]]:
@@ -116,56 +160,121 @@ def sweeps(n: int, seed: int) -> tuple[int, list[str], list[str]]:
     return total, alarms, oracle_alarms
 
 
-def catalogue(n: int, seed: int) -> tuple[Counter[str], Counter[str], Counter[str], list[str]]:
-    """Every bug kind on n random cases: (runs, detectable, caught among detectable), misses."""
+def wrong_code(
+    n: int, seed: int
+) -> tuple[Counter[str], Counter[str], Counter[str], list[str], list[float]]:
+    """Every attack and bug kind on n cases of every class: runs, detectable, caught, the
+    misses, and the looseness (median 4E / measured error over each case's largest elements)."""
     runs: Counter[str] = Counter()
     found: Counter[str] = Counter()
     caught: Counter[str] = Counter()
     misses = []
-    for k in range(n):
-        case = random_case(seed + k, max_batch=64)
-        p = case.problem
-        params = {name: v.astype(np.float64) for name, v in p.params.items()}
-        for bug in BUGS:
-            grads = hand_backward(p.spec, bug)(params, p.x.astype(np.float64), p.y)
-            report = evaluate(p, case.settings, Answer(None, None, grads, {}))
-            runs[bug] += 1
-            if detectable(case, grads):
-                found[bug] += 1
-                caught[bug] += not report.passed
+    looseness: list[float] = []
+    for edge in (None, *EDGES):
+        for k in range(n):
+            case = random_case(seed + k, edge=edge, max_batch=64)
+            p = case.problem
+            auto = reference.autograd(p.spec, p.params, p.x, p.y).grads
+            style = STYLES[k % len(STYLES)]
+            fn = correct_backward(p.spec, style)
+            right = fn(p.params, p.x, p.y)
+            rng = np.random.default_rng([seed + k, 7])
+            p64 = {name: v.astype(np.float64) for name, v in p.params.items()}
+            twin = hand_backward(p.spec)(p64, p.x.astype(np.float64), p.y)
+            kinds: list[tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]] = [
+                (kind, attack(kind, case, right, fn, rng), right) for kind in ATTACKS
+            ]
+            kinds += [
+                (bug, hand_backward(p.spec, bug)(p64, p.x.astype(np.float64), p.y), twin)
+                for bug in BUGS
+            ]
+            for kind, wrong, correct in kinds:
+                runs[kind] += 1
+                d = detectable(case, wrong, correct, auto)
+                if not d.detectable:
+                    continue
+                found[kind] += 1
+                report = evaluate(p, case.settings, Answer(None, None, wrong, {}))
+                caught[kind] += not report.passed
                 if report.passed:
-                    misses.append(f"{bug} on case {seed + k}")
-    return runs, found, caught, misses
+                    misses.append(f"{kind} {_where(case, edge, seed + k)} (margin {d.margin:.3g})")
+            looseness.append(_looseness(case, auto))
+    return runs, found, caught, misses, looseness
+
+
+def _where(case: Case, edge: str | None, seed: int) -> str:
+    spec = case.spec
+    return f"edge={edge or 'general'} seed={seed} {spec.describe()} {spec.dtype}"
+
+
+def _looseness(case: Case, auto: dict[str, np.ndarray]) -> float:
+    """The median over the largest gradient elements (|value| ≥ 10 % of the tensor's largest)
+    of 4E / |autograd − exact|: how far the allowance sits above a correct side's error."""
+    from gradcheck.core.bounds import bounds
+    from tests.core.exact import exact
+
+    p = case.problem
+    limits = bounds(p.spec, p.params, p.x, p.y)
+    ex = exact(p.spec, p.params, p.x, p.y)
+    ratios = []
+    for q in p.spec.parameters():
+        c = np.abs(ex.center[q.name].astype(np.float64))
+        big = c >= 0.1 * c.max() if c.size and c.max() > 0 else np.zeros(c.shape, bool)
+        measured = ex.distance(q.name, auto[q.name])
+        keep = big & (measured > 0)
+        ratios += list(4.0 * limits[q.name].rounding[keep] / measured[keep])
+    return float(np.median(ratios)) if ratios else float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checks", type=int, default=5000, help="random cases (2 checks each)")
+    parser.add_argument("--general", type=int, default=3000, help="general cases (2 checks each)")
+    parser.add_argument("--edge", type=int, default=1000, help="cases per edge (2 checks each)")
     parser.add_argument("--oracle-checks", type=int, default=600)
     parser.add_argument("--sweeps", type=int, default=40)
-    parser.add_argument("--catalogue", type=int, default=100)
+    parser.add_argument("--attacks", type=int, default=40, help="cases per class for wrong code")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     t0 = time.perf_counter()
-    n_run, run_alarms = correct_checks(args.checks, args.seed)
-    n_oracle, oracle_verdict, oracle_alarms = oracle_checks(args.oracle_checks, args.seed + 10**6)
+    tally = Tally()
+    correct_checks(tally, None, args.general, args.seed)
+    for i, edge in enumerate(EDGES):
+        correct_checks(tally, edge, args.edge, args.seed + (i + 1) * 10**6)
+    n_oracle, oracle_verdict, oracle_alarms = oracle_checks(args.oracle_checks, args.seed + 10**7)
     n_sweep, sweep_alarms, sweep_oracle = sweeps(args.sweeps, args.seed)
-    runs, found, caught, misses = catalogue(args.catalogue, args.seed + 2 * 10**6)
+    runs, found, caught, misses, looseness = wrong_code(args.attacks, args.seed + 2 * 10**7)
+
+    n_run = sum(tally.checks.values())
+    edges = sum(v for k, v in tally.checks.items() if not k.startswith("general"))
     total = n_run + n_oracle + n_sweep
-    alarms = run_alarms + oracle_verdict + sweep_alarms
-    print(f"correct checks: {total:,} (run: {n_run:,}, run --oracle: {n_oracle:,}, "
-          f"sweep cases: {n_sweep:,})")  # fmt: skip
+    alarms = tally.alarms + oracle_verdict + sweep_alarms
+    print(f"correct checks: {total:,} (run: {n_run:,} of which {edges:,} at the edges, "
+          f"run --oracle: {n_oracle:,}, sweep cases: {n_sweep:,})")  # fmt: skip
+    by_class = Counter(k.split()[0] for k in tally.checks.elements())
+    print("  by class: " + ", ".join(f"{k} {v:,}" for k, v in sorted(by_class.items())))
     print(f"false alarms (hand vs autograd): {len(alarms)} ({len(alarms) / total:.4%})")
     for line in alarms:
         print(f"  {line}")
     print(f"oracle disagreements on correct code: {len(oracle_alarms) + len(sweep_oracle)}")
     for line in oracle_alarms + sweep_oracle:
         print(f"  {line}")
+    share = tally.unjudged / max(tally.elements, 1)
+    print(f"elements not judged: {tally.unjudged:,} of {tally.elements:,} ({share:.4%}); "
+          f"whole tensors not judged: {tally.whole_unjudged}")  # fmt: skip
+    used = np.asarray(tally.used)
+    print(f"share of the allowance correct code used (largest ratio per check): median "
+          f"{np.median(used):.2g}, 99th percentile {np.quantile(used, 0.99):.2g}, max "
+          f"{used.max():.2g}")  # fmt: skip
+    loose = np.asarray([v for v in looseness if np.isfinite(v)])
+    print(f"4E over autograd's measured error (median per case): median {np.median(loose):.3g}, "
+          f"90th percentile {np.quantile(loose, 0.9):.3g}")  # fmt: skip
     det, cau = sum(found.values()), sum(caught.values())
-    print(f"catalogue: {len(BUGS)} bug kinds × {args.catalogue} networks = {sum(runs.values()):,} "
-          f"runs; detectable {det:,}; caught {cau:,} ({cau / max(det, 1):.2%})")  # fmt: skip
-    for bug in BUGS:
-        print(f"  {bug:40s} detectable {found[bug]:4d}/{runs[bug]:<4d} caught {caught[bug]:4d}")
+    n_cases = args.attacks * (len(EDGES) + 1)
+    print(f"wrong code: {len(ATTACKS)} attacks + {len(BUGS)} bug kinds × {n_cases} cases = "
+          f"{sum(runs.values()):,} runs; detectable {det:,}; caught {cau:,} "
+          f"({cau / max(det, 1):.2%})")  # fmt: skip
+    for kind in (*ATTACKS, *BUGS):
+        print(f"  {kind:40s} detectable {found[kind]:4d}/{runs[kind]:<4d} caught {caught[kind]:4d}")
     for line in misses:
         print(f"  MISSED {line}")
     print(f"time: {time.perf_counter() - t0:.0f} s")

@@ -170,7 +170,7 @@ def _finding(spec: NetSpec, c: _Candidate, tolerance: Tolerance) -> Finding:
         f"your gradients are those of the same network with `{shown}`{note}: every check "
         "passes under that convention, so the derivation is right for that network; rerun "
         f"with those flags if it is the one you mean, or change the code to this one{after}",
-        f"every gradient within atol + rtol·|autograd| of torch autograd's for the network "
+        f"every gradient within atol + rtol·|autograd| + 4E of torch autograd's for the network "
         f"with {shown} (atol={tolerance.atol:g}, rtol={tolerance.rtol:g})",
         flags=c.flags,
     )

@@ -144,6 +144,7 @@ def evaluate(
             findings = diagnose(forward, parameters, deltas, context)
     found = notices(problem, ref, hand)
     found += tuple(health.tiny_gradients(parameters + deltas, problem.spec.dtype))
+    found += tuple(health.loose_bounds(parameters, problem.spec.dtype))
     if oracle_check is not None:
         found += tuple(Notice("oracle", message) for message in oracle_check.warnings)
     return Report(

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,13 +75,74 @@ def inner(n: int, u: float) -> float:
     return min(n + 2.0, PROBABILISTIC_LAMBDA * math.sqrt(n + 2.0)) * u
 
 
+#: The final bound is min(worst case, KAPPA·σ): σ the standard deviation of the error under
+#: the probabilistic model (independent rounding errors), KAPPA its confidence multiple.
+KAPPA = 6.0
+
+
+@dataclass(frozen=True)
+class Err:
+    """One side's rounding error of an array, two ways: ``worst`` bounds it whatever the signs
+    of the individual rounding errors; ``var`` bounds its variance when they are independent
+    with mean zero (the model of Higham & Mary's probabilistic analysis), carried through the
+    linear maps as variances (each element's errors taken as uncorrelated). ``bound`` is the
+    smaller of the two, min(worst, KAPPA·√var): one confidence multiple for the whole chain,
+    where a per-step λ would compound with depth."""
+
+    worst: Array
+    var: Array
+
+    def __add__(self, other: Err) -> Err:
+        return Err(self.worst + other.worst, self.var + other.var)
+
+    def scaled(self, s: Array | float) -> Err:
+        """The error of s·value for s ≥ 0 known exactly."""
+        s = np.abs(s)
+        return Err(self.worst * s, self.var * np.square(s))
+
+    def through(self, m: Array) -> Err:
+        """The error of value·M (…, n)·(n, m) for M known exactly."""
+        return Err(self.worst @ np.abs(m), self.var @ np.square(m))
+
+    def rows_summed(self) -> Err:
+        return Err(self.worst.sum(axis=-2), self.var.sum(axis=-2))
+
+    @property
+    def bound(self) -> Array:
+        return np.asarray(np.minimum(self.worst, KAPPA * np.sqrt(self.var)))
+
+
+def local(size: Array | float) -> Err:
+    """One rounding source bounded by ``size``: its own worst case and standard deviation."""
+    size = np.asarray(size, dtype=np.float64)
+    return Err(size, np.square(size))
+
+
+def summed(
+    n: int | Array,
+    u: float,
+    terms: Array,
+    squares: Array | None = None,
+    value: Array | None = None,
+) -> Err:
+    """The rounding of a sum of ``n`` terms (plus one): ``inner(n)``·Σ|terms| at worst. Its
+    standard deviation is u·√(Σ_k s_k²) over the n + 2 partial sums s_k; each is taken as at
+    most |the sum| + √(Σ terms²) (given ``squares`` and ``value``: partial sums that wander from
+    the final value like a random walk, as they do where the terms' signs are not sorted, the
+    case of generic weights and data), else as at most Σ|terms| (whatever the order)."""
+    reach = terms if squares is None or value is None else np.sqrt(squares) + np.abs(value)
+    count = np.asarray(n, dtype=np.float64) + 2.0  # (terms that are exact zeros round nothing)
+    relative = np.minimum(count, PROBABILISTIC_LAMBDA * np.sqrt(count)) * u
+    return Err(relative * terms, count * u * u * np.square(np.minimum(reach, terms)))
+
+
 def carried(err: Array, w: Array) -> Array:
     """A bound on e·W for errors |e| ≤ ``err`` (…, B, n) through weights W (n, m): the smaller
-    of the worst case ``err·|W|`` and the probabilistic ``λ·√(err²·W²)`` (the errors' signs
-    independent of W's, as for the inner products; Higham & Mary's model)."""
+    of the worst case ``err·|W|`` and ``KAPPA·√(err²·W²)`` (the errors' signs independent of
+    W's, as in ``Err``)."""
     worst = err @ np.abs(w)
     rms = np.sqrt(np.square(err) @ np.square(w))
-    return np.asarray(np.minimum(worst, PROBABILISTIC_LAMBDA * rms))
+    return np.asarray(np.minimum(worst, KAPPA * rms))
 
 
 @dataclass(frozen=True)
@@ -180,6 +241,20 @@ PIECE_ELEMENTS = 1 << 18
 _ROWWISE = ("prediction", "delta")
 
 
+@dataclass(frozen=True)
+class _Part:
+    """A quantity's bounds on some rows of the batch, before the rows' pieces are combined:
+    its interval, its error so far, and (for a sum over the batch) the absolute values of the
+    terms of that final sum, whose rounding is added once the whole sum is known."""
+
+    center: Array
+    radius: Array
+    err: Err
+    terms: Array | None = None  # Σ|terms| of the final sum over the batch
+    squares: Array | None = None  # Σ terms² of that sum
+    count: Array | None = None  # how many of its terms are not exactly 0
+
+
 @np.errstate(all="ignore")  # overflow in a bound is an infinite bound (not judged), not a warning
 def bounds(
     spec: NetSpec,
@@ -190,17 +265,17 @@ def bounds(
     """Bounds for every compared quantity of ``spec`` on this problem (params/x already in the
     check's dtype)."""
     p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    u = float(np.finfo(np.dtype(spec.dtype)).eps)
     batch = int(x.shape[-2])
     per_row = max(1, math.prod(x.shape[:-2]) * sum(spec.layers))
     step = max(1, PIECE_ELEMENTS // per_row)
-    if batch <= step:
-        return _bounds_rows(spec, p, x, y, batch=batch, share=1.0, with_l2=True)
     classes = spec.loss_record.takes_classes
-    totals: dict[str, list[Array]] = {}
+    # center, radius, worst, var, and for a sum over the batch its terms, squares and count
+    totals: dict[str, list[Array | None]] = {}
     kinks = saturated = 0
     for start in range(0, batch, step):
         stop = min(start + step, batch)
-        piece = _bounds_rows(
+        parts, piece_kinks, piece_saturated = _bounds_rows(
             spec,
             p,
             x[..., start:stop, :],
@@ -210,60 +285,84 @@ def bounds(
             share=(stop - start) / batch if spec.reduction == "mean" else 1.0,
             with_l2=start == 0,
         )
-        kinks += piece.kink_elements
-        saturated += piece.saturated_rows
+        kinks += piece_kinks
+        saturated += piece_saturated
         # Row quantities go to their place in the whole batch's arrays; a gradient's (and the
-        # loss's) shares add up. Nothing of a piece outlives it: the peak is the result plus
-        # one piece.
-        for name, t in piece.tensors.items():
+        # loss's) shares add up (worst cases and variances alike). Nothing of a piece outlives
+        # it: the peak is the result plus one piece.
+        for name, part in parts.items():
             rowwise = name.startswith(_ROWWISE)
-            parts = (t.center, t.radius, t.rounding)
-            if name not in totals and rowwise:
-                shape = (*t.center.shape[:-2], batch, t.center.shape[-1])
-                totals[name] = [np.empty(shape) for _ in parts]
-            elif name not in totals:
-                totals[name] = [np.zeros_like(v) for v in parts]
-            for total, value in zip(totals[name], parts, strict=True):
+            fields = (
+                part.center,
+                part.radius,
+                part.err.worst,
+                part.err.var,
+                part.terms,
+                part.squares,
+                part.count,
+            )
+            if name not in totals:
+                if rowwise:
+                    shape = (*part.center.shape[:-2], batch, part.center.shape[-1])
+                    totals[name] = [np.empty(shape) for _ in fields[:4]] + [None, None, None]
+                else:
+                    totals[name] = [
+                        None if v is None else np.zeros_like(v, dtype=np.float64) for v in fields
+                    ]
+            for i, value in enumerate(fields):
+                total = totals[name][i]
+                if value is None or total is None:
+                    continue
                 if rowwise:
                     total[..., start:stop, :] = value
                 else:
                     total += value
-    return Bounds({k: TensorBounds(*v) for k, v in totals.items()}, kinks, saturated)
+    out = {}
+    for name, (center, radius, worst, var, terms, squares, count) in totals.items():
+        assert center is not None and radius is not None and worst is not None and var is not None
+        err = Err(worst, var)
+        if terms is not None and count is not None:
+            err = err + summed(count, u, terms, squares, np.abs(center) + radius)
+        out[name] = TensorBounds(center, radius, err.bound)
+    return Bounds(out, kinks, saturated)
 
 
 @dataclass(frozen=True)
 class _Forward:
     zs: list[Array]
-    ezs: list[Array]
+    ezs: list[Err]
     acts: list[Array]
-    eas: list[Array]
+    eas: list[Err]
     slopes: list[_Slope]
     kink_elements: int
 
 
 def _forward(spec: NetSpec, p: Mapping[str, Array], x: NDArray[np.floating], u: float) -> _Forward:
-    """The forward pass with its rounding bounds and, per hidden layer, f′ as an interval."""
+    """The forward pass with its rounding errors and, per hidden layer, f′ as an interval."""
     eta = _eta(spec)
     a = np.asarray(x, dtype=np.float64)
-    ea = np.zeros_like(a)  # both sides receive the same x in the dtype
+    ea = local(np.zeros_like(a))  # both sides receive the same x in the dtype
     out = _Forward([], [], [a], [ea], [], 0)
     kinks = 0
     for layer in range(1, spec.depth + 1):
         w, b = p[f"W{layer}"], p[f"b{layer}"]
-        abs_w = np.abs(w)
         n_in = spec.layers[layer - 1]
         z = a @ _t(w) + b[..., None, :]
-        ez = carried(ea, _t(w)) + inner(n_in, u) * (np.abs(a) @ _t(abs_w) + np.abs(b)[..., None, :])
-        ez = ez + (n_in + 2) * eta
+        terms = np.abs(a) @ _t(np.abs(w)) + np.abs(b)[..., None, :]
+        squares = np.square(a) @ _t(np.square(w)) + np.square(b)[..., None, :]
+        nonzero = np.count_nonzero(a, axis=-1)[..., None]  # the terms that round at all
+        ez = ea.through(_t(w)) + summed(nonzero, u, terms, squares, z) + local((n_in + 2) * eta)
         out.zs.append(z)
         out.ezs.append(ez)
         if layer < spec.depth:
             act = spec.activation_at(layer)
-            slope = _slope(act, z, ez)
+            slope = _slope(act, z, ez.bound)
             kinks += int(np.count_nonzero(slope.near))
             a = np.asarray(act.f(z), dtype=np.float64)
             # Near a kink a side may take either slope: its a moves by the larger one.
-            ea = slope.largest * ez + FUNCTION_ULPS * u * (np.abs(a) + act.bounded) + eta
+            ea = ez.scaled(slope.largest) + local(
+                FUNCTION_ULPS * u * (np.abs(a) + act.bounded) + eta
+            )
             out.acts.append(a)
             out.eas.append(ea)
             out.slopes.append(slope)
@@ -284,31 +383,32 @@ def _bounds_rows(
     batch: int,
     share: float,
     with_l2: bool,
-) -> Bounds:
+) -> tuple[dict[str, _Part], int, int]:
     """``bounds`` on some rows of a batch of ``batch``: their prediction and δ, and their share
     of the loss and each parameter gradient (the L2 term only ``with_l2``; ``share`` scales ∂L/∂ŷ
-    from these rows' own reduction to the whole batch's)."""
+    from these rows' own reduction to the whole batch's); the kink elements and saturated rows
+    found among them."""
     u = float(np.finfo(np.dtype(spec.dtype)).eps)
     eta = _eta(spec)
     fwd = _forward(spec, p, x, u)
     head = _head(spec, fwd.zs.pop(), fwd.ezs.pop(), y, u, share, batch)
-    out: dict[str, TensorBounds] = {"prediction": head.prediction}
+    out: dict[str, _Part] = {"prediction": head.prediction}
     loss = head.loss
     if with_l2:  # the first piece's share carries what is added once
-        loss = TensorBounds(loss.center, loss.radius, loss.rounding + eta)
+        loss = replace(loss, err=loss.err + local(eta))
     if with_l2 and spec.has_l2:
         penalty = np.asarray(replica.l2_penalty(spec, p), dtype=np.float64)
-        loss = TensorBounds(
-            loss.center + penalty,
-            loss.radius,
-            loss.rounding + 2.0 * inner(spec.n_parameters, u) * np.abs(penalty),
+        loss = replace(
+            loss,
+            center=loss.center + penalty,
+            err=loss.err + summed(spec.n_parameters, u, 2.0 * np.abs(penalty)),
         )
     mid, rad, err = head.delta
-    kink_elements = fwd.kink_elements + head.kink_elements
+    kink_elements = head.kink_elements + fwd.kink_elements
     depth = spec.depth
     for layer in range(depth, 0, -1):
         size = np.abs(mid) + rad  # |δ| over its interval
-        out[f"delta{layer}"] = TensorBounds(mid, rad, err + u * size + eta)
+        out[f"delta{layer}"] = _Part(mid, rad, err + local(u * size + eta))
         a_prev, ea_prev = fwd.acts.pop(), fwd.eas.pop()
         abs_a = np.abs(a_prev)
         rows = int(a_prev.shape[-2])
@@ -316,22 +416,34 @@ def _bounds_rows(
             _decay(spec, p, f"{k}{layer}") if with_l2 else np.zeros_like(p[f"{k}{layer}"])
             for k in "Wb"
         )
-        out[f"W{layer}"] = TensorBounds(
+        # dW = δᵀ·a over the batch: δ's errors times a, δ times a's errors (rows independent,
+        # their variances add), the sum's own rounding once the whole batch is in, and 2λW's.
+        w_err = Err(_t(err.worst) @ abs_a, _t(err.var) @ np.square(a_prev))
+        w_err = w_err + Err(_t(size) @ ea_prev.worst, _t(np.square(size)) @ ea_prev.var)
+        # one underflow per row's product (independent), two more once
+        underflows = Err(
+            np.full(decay.shape, (rows + 2 * with_l2) * eta),
+            np.full(decay.shape, (rows + 4 * with_l2) * eta * eta),
+        )
+        out[f"W{layer}"] = _Part(
             _t(mid) @ a_prev + decay,
             _t(rad) @ abs_a,
-            _t(err) @ abs_a
-            + _t(size) @ ea_prev
-            + inner(batch, u) * (_t(size) @ abs_a)
-            + 2.0 * u * np.abs(decay)
-            + (rows + 2 * with_l2) * eta,
+            w_err + local(2.0 * u * np.abs(decay)) + underflows,
+            terms=_t(size) @ abs_a,
+            squares=_t(np.square(size)) @ np.square(a_prev),
+            count=_t((size != 0).astype(np.float64)) @ (a_prev != 0).astype(np.float64),
         )
-        out[f"b{layer}"] = TensorBounds(
+        underflows = Err(
+            np.full(bias_decay.shape, (rows + 2 * with_l2) * eta),
+            np.full(bias_decay.shape, (rows + 4 * with_l2) * eta * eta),
+        )
+        out[f"b{layer}"] = _Part(
             mid.sum(axis=-2) + bias_decay,
             rad.sum(axis=-2),
-            err.sum(axis=-2)
-            + inner(batch, u) * size.sum(axis=-2)
-            + 2.0 * u * np.abs(bias_decay)
-            + (rows + 2 * with_l2) * eta,
+            err.rows_summed() + local(2.0 * u * np.abs(bias_decay)) + underflows,
+            terms=size.sum(axis=-2),
+            squares=np.square(size).sum(axis=-2),
+            count=np.count_nonzero(size, axis=-2).astype(np.float64),
         )
         if layer == 1:
             break
@@ -340,7 +452,17 @@ def _bounds_rows(
         n_out = spec.layers[layer]
         proj = mid @ w
         proj_rad = rad @ abs_w
-        proj_err = carried(err, w) + inner(n_out, u) * (size @ abs_w) + (n_out + 2) * eta
+        proj_err = (
+            err.through(w)
+            + summed(
+                np.count_nonzero(size, axis=-1)[..., None],
+                u,
+                size @ abs_w,
+                np.square(size) @ np.square(w),
+                np.abs(proj) + proj_rad,
+            )
+            + local((n_out + 2) * eta)
+        )
         z_prev, ez_prev = fwd.zs.pop(), fwd.ezs.pop()
         act = spec.activation_at(layer - 1)
         slope = fwd.slopes.pop()
@@ -350,13 +472,16 @@ def _bounds_rows(
         rad = np.abs(proj) * slope.rad + proj_rad * slope.largest
         # f′ may be computed from the output a (σ′ = a(1 − a), as torch does): its error is
         # then absolute, ~u·bounded, not relative — it dominates where f′ underflows.
-        err = proj_err * slope.largest + (np.abs(proj) + proj_rad) * (
-            curv * ez_prev + FUNCTION_ULPS * u * (slope.largest + act.bounded)
+        reach = np.abs(proj) + proj_rad
+        err = (
+            proj_err.scaled(slope.largest)
+            + ez_prev.scaled(reach * curv)
+            + local(reach * FUNCTION_ULPS * u * (slope.largest + act.bounded))
         )
+    out["loss"] = loss
     order = ["prediction", "loss"]
     order += [q.name for q in spec.parameters()] + [f"delta{i}" for i in range(1, depth + 1)]
-    out["loss"] = loss
-    return Bounds({name: out[name] for name in order}, kink_elements, head.saturated_rows)
+    return {name: out[name] for name in order}, kink_elements, head.saturated_rows
 
 
 def _decay(spec: NetSpec, p: Mapping[str, Array], name: str) -> Array:
@@ -366,15 +491,15 @@ def _decay(spec: NetSpec, p: Mapping[str, Array], name: str) -> Array:
 
 @dataclass(frozen=True)
 class _Head:
-    prediction: TensorBounds
-    loss: TensorBounds
-    delta: tuple[Array, Array, Array]  # δL as (center, radius, rounding)
+    prediction: _Part
+    loss: _Part
+    delta: tuple[Array, Array, Err]  # δL as (center, radius, rounding error)
     kink_elements: int
     saturated_rows: int
 
 
 def _head(
-    spec: NetSpec, z: Array, ez: Array, y: NDArray[np.generic], u: float, share: float, batch: int
+    spec: NetSpec, z: Array, ez: Err, y: NDArray[np.generic], u: float, share: float, batch: int
 ) -> _Head:
     """The output head: the prediction ŷ = f_out(zL), the loss and δL = ∂L/∂zL.
 
@@ -395,8 +520,15 @@ def _head(
     n_mean = z.shape[-2] if loss.mean_over == "batch" else z.shape[-2] * z.shape[-1]
     pred = np.asarray(out.f(z), dtype=np.float64)
     in_dtype = np.asarray(out.f(z.astype(dtype)), dtype=np.float64)
-    row_ez = np.max(ez, axis=-1, keepdims=True) if out.mixes else ez
-    e_pred = out.slope(z, pred) * row_ez + FUNCTION_ULPS * u * out.value_error(z, pred) + eta
+    # ŷ's error: zL's through the output's slope (a row's worst for a softmax), and its own.
+    row_ez = (
+        Err(np.max(ez.worst, axis=-1, keepdims=True), np.max(ez.var, axis=-1, keepdims=True))
+        if out.mixes
+        else ez
+    )
+    e_pred = row_ez.scaled(np.asarray(out.slope(z, pred), np.float64)) + local(
+        FUNCTION_ULPS * u * np.asarray(out.value_error(z, pred), np.float64) + eta
+    )
     factor = replica.loss_factor(spec, pred) * share
     target = yv if classes else yf
 
@@ -427,18 +559,29 @@ def _head(
     # and a loss per element); otherwise bounded by 2/N·max Ez (|∂²L/∂z²| summed over a row,
     # for every loss here).
     if out.mixes or classes:
-        moved = factor * (2.0 / n_mean) * np.max(ez, axis=-1, keepdims=True)
+        moved = (
+            row_ez.scaled(np.full_like(z, factor * 2.0 / n_mean))
+            if out.mixes
+            else Err(
+                np.broadcast_to(
+                    factor * (2.0 / n_mean) * np.max(ez.worst, axis=-1, keepdims=True), z.shape
+                ),
+                np.broadcast_to(
+                    np.square(factor * 2.0 / n_mean) * np.max(ez.var, axis=-1, keepdims=True),
+                    z.shape,
+                ),
+            )
+        )
     else:
         h = 1e-5 * (1.0 + np.abs(z))
         slope = np.abs(exact_at(z + h)[1] - exact_at(z - h)[1]) / (2.0 * h)
-        moved = 2.0 * slope * ez
+        moved = ez.scaled(2.0 * slope)
     mid, rad = exact, np.zeros_like(exact)
     kink_elements = 0
-    near = np.zeros(z.shape, dtype=bool)
     # An l1 kink: where ŷ is within rounding of y, ∂L/∂ŷ is either one-sided value; the
     # midpoint of the two maps through the vjp, the half-difference through |J|ᵀ.
     if loss.kinks and not classes:
-        near = _near(pred - yf, loss.kinks, e_pred + u * np.abs(yf))
+        near = _near(pred - yf, loss.kinks, e_pred.bound + u * np.abs(yf))
         kink_elements += int(np.count_nonzero(near))
         if near.any():
             lo = dloss(np.where(near, np.nextafter(yf + loss.kinks[0], -np.inf), pred))
@@ -450,56 +593,59 @@ def _head(
             )
             mid = mid + shift
             rad = rad + np.asarray(out.abs_vjp(z, pred, up_rad), dtype=np.float64)
-            moved = np.where(near, 0.0, moved)  # the jump across the kink is in the radius
+            moved = moved.scaled(np.where(near, 0.0, 1.0))  # the jump is in the radius
     size = np.abs(mid) + rad
-    softmax_bce = loss.exact is not None and out.mixes
-    err = moved + FUNCTION_ULPS * u * size
-    if softmax_bce:
-        err = err + FUNCTION_ULPS * u * _softmax_bce_error(z, pred, target, factor / n_mean)
+    own = FUNCTION_ULPS * u * size
+    if loss.exact is not None and out.mixes:
+        own = own + FUNCTION_ULPS * u * _softmax_bce_error(z, pred, target, factor / n_mean)
     else:
         # ∂L/∂ŷ's own rounding (ŷ − y cancels), through |J|ᵀ; and the vjp's, where it mixes
         # units (softmax) or takes f′ from a rounded ŷ (σ′ = ŷ(1 − ŷ) loses ~ε absolute).
         grad_err = factor * np.asarray(loss.grad_size(pred, target), dtype=np.float64)
-        err = err + FUNCTION_ULPS * u * np.asarray(out.abs_vjp(z, pred, grad_err))
+        own = own + FUNCTION_ULPS * u * np.asarray(out.abs_vjp(z, pred, grad_err))
         if out.mixes or loss.exact is None:
-            err = err + FUNCTION_ULPS * u * np.asarray(out.vjp_error(z, pred, g))
+            own = own + FUNCTION_ULPS * u * np.asarray(out.vjp_error(z, pred, g))
+    err = moved + local(own + eta)
     # Where the literal formula on the dtype's ŷ departs from the exact value by more than
     # rounding (ŷ rounds to 0 or 1), the interval takes in both: its hull with the literal one.
-    wide = np.abs(literal - mid) > rad + err
+    wide = np.abs(literal - mid) > rad + err.bound
     if wide.any():
         lo = np.where(wide, np.minimum(mid - rad, literal), mid - rad)
         hi = np.where(wide, np.maximum(mid + rad, literal), mid + rad)
         mid, rad = (lo + hi) / 2.0, (hi - lo) / 2.0
     saturated = np.any(wide, axis=-1)
-    # The loss: its terms' rounding, ∂L/∂ŷ·Eŷ, and the final sum.
-    per_unit = np.abs(g) * e_pred
+    # The loss: ∂L/∂ŷ·Eŷ, its terms' rounding, and (once the batch is in) the final sum's.
+    per_unit = Err(
+        np.sum(np.abs(g) * e_pred.worst, axis=(-2, -1)),
+        np.sum(np.square(g) * e_pred.var, axis=(-2, -1)),
+    )
     terms = factor * np.asarray(loss.size(pred, target), dtype=np.float64) / n_mean
     trailing = terms.ndim - (z.ndim - 2)  # (B, n) per element, (B,) for a loss over classes
-    loss_err = (
-        np.sum(per_unit, axis=(-2, -1))
-        + FUNCTION_ULPS * u * np.sum(terms, axis=tuple(range(-trailing, 0)))
-        # the sum over the whole batch's terms (this piece's share of it)
-        + inner(batch * (1 if classes else z.shape[-1]), u) * np.abs(loss_value)
-    )
+    axes = tuple(range(-trailing, 0))
+    own_terms = FUNCTION_ULPS * u * terms  # each term's own rounding, independent of the others
+    loss_err = per_unit + Err(np.sum(own_terms, axis=axes), np.sum(np.square(own_terms), axis=axes))
     if loss.exact is not None:
         # log 0 under the clamp: a probability that rounds to exactly 0 or 1 leaves the loss
         # anywhere from the exact value to torch's log-floor of 100 per element, and beyond.
         at_log_zero = np.any((in_dtype <= 0.0) | (in_dtype >= 1.0), axis=(-2, -1))
-        loss_err = np.where(at_log_zero, np.inf, loss_err)
+        loss_err = Err(*(np.where(at_log_zero, np.inf, v) for v in (loss_err.worst, loss_err.var)))
     # As for δL: torch's clamped loss and the exact one, where they differ by more than rounding.
     loss_gap = np.abs(loss_literal - loss_value)
-    apart = loss_gap > loss_err
+    apart = loss_gap > loss_err.bound
     loss_mid = np.where(apart, (loss_value + loss_literal) / 2.0, loss_value)
     loss_rad = np.where(apart, loss_gap / 2.0, 0.0)
-    loss_bounds = TensorBounds(
-        np.asarray(loss_mid, dtype=np.float64),
-        np.asarray(loss_rad + np.zeros_like(loss_mid), dtype=np.float64),
-        np.asarray(loss_err, dtype=np.float64),
-    )
+    n_terms = z.shape[-2] * (1 if classes else z.shape[-1])  # this piece's share of the sum
     return _Head(
-        prediction=TensorBounds(pred, np.zeros_like(pred), e_pred),
-        loss=loss_bounds,
-        delta=(mid, rad, err + eta),
+        prediction=_Part(pred, np.zeros_like(pred), e_pred),
+        loss=_Part(
+            np.asarray(loss_mid, dtype=np.float64),
+            np.asarray(loss_rad + np.zeros_like(loss_mid), dtype=np.float64),
+            Err(np.asarray(loss_err.worst, np.float64), np.asarray(loss_err.var, np.float64)),
+            terms=np.asarray(np.abs(loss_value), dtype=np.float64),
+            squares=np.asarray(np.square(loss_value), dtype=np.float64),
+            count=np.full(np.shape(loss_value), float(n_terms)),
+        ),
+        delta=(mid, rad, err),
         kink_elements=kink_elements,
         saturated_rows=int(np.count_nonzero(saturated)),
     )

@@ -343,6 +343,7 @@ KIND_LABELS = {
     "saturated": "saturated or dead units",
     "zero_gradient": "zero gradients",
     "tiny_gradient": "gradients too small to judge elementwise",
+    "loose_bound": "rounding bounds wider than the defaults promise",
     "nonfinite": "NaN or inf",
     "oracle": "oracle",
     "user_code": "your code or model",

@@ -240,7 +240,7 @@ def test_hypotheses_need_the_given_delta_to_match_too(setup: Setup) -> None:
 
 
 def test_kinds_are_declared_and_rendered() -> None:
-    from tests.checks.test_mutants import flipped_sign
+    from tests.checks.test_classic_bugs import flipped_sign
 
     report = check([[0.974, 0.312], [0.5, 0.1]], [[0.3], [0.2]], backward=flipped_sign)
     assert {f.kind for f in report.diagnosis} <= set(KINDS)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gradcheck.api import check
-from tests.checks.test_mutants import CASES, MUTANTS, Grads, Params, correct, kinds_at
+from tests.checks.test_classic_bugs import CASES, MUTANTS, Grads, Params, correct, kinds_at
 
 #: Two L2 terms: one λ on every weight matrix, and λ per parameter with biases in it.
 L2_TERMS: list[float | dict[str, float]] = [0.05, {"W1": 0.02, "b1": 0.3, "b3": 0.1}]
@@ -134,7 +134,7 @@ def test_l2_not_declared_is_named_and_its_flag_found() -> None:
 
 
 def test_a_loss_with_the_same_undeclared_term_is_not_blamed_on_the_forward_pass() -> None:
-    from tests.checks.test_mutants import forward, loss_grad  # noqa: F401
+    from tests.checks.test_classic_bugs import forward, loss_grad  # noqa: F401
 
     lam = {"W1": 0.02}
 

@@ -12,7 +12,7 @@ import pytest
 
 from gradcheck.api import check
 from gradcheck.checks import conventions
-from tests.checks.test_mutants import (
+from tests.checks.test_classic_bugs import (
     CASES,
     Grads,
     Params,
@@ -132,7 +132,7 @@ def test_the_user_code_is_called_at_most_once_per_other_exchange() -> None:
 
 
 def test_among_the_mutants_only_the_whole_network_factors_are_conventions() -> None:
-    from tests.checks.test_mutants import MUTANTS, SEEDS
+    from tests.checks.test_classic_bugs import MUTANTS, SEEDS
 
     named = {}
     for mutant, _layer, _kind, needs_batch in MUTANTS:

@@ -108,7 +108,7 @@ def test_l2_mapping_in_the_api() -> None:
 
 def test_probe_and_sweep_commands_reproduce_the_l2_term(tmp_path: Path) -> None:
     def sum_not_mean(p: dict, x: np.ndarray, y: np.ndarray) -> dict:
-        from tests.checks.test_mutants import sum_instead_of_mean
+        from tests.checks.test_classic_bugs import sum_instead_of_mean
 
         g = sum_instead_of_mean(p, x, y)
         return {k: v + 2 * 0.1 * p[k] if k in ("W1", "b2") else v for k, v in g.items()}

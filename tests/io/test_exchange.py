@@ -17,7 +17,7 @@ from gradcheck.core.answer import course_factor
 from gradcheck.core.errors import GradcheckError
 from gradcheck.core.spec import NetSpec
 from gradcheck.torch_side import reference
-from tests.checks.test_mutants import correct
+from tests.checks.test_classic_bugs import correct
 from tests.conftest import assert_usage_error, invoke, run_json
 
 X = [[0.974, 0.312], [-0.5, 0.8], [0.1, -0.9]]
