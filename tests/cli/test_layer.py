@@ -166,6 +166,7 @@ def test_a_custom_layer_from_the_command_line() -> None:
     assert doc["oracle_evaluations"] == 201
 
 
+@pytest.mark.slow  # twenty kinds, three configurations each
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_sample_kind_passes_from_the_command_line(dtype: str) -> None:
     from gradcheck.core.layers.catalogue import CATALOGUE

@@ -31,6 +31,7 @@ def course() -> Any:
     return sample_module()
 
 
+@pytest.mark.slow  # long double and three sides on every configuration: 15 s in all
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_every_correct_side_is_within_its_bound_of_the_exact_value(
@@ -49,6 +50,7 @@ def test_every_correct_side_is_within_its_bound_of_the_exact_value(
     assert max(worst.values()) <= 1.0, {k: v for k, v in worst.items() if v > 1.0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_correct_sides_pass_against_torch(name: str, dtype: str, course: Any) -> None:

@@ -38,6 +38,7 @@ def test_the_oracle_agrees_with_autograd_on_every_configuration(name: str, metho
                 assert not left.any(), (g, case.values)
 
 
+@pytest.mark.slow  # a CIFAR-sized convolution
 def test_grouped_perturbations_cost_a_few_forward_passes() -> None:
     kind = CATALOGUE["conv"]
     dims, params = shapes.configuration(kind, {"x": (4, 3, 32, 32), "w": (8, 3, 3, 3)})

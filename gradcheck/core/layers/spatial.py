@@ -26,7 +26,16 @@ from gradcheck.core.layers.kind import (
     Structure,
     Values,
 )
-from gradcheck.core.layers.tracked import fold, pad, select, total, value, window_max, windows
+from gradcheck.core.layers.tracked import (
+    fold,
+    pad,
+    product,
+    select,
+    total,
+    value,
+    window_max,
+    windows,
+)
 
 Array = NDArray[np.float64]
 
@@ -59,7 +68,7 @@ def conv_forward(a: Values, p: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
     ho, wo = win.shape[2], win.shape[3]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * hh * ww)
     kernel = w.reshape(f, -1)
-    out = (cols @ kernel.T + b).reshape(n, ho, wo, f).transpose(0, 3, 1, 2)
+    out = (product(cols, kernel.T) + b).reshape(n, ho, wo, f).transpose(0, 3, 1, 2)
     return {"out": out}, (x.shape, xp.shape, cols, kernel, w.shape, s, q)
 
 
