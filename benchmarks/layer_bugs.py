@@ -34,9 +34,7 @@ def bug_table() -> dict[tuple[str, str], str]:
     return dict(module.BUGS)
 
 
-def outcome(
-    kind: str, functions: str, bug: str, dtype: str, seed: int
-) -> tuple[bool, bool, bool]:
+def outcome(kind: str, functions: str, bug: str, dtype: str, seed: int) -> tuple[bool, bool, bool]:
     """(caught, named, another bug named too) for one bug in one dtype and seed."""
     report = run_layer(LayerRequest(kind, impl=f"{BUGGY}:{functions}", dtype=dtype, seed=seed))
     ids = {f.bug for f in report.diagnosis if f.bug is not None}
