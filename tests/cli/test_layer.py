@@ -24,7 +24,7 @@ def test_a_correct_layer_passes_with_its_table_and_probes() -> None:
     for row in ("out ", "dx ", "dw ", "db "):
         assert f"│ {row}" in out
     assert "conv_forward_naive(x, w, b, conv_param) → (out, cache)" in out
-    assert "probe1: x 1×2×7×6, w 3×2×3×2, b 3 · stride=2, pad=1" in out
+    assert "probe1: x 1×2×7×6, w 3×2×3×2, b 3 · stride=2 (batch 1, stride 2 with padding" in out
     assert "PASSED: all 4 checks within tolerance, and on 2 probes" in out
     assert result.stderr == ""
 
