@@ -198,3 +198,25 @@ def test_the_same_request_gives_the_same_numbers() -> None:
     b = check("lstm_step", f"{LAYERS}:{CHECKS['lstm_step']}", seed=7)
     for x, y in zip(a.comparisons, b.comparisons, strict=True):
         assert np.array_equal(x.candidate, y.candidate) and np.array_equal(x.reference, y.reference)
+
+
+@pytest.mark.slow  # every kind, two value styles, two dtypes, two seeds
+@pytest.mark.parametrize("values", ["ties", "wide"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_ties_and_wide_values_raise_no_false_alarm(values: str, dtype: str) -> None:
+    for kind, functions in CHECKS.items():
+        for seed in range(2):
+            report = check(kind, f"{LAYERS}:{functions}", values=values, dtype=dtype, seed=seed)
+            assert report.passed, (
+                kind,
+                seed,
+                report.failed,
+                [p.name for p in report.failed_probes],
+            )
+
+
+def test_a_dropout_unit_whose_input_is_zero_may_go_either_way() -> None:
+    report = check("dropout", f"{LAYERS}:{CHECKS['dropout']}", values="ties", probes=0)
+    assert report.passed and report.at_kink  # the zeros of x, kept or dropped
+    bad = check("dropout", f"{BUGGY}:{BUGS[('dropout', 'mask_not_applied')]}", values="ties")
+    assert not bad.passed

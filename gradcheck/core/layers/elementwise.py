@@ -199,16 +199,20 @@ def _scaled_mask(mask: NDArray[Any], keep: float, like: Any) -> Any:
     return m
 
 
-def _read_mask(case: Case, outs: Mapping[str, Array]) -> tuple[dict[str, NDArray[Any]], str | None]:
-    """The kept units, read from the user's own output (where x ≠ 0: never 0 for drawn x), and
-    a sentence if the kept fraction cannot come from a mask that keeps each unit with p."""
+def _read_mask(
+    case: Case, outs: Mapping[str, Array]
+) -> tuple[dict[str, NDArray[Any]], str | None]:
+    """The kept units, read from the user's own output (where x ≠ 0: where x is 0 the output is
+    0 either way, and ``_dropout_intervals`` takes both), and a sentence if the kept fraction
+    cannot come from a mask that keeps each unit with p."""
     out = np.asarray(outs["out"], dtype=np.float64)
     kept = out != 0
     if not _train(case.params):
         return {"mask": kept}, None
-    n = kept.size
+    readable = np.asarray(case.inputs["x"]) != 0
+    n = int(np.count_nonzero(readable))
     keep = float(case.params["p"])
-    k = int(np.count_nonzero(kept))
+    k = int(np.count_nonzero(kept & readable))
     spread = MASK_SIGMAS * math.sqrt(n * keep * (1.0 - keep))
     if abs(k - n * keep) <= spread + 1:
         return {"mask": kept}, None
@@ -224,6 +228,23 @@ def _read_mask(case: Case, outs: Mapping[str, Array]) -> tuple[dict[str, NDArray
         why = "the mask does not keep each unit with probability p"
     problem = f"out keeps {k} of {n} units where p = {keep:g} keeps about {expected}: {why}"
     return {"mask": kept}, problem
+
+
+def _dropout_intervals(
+    case: Case, ref: Mapping[str, NDArray[Any]], hand: Mapping[str, NDArray[Any]]
+) -> dict[str, tuple[Array, ...]]:
+    """Where x is exactly 0 the output cannot tell whether the unit was kept: dx there is 0 or
+    dout/p, and either is right."""
+    x = np.asarray(case.inputs["x"], dtype=np.float64)
+    unread = x == 0
+    if not _train(case.params) or not unread.any():
+        return {}
+    dout = np.asarray(case.douts["dout"], dtype=np.float64)
+    kept = dout / float(case.params["p"])
+    grad = plain(case)["dx"]
+    center = np.where(unread, kept / 2.0, grad)
+    radius = np.where(unread, np.abs(kept) / 2.0, 0.0)
+    return {"x": (center, radius)}
 
 
 def _dropout_bugs(case: Case) -> dict[str, dict[str, Array]]:
@@ -301,6 +322,7 @@ DROPOUT = LayerKind(
         ),
     ),
     read=_read_mask,
+    intervals=_dropout_intervals,
 )
 
 KINDS = (*ACTIVATION_KINDS, DROPOUT)
