@@ -199,9 +199,7 @@ def _scaled_mask(mask: NDArray[Any], keep: float, like: Any) -> Any:
     return m
 
 
-def _read_mask(
-    case: Case, outs: Mapping[str, Array]
-) -> tuple[dict[str, NDArray[Any]], str | None]:
+def _read_mask(case: Case, outs: Mapping[str, Array]) -> tuple[dict[str, NDArray[Any]], str | None]:
     """The kept units, read from the user's own output (where x ≠ 0: where x is 0 the output is
     0 either way, and ``_dropout_intervals`` takes both), and a sentence if the kept fraction
     cannot come from a mask that keeps each unit with p."""
