@@ -11,15 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["GradcheckError", "Report", "__version__", "check"]
+__all__ = ["GradcheckError", "LayerReport", "Report", "__version__", "check", "check_layer"]
 
 if TYPE_CHECKING:
-    from gradcheck.api import Report, check
+    from gradcheck.api import LayerReport, Report, check, check_layer
     from gradcheck.core.errors import GradcheckError
 
 _LAZY = {
     "check": "gradcheck.api",
     "Report": "gradcheck.api",
+    "check_layer": "gradcheck.api",
+    "LayerReport": "gradcheck.api",
     "GradcheckError": "gradcheck.core.errors",
 }
 

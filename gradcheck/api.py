@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.checks import arguments
+from gradcheck.checks import arguments, layer_report
 from gradcheck.checks import report as checks_report
 from gradcheck.checks.health import Notice
 from gradcheck.checks.pipeline import run_check
@@ -211,3 +211,98 @@ def as_rows(values: Any) -> Any:
     except (TypeError, ValueError):
         return values  # not a table of numbers: the validation of x/target says what is wrong
     return arr.T if arr.ndim == 2 else values
+
+
+class LayerReport(layer_report.LayerReport):
+    """A layer check and its verdict: ``passed``, ``exit_code``, ``failed``, ``outputs`` and
+    ``gradients`` (``Comparison`` records), ``problems``, ``warnings``, ``diagnosis``,
+    ``probes`` and ``oracle``."""
+
+    @classmethod
+    def of(cls, report: layer_report.LayerReport) -> LayerReport:
+        return cls(**{f.name: getattr(report, f.name) for f in fields(report)})
+
+    def to_dict(self, *, arrays: bool = True) -> dict[str, Any]:
+        """The ``layer --json`` document as a dict (see ``gradcheck schema``)."""
+        return documents.layer_to_dict(self, arrays=arguments.flag(arrays, "--arrays"))
+
+    def to_json(self, *, arrays: bool = True) -> str:
+        """The ``layer --json`` document, exactly as the command line prints it."""
+        return documents.layer_to_json(self, arrays=arguments.flag(arrays, "--arrays"))
+
+    def __repr__(self) -> str:
+        n = len(self.comparisons)
+        verdict = "PASSED" if self.passed else f"FAILED {len(self.failed)} of {n}"
+        if self.failed_probes and not self.failed:
+            verdict = f"FAILED {len(self.failed_probes)} of {len(self.probes)} probes"
+        names = self.failed + tuple(p.name for p in self.failed_probes)
+        failed = f": {', '.join(names[:6])}{', …' if len(names) > 6 else ''}"
+        shown = failed if not self.passed else ""
+        return f"<gradcheck.LayerReport {self.settings.kind} {verdict}{shown}>"
+
+    def __rich__(self) -> Any:
+        """The ``gradcheck layer`` table, diagnosis and verdict (``rich.print(report)``)."""
+        from gradcheck.output.layer import render_report
+
+        return render_report(self)
+
+    def _repr_html_(self) -> str:
+        """The same table as HTML, for Jupyter (inline styles, no external CSS)."""
+        from rich.console import Console
+
+        console = Console(
+            record=True,
+            width=DISPLAY_WIDTH,
+            file=io.StringIO(),
+            highlight=False,
+            force_jupyter=False,
+        )
+        console.print(self.__rich__())
+        return console.export_html(inline_styles=True, code_format=_HTML_FORMAT)
+
+
+def check_layer(
+    kind: str,
+    forward: Callable[..., object] | None = None,
+    backward: Callable[..., object] | None = None,
+    *,
+    impl: str | None = None,
+    shapes: Mapping[str, object] | None = None,
+    params: Mapping[str, object] | None = None,
+    seed: int = 0,
+    dtype: str = "float64",
+    atol: float | None = None,
+    rtol: float | None = None,
+    oracle: str | None = None,
+    probes: int = 2,
+    values: str = "normal",
+) -> LayerReport:
+    """Check one layer's hand-derived forward and backward against torch; ``gradcheck layer``.
+
+    ``kind`` names a layer of the catalogue (``affine``, ``conv``, ``batchnorm``, … every kind
+    with its contract in docs/layers.md) or ``"custom"``. The layer is your ``forward`` and
+    ``backward`` functions as a course writes them — ``forward(*arrays, [param_dict])`` returns
+    ``(out, cache)``, ``backward(dout, cache)`` the gradients in the order of the arrays — or
+    for a loss kind one ``forward(x, y)`` returning ``(loss, dx)``; or ``impl``
+    (``"FILE.py:FORWARD,BACKWARD"``), as ``--impl``.
+
+    Every kind runs with its default shapes; ``shapes`` (``{"x": (4, 3, 32, 32)}``, or
+    ``"4x3x32x32"``) and ``params`` (``{"stride": 2, "pad": 1}``) override them. Values and the
+    upstream gradient are drawn under ``seed`` in ``dtype``; ``values`` draws them as small
+    integers (``"ties"``) or ×20 (``"wide"``). ``atol``/``rtol`` default per dtype. ``oracle``
+    (``"central"`` or ``"richardson"``) adds the numerical oracle, on the reference forward
+    with batched perturbations. ``probes`` (0 to 2) of the kind's own probe configurations are
+    checked too. A ``"custom"`` layer takes ``shapes`` in the order its forward takes its
+    inputs, and is judged against the oracle alone (on your forward).
+
+    Returns a ``LayerReport`` (``.passed``, ``.exit_code``, ``.diagnosis``); in Jupyter it
+    displays as the table ``gradcheck layer`` prints. Raises ``GradcheckError`` on bad input,
+    naming the argument.
+    """
+    options = dict(locals())
+    from gradcheck.checks.layer import LayerRequest, run_layer
+
+    with guest.hosting():
+        given = arguments.validate(options, arguments.LAYER_RULES, "gradcheck.check_layer")
+        report = run_layer(LayerRequest(**given))
+    return LayerReport.of(report)

@@ -1,11 +1,15 @@
-"""``assert_backward``: the check as a test assertion, for a user's own test suite.
+"""``assert_backward`` and ``assert_layer``: the checks as test assertions, for a user's own
+test suite.
 
 ::
 
-    from gradcheck.testing import assert_backward
+    from gradcheck.testing import assert_backward, assert_layer
 
     def test_my_backward():
         assert_backward(my_backward, x=[[0.974, 0.312], [0.1, -0.5]], target=[[0.5], [1.0]])
+
+    def test_my_conv():
+        assert_layer("conv", conv_forward_naive, conv_backward_naive)
 """
 
 from __future__ import annotations
@@ -13,10 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gradcheck.api import Report, check
+from gradcheck.api import LayerReport, Report, check, check_layer
 from gradcheck.core.errors import GradcheckError
 
-__all__ = ["assert_backward", "report_text", "summary_line"]
+__all__ = [
+    "assert_backward",
+    "assert_layer",
+    "layer_summary_line",
+    "layer_text",
+    "report_text",
+    "summary_line",
+]
 
 
 def assert_backward(
@@ -85,3 +96,63 @@ def report_text(report: Report, width: int = 200) -> str:
     width = check_width(width, "--width")
 
     return plain_text(render_report(report), width)
+
+
+def assert_layer(
+    kind: str,
+    forward: Callable[..., Any],
+    backward: Callable[..., Any] | None = None,
+    **check_kwargs: Any,
+) -> LayerReport:
+    """Check one layer's ``forward`` and ``backward`` (a loss kind: ``forward`` alone, returning
+    ``(loss, dx)``) against torch, or raise.
+
+    ``check_kwargs`` are ``gradcheck.check_layer``'s (``shapes``, ``params``, ``dtype``,
+    ``seed``, ``oracle``, ``probes``). Returns the passing ``LayerReport``. Raises
+    ``AssertionError`` whose first line summarises (``gradcheck layer conv: 1 of 4 out of
+    tolerance: dx (max abs err 2.1e+00)``), followed by the plain-text table, the diagnosis and
+    the verdict; ``GradcheckError`` on bad input, ``UserCodeError`` if the code raises.
+    """
+    if forward is None or not callable(forward):
+        raise GradcheckError(
+            f"--forward: got {'None' if forward is None else type(forward).__name__}; "
+            "assert_layer checks your forward(…) -> (out, cache) and backward(dout, cache)"
+        )
+    report = check_layer(kind, forward, backward, **check_kwargs)
+    if not report.passed:
+        raise AssertionError(layer_summary_line(report) + "\n" + layer_text(report))
+    return report
+
+
+def layer_summary_line(report: LayerReport) -> str:
+    """``gradcheck layer conv: 1 of 4 out of tolerance: dx (max abs err 2.1e+00)``."""
+    kind = report.settings.kind
+    failed = [c for c in report.comparisons if not c.passed or c.name in report.problems]
+    n = len(report.comparisons)
+    if report.result.failed and not failed:
+        return f"gradcheck layer {kind}: {', '.join(report.result.failed)} fail"
+    if not failed and report.failed_probes:
+        probe = report.failed_probes[0]
+        names = ", ".join(probe.result.failed) if probe.result is not None else "no answer"
+        return (
+            f"gradcheck layer {kind}: {len(report.failed_probes)} of {len(report.probes)} probes "
+            f"fail ({probe.name}, {probe.note}: {names}); the given configuration passes"
+        )
+    if not failed:
+        verdict = report.oracle.verdict if report.oracle is not None else "failed"
+        return f"gradcheck layer {kind}: {verdict}"
+    worst = max(c.max_abs_error for c in failed)
+    names = ", ".join(c.name for c in failed)
+    return (
+        f"gradcheck layer {kind}: {len(failed)} of {n} out of tolerance: {names} "
+        f"(max abs err {worst:.1e})"
+    )
+
+
+def layer_text(report: LayerReport, width: int = 200) -> str:
+    """The layer report as ``gradcheck layer`` prints it, in plain text."""
+    from gradcheck.checks.arguments import width as check_width
+    from gradcheck.output.layer import render_report
+    from gradcheck.output.table import plain_text
+
+    return plain_text(render_report(report), check_width(width, "--width"))

@@ -82,7 +82,7 @@ def _validator(document: str | None = None) -> Any:
 def assert_valid_document(doc: Any) -> None:
     """The document conforms to gradcheck's shipped JSON Schema (every error listed)."""
     kind = doc.get("document") if isinstance(doc, dict) else None
-    validator = _validator(kind if kind in ("run", "explain", "sweep") else None)
+    validator = _validator(kind if kind in ("run", "explain", "sweep", "layer") else None)
     if validator.is_valid(doc):
         return
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))

@@ -439,13 +439,102 @@ RULES: dict[str, Rule] = {
 }
 
 
-def validate(values: Mapping[str, Any]) -> dict[str, Any]:
+def function(value: Any, option: str) -> Callable[..., object] | None:
+    """A layer's forward or backward: a callable, or None."""
+    if value is None:
+        return None
+    if not callable(value):
+        raise GradcheckError(f"{option}: got {_kind(value)}; expected a function")
+    return value  # type: ignore[no-any-return]
+
+
+def layer_shapes(value: Any, option: str) -> dict[str, tuple[int, ...]]:
+    """``{"x": (4, 3, 32, 32), "w": "8x3x3x3"}``: a shape per argument name, as a sequence of
+    whole numbers or the command line's ``AxBxC``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise GradcheckError(
+            f"{option}: got {_kind(value)}; expected a dict of shapes like {{'x': (4, 3, 32, 32)}}"
+        )
+    from gradcheck.core.layers.shapes import check_sizes, parse_shape_text
+
+    out: dict[str, tuple[int, ...]] = {}
+    for name, shape in value.items():
+        if not isinstance(name, str):
+            raise GradcheckError(f"{option}: key {_kind(name)} is not an argument name")
+        if isinstance(shape, str):
+            out[name] = parse_shape_text(f"{name}={shape}", option)[1]
+            continue
+        if _is_tensor(shape) or isinstance(shape, np.ndarray):
+            shape = np.asarray(shape).tolist()
+        if isinstance(shape, int | np.integer) and not isinstance(shape, bool):
+            shape = (int(shape),)
+        if not isinstance(shape, Sequence) or any(
+            isinstance(s, bool) or not isinstance(s, int | np.integer) for s in shape
+        ):
+            raise GradcheckError(
+                f"{option} {name}: got {_kind(shape)}; expected whole numbers like (4, 3, 32, 32)"
+            )
+        out[name] = check_sizes(name, [int(s) for s in shape], option)
+    return out
+
+
+def layer_params(value: Any, option: str) -> dict[str, object]:
+    """``{"stride": 2, "pad": 1}``: hyperparameters by name (numbers or words)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise GradcheckError(
+            f"{option}: got {_kind(value)}; expected a dict like {{'stride': 2, 'pad': 1}}"
+        )
+    out: dict[str, object] = {}
+    for name, item in value.items():
+        if not isinstance(name, str):
+            raise GradcheckError(f"{option}: key {_kind(name)} is not a parameter name")
+        if not (isinstance(item, str) or _real(item)):
+            raise GradcheckError(f"{option} {name}: got {_kind(item)}; expected a number or a word")
+        out[name] = item
+    return out
+
+
+def layer_impl(value: Any, option: str) -> str | None:
+    """``"FILE.py:FORWARD,BACKWARD"`` (a loss: ``"FILE.py:LOSS"``), ``str`` or a path."""
+    if callable(value) and not isinstance(value, os.PathLike):
+        raise GradcheckError(
+            f"{option}: got {_kind(value)}; functions are given as forward=… and backward=…, "
+            "while impl takes 'FILE.py:FORWARD,BACKWARD'"
+        )
+    return path(value, option)
+
+
+#: Every keyword of ``gradcheck.check_layer`` and its rule (``gradcheck layer``'s options too).
+LAYER_RULES: dict[str, Rule] = {
+    "kind": required_name,
+    "forward": function,
+    "backward": function,
+    "impl": layer_impl,
+    "shapes": layer_shapes,
+    "params": layer_params,
+    "seed": seed,
+    "dtype": dtype,
+    "atol": tolerance,
+    "rtol": tolerance,
+    "oracle": name,
+    "probes": whole,
+    "values": required_name,
+}
+
+
+def validate(
+    values: Mapping[str, Any], rules: Mapping[str, Rule] = RULES, what: str = "gradcheck.check"
+) -> dict[str, Any]:
     """``values`` by keyword, each checked and in the form the check takes."""
     out = {}
     for keyword, value in values.items():
-        rule = RULES.get(keyword)
+        rule = rules.get(keyword)
         if rule is None:
-            raise GradcheckError(f"{keyword}: not a keyword of gradcheck.check", field=keyword)
+            raise GradcheckError(f"{keyword}: not a keyword of {what}", field=keyword)
         option = _option(keyword)
         try:
             out[keyword] = rule(value, option)
@@ -459,4 +548,4 @@ def validate(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["RULES", "validate"]
+__all__ = ["LAYER_RULES", "RULES", "validate"]

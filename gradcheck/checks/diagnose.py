@@ -53,6 +53,10 @@ KINDS = (
     "l2_in_loss",
     "convention",
     "weights_or_inputs_differ",
+    "classic_bug",
+    "returned_shape",
+    "returned_in_wrong_place",
+    "zeros",
 )
 
 
@@ -67,6 +71,8 @@ class Finding:
     test: str = ""  # the formula and tolerance that established it ("" for the location)
     #: For a ``convention`` finding: the command-line flags under which every check passes.
     flags: tuple[str, ...] = ()
+    #: For a ``classic_bug`` finding: the bug's id in its layer kind's record.
+    bug: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ from gradcheck.cli.options import (
     tolerance_options,
 )
 from gradcheck.core import oracle_methods
+from gradcheck.core.errors import GradcheckError
+from gradcheck.core.spec import DTYPES
 
 if TYPE_CHECKING:  # importing it at run time would load numpy at --help time
     from gradcheck.checks.problem import Request
@@ -359,9 +361,198 @@ def init(*, file: str, **options: Any) -> None:
     click.echo(f"  {check_command(file, request, spec)}")
 
 
+class LayerCommand(click.Command):
+    """``gradcheck layer``: its help ends with the catalogue, read from the records."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from gradcheck.core.layers.catalogue import CATALOGUE, CUSTOM
+
+        with formatter.section("Kinds (docs/layers.md has each one's contract)"):
+            rows = [(name, kind.title) for name, kind in CATALOGUE.items()]
+            rows.append((CUSTOM, "your own layer: --shape per input, judged by the oracle alone"))
+            formatter.write_dl(rows)
+
+
+@cli.command(cls=LayerCommand)
+@click.argument("kind", metavar="KIND")
+@click.option(
+    "--impl",
+    metavar="FILE.py:FORWARD,BACKWARD",
+    help="Your layer: its forward and backward functions as a course writes them "
+    "(forward(*arrays, [param_dict]) -> (out, cache), backward(dout, cache) -> the gradients "
+    "in the arrays' order); a loss kind takes one function returning (loss, dx): "
+    "FILE.py:LOSS. This RUNS the file's Python code with your rights: use only code you trust.",
+)
+@click.option(
+    "--shape",
+    "shape_texts",
+    multiple=True,
+    metavar="NAME=AxBx…",
+    help="The shape of one of the forward's arrays (e.g. --shape x=4x3x32x32 --shape "
+    "w=8x3x3x3); the other dims follow from it or keep the kind's defaults. For custom, one "
+    "per input, in the order the forward takes them.",
+)
+@click.option(
+    "--param",
+    "param_texts",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A hyperparameter (e.g. --param stride=2 --param pad=1): it goes into the course's "
+    "dict (conv_param, pool_param, bn_param, …) or, as groupnorm's G, is passed itself.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the inputs and the upstream gradient dout (numpy.random.default_rng).",
+)
+@click.option(
+    "--values",
+    default="normal",
+    show_default=True,
+    metavar="normal|ties|wide",
+    help="How the inputs are drawn: each argument's own distribution, small integers (exact "
+    "ties, zeros, margins at 0), or ×20 (saturating).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default="float64",
+    show_default=True,
+    help="The dtype of the inputs handed to your code and of torch's reference.",
+)
+@tolerance_options
+@click.option(
+    "--oracle",
+    type=click.Choice(oracle_methods.REAL_FULL_METHODS),
+    default=None,
+    help="Add a third opinion: every gradient from the reference forward alone by "
+    f"{oracle_methods.either(oracle_methods.REAL_FULL_METHODS)} differences in float64, many "
+    "elements perturbed per forward pass where their outputs do not meet. A custom layer "
+    "is judged by this oracle alone (central by default).",
+)
+@click.option(
+    "--probes",
+    type=int,
+    default=2,
+    show_default=True,
+    metavar="N",
+    help="Also check your layer on N (0 to 2) other configurations of the kind's record: odd "
+    "sizes, batch 1, stride 2 with padding, non-square kernels, ties; a failing one fails "
+    "the check and prints the command that reruns it.",
+)
+@output_options
+@click.option(
+    "--detail",
+    is_flag=True,
+    help="After the table, a heat map per gradient of each element's error over what the "
+    "verdict allows.",
+)
+@report_file_options
+def layer(
+    *,
+    kind: str,
+    impl: str | None,
+    shape_texts: tuple[str, ...],
+    param_texts: tuple[str, ...],
+    seed: int,
+    values: str,
+    dtype: str,
+    atol: float | None,
+    rtol: float | None,
+    oracle: str | None,
+    probes: int,
+    as_json: bool,
+    no_arrays: bool,
+    no_color: bool,
+    detail: bool,
+    junit: str | None,
+    quiet: bool,
+) -> int:
+    """Check one layer you derived by hand: forward output and every gradient against torch.
+
+    KIND is a layer a course asks you to derive (affine, conv, max_pool, batchnorm, dropout,
+    softmax_loss, lstm_step, … listed below) or custom. Your forward and backward are called
+    as the course calls them, on seeded inputs of the kind's default shapes (override with
+    --shape and --param), in float64 (or --dtype float32); the forward's output is compared
+    with torch's and every gradient your backward returns with autograd's, element by
+    element, under the rounding bounds and kink intervals of `run`. Two more configurations
+    of the kind's record are checked as probes, and a failure names the classic bug it
+    matches.
+
+    \b
+    Example:
+      gradcheck layer conv --impl samples/layers/layers.py:conv_forward_naive,conv_backward_naive
+      gradcheck layer conv --impl layers.py:conv_forward_naive,conv_backward_naive \\
+          --shape x=4x3x32x32 --shape w=8x3x3x3 --param stride=2 --param pad=1 --oracle central
+      gradcheck layer softmax_loss --impl samples/layers/layers.py:softmax_loss --dtype float32
+      gradcheck layer custom --impl mine.py:forward,backward --shape x=3x4 --shape w=4x5
+    """
+    from gradcheck.checks import arguments
+    from gradcheck.checks.layer import LayerRequest, run_layer
+    from gradcheck.core.layers.shapes import parse_param_text, parse_shape_text
+    from gradcheck.io import guest
+
+    check_output_flags(as_json=as_json, quiet=quiet, detail=detail)
+    check_report_files(junit=junit, plot=None)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for text in shape_texts:
+        name, shape = parse_shape_text(text)
+        if name in shapes:
+            raise GradcheckError(f"--shape: {name} is given twice")
+        shapes[name] = shape
+    params: dict[str, str] = {}
+    for text in param_texts:
+        name, raw = parse_param_text(text)
+        if name in params:
+            raise GradcheckError(f"--param: {name} is given twice")
+        params[name] = raw
+    given = {
+        "kind": kind,
+        "impl": impl,
+        "shapes": shapes,
+        "params": params,
+        "seed": seed,
+        "dtype": dtype,
+        "atol": atol,
+        "rtol": rtol,
+        "oracle": oracle,
+        "probes": probes,
+        "values": values,
+    }
+    request = LayerRequest(**arguments.validate(given, arguments.LAYER_RULES, "gradcheck layer"))
+    load_torch_side()
+    with guest.hosting():
+        report = run_layer(request)
+    if junit is not None:
+        from gradcheck.io.atomic import write_atomic
+        from gradcheck.output.junit import layer_to_junit
+
+        write_atomic(junit, layer_to_junit(report), "--junit")
+    if quiet:
+        return report.exit_code
+    if as_json:
+        from gradcheck.output.documents import iter_layer_json
+
+        write_pieces(iter_layer_json(report, arrays=not no_arrays))
+    else:
+        from gradcheck.output.layer import render_report
+
+        print_out([(render_report(report), False)], no_color)
+    if detail:
+        from gradcheck.cli.console import console_width
+        from gradcheck.output.detail import render_maps
+
+        maps = render_maps(report.gradients, report.settings.tolerance, console_width(sys.stdout))
+        print_out([(maps, False)], no_color)
+    return report.exit_code
+
+
 @cli.command()
 def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of every --json document: run, sweep, explain."""
+    """Print the JSON Schema (draft 2020-12) of every --json document: run, sweep, explain,
+    layer."""
     from gradcheck.io.schema import schema_text
 
     click.echo(schema_text(), nl=False)

@@ -22,7 +22,7 @@ class Comparison:
 
     name: str  # "W1", "prediction", "loss", "delta2", "v1"
     torch_name: str | None  # "dense.0.weight" for parameters
-    kind: str  # "forward" | "parameter" | "delta" | "oracle"
+    kind: str  # "forward" | "parameter" | "delta" | "course" | "gradient" (a layer's) | "oracle"
     reference: NDArray[np.floating]
     candidate: NDArray[np.floating]
     tolerance: Tolerance

@@ -88,6 +88,9 @@ class Activation:
     parameter: str | None = None
     value: float | None = None
     family: Callable[[float], Activation] | None = None
+    #: A kind of ``gradcheck layer`` too (``core/layers/elementwise.py`` makes its record): the
+    #: activations courses ask you to derive as a layer of their own.
+    layer_kind: bool = False
 
     @property
     def analytic(self) -> bool:
@@ -187,6 +190,7 @@ def _leaky_relu(slope: float) -> Activation:
         parameter="negative_slope",
         value=slope,
         family=_leaky_relu,
+        layer_kind=True,
     )
 
 
@@ -280,6 +284,7 @@ ACTIVATIONS: dict[str, Activation] = {
             df_from_output=lambda a: a * (1.0 - a),
             bounded=1.0,
             df_from_output_formula="σ′ = a(1 − a)",
+            layer_kind=True,
         ),
         Activation(
             "tanh",
@@ -293,6 +298,7 @@ ACTIVATIONS: dict[str, Activation] = {
             df_from_output=lambda a: 1.0 - a * a,
             bounded=1.0,
             df_from_output_formula="tanh′ = 1 − a²",
+            layer_kind=True,
         ),
         Activation(
             "relu",
@@ -303,6 +309,7 @@ ACTIVATIONS: dict[str, Activation] = {
             derivative_formula="relu′(z) = [z > 0]",
             kinks=(0.0,),
             stuck="dead",
+            layer_kind=True,
         ),
         _leaky_relu(LEAKY_SLOPE),
         _elu(ELU_ALPHA),

@@ -24,7 +24,7 @@ import itertools
 import linecache
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,16 @@ def load_object(text: str, option: str) -> object:
     ``sys.path`` only while it runs (so it can import its neighbours).
     """
     path, name = parse_target(text, option)
+    what = "function" if option == OPTION else "name"
+    (found,) = load_names(path, (name,), option, what)
+    return found
+
+
+def load_names(
+    path: str, names: Sequence[str], option: str, what: str = "function"
+) -> list[object]:
+    """Run ``path`` once as a module (as ``load_object`` does) and return its attributes
+    ``names``; a missing one is a ``GradcheckError`` listing what the file defines."""
     source = read_input(path, option, limit=_MAX_SOURCE_BYTES, what="a Python source file")
     if not source.stream and source.suffix != ".py":
         raise GradcheckError(f"{option}: {path}: not a .py file (expected FILE.py:NAME)")
@@ -111,14 +121,14 @@ def load_object(text: str, option: str) -> object:
     finally:
         sys.path[:] = saved_path
         sys.modules.pop(module_name, None)
-    if name not in module.__dict__:
-        defined = sorted(
-            k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
-        )
-        hint = f" (it defines: {', '.join(defined)})" if defined else ""
-        what = "function" if option == OPTION else "name"
-        raise GradcheckError(f"{option}: {path}: no {what} {name!r}{hint}")
-    return module.__dict__[name]
+    for name in names:
+        if name not in module.__dict__:
+            defined = sorted(
+                k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+            )
+            hint = f" (it defines: {', '.join(defined)})" if defined else ""
+            raise GradcheckError(f"{option}: {path}: no {what} {name!r}{hint}")
+    return [module.__dict__[name] for name in names]
 
 
 def _remember_source(path: str, data: bytes) -> None:
@@ -487,6 +497,7 @@ __all__ = [
     "call_backward",
     "describe_function",
     "load_backward",
+    "load_names",
     "parse_target",
     "validate",
 ]

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from gradcheck.checks.report import Report
 from gradcheck.core.compare import Comparison
-from gradcheck.core.tolerance import RULE
+from gradcheck.core.tolerance import RULE, Tolerance
 from gradcheck.output.errormap import (
     BANDS,
     DEEP,
@@ -48,7 +48,11 @@ RULER_STEP = 10
 
 def legend(report: Report) -> Text:
     """What a cell means, and every band's character."""
-    tol = report.settings.tolerance
+    return legend_for(report.settings.tolerance)
+
+
+def legend_for(tol: Tolerance) -> Text:
+    """``legend`` for a tolerance."""
     text = Text(
         f"Error maps: each cell is the verdict's ratio, |hand − autograd| (or the distance to the "
         f"interval of valid values, if nearer) / (atol + rtol·|autograd| + 4E) with "
@@ -191,8 +195,12 @@ def summary(
 def render_details(report: Report, width: int = 100) -> Group:
     """The legend and a heat map per parameter (a summary and a few maps for a deep network),
     each line fitting ``width`` columns."""
-    parts: list[Any] = [Text(""), legend(report)]
-    params = report.parameters
+    return render_maps(report.parameters, report.settings.tolerance, width)
+
+
+def render_maps(params: Sequence[Comparison], tolerance: Tolerance, width: int = 100) -> Group:
+    """``render_details`` for any compared tensors (a layer's gradients)."""
+    parts: list[Any] = [Text(""), legend_for(tolerance)]
     grids = [ratios(c) for c in params]
     shown: Sequence[int] = range(len(params))
     if len(params) > DEEP:

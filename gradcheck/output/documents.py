@@ -1,4 +1,5 @@
-"""The JSON documents (``run``, ``explain``, ``sweep``): pure functions of the results, no rich.
+"""The JSON documents (``run``, ``explain``, ``sweep``, ``layer``): pure functions of the results,
+no rich.
 
 Every document carries ``"document"`` and ``schema_version`` and conforms to the shipped
 ``io/schema.json``. NaN and ±inf are written as the strings ``"NaN"``, ``"Infinity"`` and
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 from gradcheck import __version__
 from gradcheck.checks.diagnose import Finding
 from gradcheck.checks.explain import Explanation, Step
+from gradcheck.checks.layer_report import LayerProbe, LayerReport, LayerResult
 from gradcheck.checks.oracle import RULE_ASCII as ORACLE_RULE_ASCII
 from gradcheck.checks.oracle import OracleCheck
 from gradcheck.checks.report import Probe, Report
@@ -238,6 +240,8 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
     }
     if finding.flags:
         record["flags"] = list(finding.flags)
+    if finding.bug is not None:
+        record["bug"] = finding.bug
     return record
 
 
@@ -294,7 +298,12 @@ def _errors(c: Comparison) -> dict[str, Any]:
 
 
 def add_oracle(
-    doc: dict[str, Any], check: OracleCheck, *, arrays: bool = True, encode: Encode = array
+    doc: dict[str, Any],
+    check: OracleCheck,
+    *,
+    arrays: bool = True,
+    encode: Encode = array,
+    records: str = "parameters",
 ) -> None:
     """Append the oracle to a report's JSON dict: per-parameter fields and an ``oracle`` section.
 
@@ -330,9 +339,9 @@ def add_oracle(
             for a, h in pairs
         ]
     else:
-        records = {r["name"]: r for r in doc["parameters"]}
+        by_name = {r["name"]: r for r in doc[records]}
         for a, h in pairs:
-            record = records[a.name]
+            record = by_name[a.name]
             if arrays:
                 record["oracle"] = encode(a.reference)
             if a.name in check.samples:
@@ -469,3 +478,104 @@ def sweep_to_dict(report: SweepReport) -> dict[str, Any]:
 def sweep_to_json(report: SweepReport) -> str:
     """Exactly one JSON document; same arguments ⇒ same bytes."""
     return dumps(sweep_to_dict(report))
+
+
+# ---------------------------------------------------------------------------------------------
+# gradcheck layer
+
+
+def layer_to_dict(
+    report: LayerReport, *, arrays: bool = True, encode: Encode = array
+) -> dict[str, Any]:
+    """The ``layer --json`` document (``"document": "layer"``, see ``schema.json``)."""
+    s = report.settings
+    doc: dict[str, Any] = {
+        "document": "layer",
+        "schema_version": SCHEMA_VERSION,
+        "gradcheck_version": __version__,
+        "passed": report.passed,
+        "exit_code": report.exit_code,
+        "settings": {
+            "kind": s.kind,
+            "title": s.title,
+            "reference": "oracle" if s.custom else "torch",
+            "candidate": s.candidate,
+            "dtype": s.dtype,
+            "seed": s.seed,
+            "shapes": {k: list(v) for k, v in s.shapes.items()},
+            "params": {k: _param(v) for k, v in s.params.items()},
+            "param_dict": s.param_dict,
+            "calls": list(s.calls),
+            "values": s.values or "normal",
+            "atol": s.tolerance.atol,
+            "rtol": s.tolerance.rtol,
+            "rule": RULE_ASCII,
+            "norm_tol": s.norm_tol,
+            "norm_rule": NORM_RULE_ASCII,
+            "probes": s.probes,
+            "oracle": s.oracle,
+        },
+        **_layer_result(report.result, arrays=arrays, encode=encode),
+        "failed": list(report.failed),
+        "warnings": [
+            {"kind": w.kind, "layer": w.layer, "message": w.message} for w in report.warnings
+        ],
+        "at_kink": dict(report.at_kink),
+        "unjudged": dict(report.unjudged),
+        "probes": [layer_probe_to_dict(p) for p in report.probes],
+        "calls": dict(report.calls),
+    }
+    if report.oracle is not None:
+        add_oracle(doc, report.oracle, arrays=arrays, encode=encode, records="gradients")
+        doc["oracle"]["evaluations"] = report.oracle_evaluations
+    elif s.custom:
+        doc["oracle_evaluations"] = report.oracle_evaluations
+    return doc
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, float):
+        return number(value)
+    return value
+
+
+def _layer_result(
+    result: LayerResult, *, arrays: bool = True, encode: Encode = array
+) -> dict[str, Any]:
+    return {
+        "outputs": [comparison_to_dict(c, arrays=arrays, encode=encode) for c in result.outputs],
+        "gradients": [
+            comparison_to_dict(c, arrays=arrays, encode=encode) for c in result.gradients
+        ],
+        "problems": dict(result.problems),
+        "diagnosis": [finding_to_dict(f) for f in result.diagnosis],
+    }
+
+
+def layer_probe_to_dict(probe: LayerProbe) -> dict[str, Any]:
+    """One probe: its configuration, verdict, the command that reruns it and (when the user's
+    code answered) its comparison records without arrays."""
+    record: dict[str, Any] = {
+        "name": probe.name,
+        "note": probe.note,
+        "shapes": {k: list(v) for k, v in probe.shapes.items()},
+        "params": {k: _param(v) for k, v in probe.params.items()},
+        "values": probe.values or "normal",
+        "seed": probe.seed,
+        "passed": probe.passed,
+        "failed": list(probe.result.failed) if probe.result is not None else [],
+        "error": probe.error,
+        "command": probe.command,
+    }
+    if probe.result is not None:
+        record.update(_layer_result(probe.result, arrays=False))
+    return record
+
+
+def layer_to_json(report: LayerReport, *, arrays: bool = True) -> str:
+    """Exactly one JSON document; same report ⇒ same bytes."""
+    return "".join(iter_layer_json(report, arrays=arrays))
+
+
+def iter_layer_json(report: LayerReport, *, arrays: bool = True) -> Iterator[str]:
+    return iter_dumps(layer_to_dict(report, arrays=arrays, encode=Deferred))

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from gradcheck.checks.layer_report import LayerProbe, LayerReport
 from gradcheck.checks.report import Probe, Report
 from gradcheck.core.compare import Comparison
 from gradcheck.core.errors import printable
@@ -22,6 +23,7 @@ _CLASSNAMES = {
     "parameter": "gradcheck.parameters",
     "delta": "gradcheck.deltas",
     "course": "gradcheck.deltas",
+    "gradient": "gradcheck.gradients",
 }
 
 
@@ -108,3 +110,79 @@ def to_junit(report: Report) -> bytes:
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document + b"\n"
+
+
+def layer_to_junit(report: LayerReport) -> bytes:
+    """A layer check as JUnit XML: a testcase per output and gradient (a problem, such as a
+    returned shape, is its failure), per probe, and per side against the oracle."""
+    s = report.settings
+    cases: list[ET.Element] = []
+    for c in report.comparisons:
+        case = _testcase(c)
+        if c.passed and c.name in report.problems:
+            text = printable(report.problems[c.name])
+            failure = ET.SubElement(case, "failure", message=f"{c.name}: {text}", type="Problem")
+            failure.text = text
+        cases.append(case)
+    compared = {c.name for c in report.comparisons}
+    for name, text in report.problems.items():
+        if name not in compared:
+            case = ET.Element("testcase", classname="gradcheck.gradients", name=name)
+            failure = ET.SubElement(
+                case, "failure", message=f"{name}: {printable(text)}", type="Problem"
+            )
+            failure.text = printable(text)
+            cases.append(case)
+    if report.oracle is not None:
+        for side, comparisons in (
+            ("autograd", report.oracle.vs_autograd),
+            ("hand", report.oracle.vs_hand),
+        ):
+            for c in comparisons:
+                case = ET.Element(
+                    "testcase",
+                    classname=f"gradcheck.oracle.{side}",
+                    name=f"{c.name} (oracle vs {side})",
+                )
+                if not c.passed:
+                    message = failure_message(c)
+                    ET.SubElement(
+                        case, "failure", message=message, type="OutOfTolerance"
+                    ).text = message
+                cases.append(case)
+    cases += [_layer_probe_testcase(p) for p in report.probes]
+    failures = sum(1 for case in cases if case.find("failure") is not None)
+    counts = {"tests": str(len(cases)), "failures": str(failures), "errors": "0", "skipped": "0"}
+    root = ET.Element("testsuites", {"name": "gradcheck", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"gradcheck layer {s.kind}", **counts})
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (
+        ("kind", s.kind),
+        ("shapes", "; ".join(f"{k}={'x'.join(map(str, v))}" for k, v in s.shapes.items())),
+        ("params", "; ".join(f"{k}={v}" for k, v in s.params.items())),
+        ("dtype", s.dtype),
+        ("seed", str(s.seed)),
+        ("candidate", s.candidate),
+        ("atol", repr(s.tolerance.atol)),
+        ("rtol", repr(s.tolerance.rtol)),
+        ("rule", RULE_ASCII),
+    ):
+        ET.SubElement(properties, "property", name=key, value=printable(value))
+    for case in cases:
+        suite.append(case)
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
+
+
+def _layer_probe_testcase(probe: LayerProbe) -> ET.Element:
+    case = ET.Element("testcase", classname="gradcheck.probes", name=f"{probe.name} ({probe.note})")
+    if probe.passed:
+        return case
+    if probe.result is None:
+        message = f"{probe.name}: your code gave no answer: {probe.error}"
+    else:
+        message = f"{probe.name} ({probe.note}): out of tolerance: {', '.join(probe.result.failed)}"
+    failure = ET.SubElement(case, "failure", message=printable(message), type="OutOfTolerance")
+    failure.text = f"{printable(message)}\nreproduce: {printable(probe.command)}"
+    return case

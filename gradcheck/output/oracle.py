@@ -22,7 +22,7 @@ def columns(check: OracleCheck) -> list[Column[Comparison]]:
     by_name = {a.name: (a, h) for a, h in zip(check.vs_autograd, check.vs_hand, strict=True)}
 
     def pair(c: Comparison) -> tuple[Comparison, Comparison] | None:
-        return by_name.get(c.name) if c.kind == "parameter" else None
+        return by_name.get(c.name) if c.kind in ("parameter", "gradient") else None
 
     def value(c: Comparison) -> Text:
         found = check.value_at(c.name, c.worst_index, c.shape) if pair(c) else None

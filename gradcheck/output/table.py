@@ -13,6 +13,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from gradcheck.checks.diagnose import Finding
 from gradcheck.checks.health import Notice
 from gradcheck.checks.report import Probe, Report
 from gradcheck.core.compare import Comparison
@@ -388,12 +389,17 @@ def warning_lines(warnings: Sequence[Notice]) -> list[Any]:
 
 def diagnosis_lines(report: Report) -> list[Any]:
     """``diagnosis:`` and one bullet per finding (wrapped under itself), with its test."""
-    if not report.diagnosis:
+    return finding_lines(report.diagnosis)
+
+
+def finding_lines(findings: Sequence[Finding]) -> list[Any]:
+    """``diagnosis:`` and one bullet per finding, as ``diagnosis_lines``."""
+    if not findings:
         return []
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
-    for finding in report.diagnosis:
+    for finding in findings:
         cell = Text(finding.message)
         if finding.test:
             cell.append(f"\ntest: {finding.test}", style="dim")

@@ -143,7 +143,7 @@ def _modules_after_help(*commands: str) -> list[str]:
 
 
 def test_help_does_not_import_torch() -> None:
-    assert "torch" not in _modules_after_help("", "run", "sweep", "explain")
+    assert "torch" not in _modules_after_help("", "run", "sweep", "explain", "layer")
 
 
 def test_top_level_help_does_not_even_import_numpy() -> None:

@@ -86,9 +86,17 @@ def test_bad_input_raises_gradcheck_error() -> None:
 
 
 def test_public_surface_is_small_and_typed() -> None:
-    assert sorted(gradcheck.__all__) == ["GradcheckError", "Report", "__version__", "check"]
+    assert sorted(gradcheck.__all__) == [
+        "GradcheckError",
+        "LayerReport",
+        "Report",
+        "__version__",
+        "check",
+        "check_layer",
+    ]
     assert (Path(gradcheck.__file__).parent / "py.typed").is_file()
     assert callable(gradcheck.check) and gradcheck.check.__module__ == "gradcheck.api"
+    assert gradcheck.check_layer.__module__ == "gradcheck.api"
 
 
 @pytest.mark.slow
