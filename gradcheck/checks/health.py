@@ -110,8 +110,9 @@ def tiny_gradients(comparisons: Sequence[Comparison], dtype: str) -> list[Notice
             size = float(np.linalg.norm(np.asarray(c.reference, dtype=np.float64)))
         if c.rounding < size and c.norm_tol is not None and c.norm_tol * size > c.rounding:
             message = (
-                f"{c.name}: every autograd value is within atol={c.tolerance.atol:g} of 0 "
-                f"(largest {largest:.1e}), so the elementwise rule alone could not see a bug "
+                f"{c.name}: every autograd value is within its allowance of 0 (atol + "
+                f"rtol·|autograd| + 4E; largest value {largest:.1e}), so the elementwise rule "
+                f"alone could not see a bug "
                 f"here; the norm rule judges it (norm err {c.norm_error:.1e}, ntol "
                 f"{c.norm_tol:g}). For a check with margin use {fixes}"
             )

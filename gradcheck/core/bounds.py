@@ -484,8 +484,10 @@ def _bounds_rows(
         mid = proj * slope.mid
         rad = np.abs(proj) * slope.rad + proj_rad * slope.largest
         # f′ may be computed from the output a (σ′ = a(1 − a), as torch does): its error is
-        # then absolute, ~u·bounded, not relative — it dominates where f′ underflows.
-        reach = np.abs(proj) + proj_rad
+        # then absolute, ~u·bounded, not relative — it dominates where f′ underflows. It
+        # multiplies the computed P, which is as large as its own rounding where P's interval
+        # is 0 (a head whose exact δ cancels to 0).
+        reach = np.abs(proj) + proj_rad + proj_err.bound
         err = (
             proj_err.scaled(slope.largest)
             + ez_prev.scaled(reach * curv)

@@ -72,3 +72,16 @@ def test_run_help_lists_every_oracle_method_from_its_record() -> None:
     text = " ".join(_help("run").split())
     for m in METHODS.values():
         assert f"{m.name} ({m.summary})" in text, m.name
+
+
+def test_tolerance_help_states_the_default_of_each_dtype() -> None:
+    from gradcheck.core.tolerance import DEFAULT_TOLERANCES
+
+    text = " ".join(_help("run").split())
+    for part in ("atol", "rtol"):
+        match = re.search(
+            rf"--{part} FLOAT .*? Default per dtype: (\S+) \(float64\), (\S+) \(float32\)\.", text
+        )
+        assert match, part
+        stated = (float(match[1]), float(match[2]))
+        assert stated == tuple(getattr(DEFAULT_TOLERANCES[d], part) for d in ("float64", "float32"))

@@ -31,12 +31,19 @@ the seeded weights too (torch's initialisation runs in float32).
 * verdict lines (``PASSED:``, ``FAILED:``, ``ORACLE:``) must be equal, except that the names
   after ``out of tolerance:`` in a FAILED line are compared as a set;
 * every other word and symbol must be equal, and so must every whole number (a count, a seed,
-  a size, an index). Any other number must agree with the pasted one to ``REL_TOL`` = 1e-6 of
-  the largest number printed beside it (on its line, or in its table cell): one unit in the 7th
-  significant digit, the precision of every value gradcheck prints. Seeded weights differ
-  between CPUs by a float32 rounding (~6e-8), which a small element of a vector computed from
-  larger ones (cancellation) carries as a larger share of itself. A number off by 1e-3
-  relative fails;
+  a size, an index). Any other number must agree with the pasted one to ``REL_TOL`` = 1e-5 of
+  the largest number printed beside it (on its line, or in its table cell). Seeded weights
+  differ between CPUs by a float32 rounding (~6e-8 relative); a value computed from them
+  carries that difference times its condition number (measured between the default and AVX2
+  kernels: up to 6e-6, on a worst element of a failing row), and a small element of a vector
+  computed from larger ones (cancellation) carries it as a larger share of itself. A number
+  off by 1e-4 relative fails;
+* on a passing row, the values at the worst element (the ``…[worst]`` columns) agree to
+  ``WORST_TOL`` = 5e-4: that element is where rounding peaked, by selection the tensor's
+  worst-conditioned one (a saturated unit's derivative, a cancelling sum; measured: 1.8e-4
+  on a saturated tanh unit's δ). What the row says is its ✓ and its errors' size;
+* the width a folded table would need (``the full table needs N``) follows the widths of
+  its numbers and indices, and is a wildcard;
 * error-sized numbers are rounding noise, compared by what they mean rather than digit by
   digit. A number is error-sized when it sits in a table column whose heading has ``err`` or
   ``|Δ|``, follows the words ``abs``, ``rel``, ``err``, ``|Δ|`` or ``ratio`` (or a JSON key
@@ -54,8 +61,9 @@ the seeded weights too (torch's initialisation runs in float32).
   cell or after ``at``/``worst``; the table columns that show a value at the worst element
   (``…[worst]``) are then compared only when both rows name the same worst element; the
   ``worst seed`` of a passing sweep row; the name after ``worst`` on a passing line (a probe's
-  ``worst W3`` may be ``worst b3``); and a sweep's ``worst case: seed N`` whose error ratio is
-  at most ``RATIO_FLOOR`` on both sides, with the command on the next line that reruns it;
+  ``worst W3`` may be ``worst b3``); and a passing sweep's ``worst case: seed N`` (its error
+  ratio below 1 on both sides: every case within tolerance, the worst one where rounding
+  peaked), with its ratio and the command on the next line that reruns it;
 * a heat map of rounding noise (its ``worst […]`` line's ``|Δ|`` at most the dtype's
   ``ERROR_FLOOR`` on both sides) keeps its name, shape, ✓/✗ and grid size; its count of cells
   out, its worst line, its markers and the band of each cell are wildcards: which elements
@@ -86,7 +94,8 @@ DOCS = sorted([ROOT / "README.md", ROOT / "samples" / "README.md", *(ROOT / "doc
 README_MAX_LINES = 250
 
 BENCHMARK = "python benchmarks/"
-REL_TOL = 1e-6
+REL_TOL = 1e-5
+WORST_TOL = 5e-4
 ERROR_FLOOR = {"float64": 1e-12, "float32": 1e-6}
 RATIO_FLOOR = 1e-6
 
@@ -299,9 +308,10 @@ def numbers_agree(
     passing: bool,
     scale: float = 0.0,
     floor: float = ERROR_FLOOR["float64"],
+    rel_tol: float = REL_TOL,
 ) -> bool:
     """Whether an actual and a pasted number say the same (see the module docstring)."""
-    if abs(a - e) <= REL_TOL * max(abs(a), abs(e), scale):
+    if abs(a - e) <= rel_tol * max(abs(a), abs(e), scale):
         return True
     if not error:
         return False
@@ -327,10 +337,18 @@ def _scale(tokens: list[str]) -> float:
 
 
 def _tokens_agree(
-    actual: str, expected: str, *, error: bool, passing: bool, floor: float, tie: bool = False
+    actual: str,
+    expected: str,
+    *,
+    error: bool,
+    passing: bool,
+    floor: float,
+    tie: bool = False,
+    rel_tol: float = REL_TOL,
 ) -> bool:
     """Token by token; ``error`` makes every number in the text error-sized (a table cell);
-    ``tie`` makes the seed of a tied worst case a wildcard."""
+    ``tie`` makes the seed of a tied worst case a wildcard; ``rel_tol`` is the tolerance of
+    values."""
     got, want = _tokens(actual), _tokens(expected)
     if len(got) != len(want):
         return False
@@ -346,8 +364,11 @@ def _tokens_agree(
         if passing and last == "worst" and WORD.fullmatch(a) and WORD.fullmatch(e):
             before += e  # a tie among equal errors on a passing line
             continue
-        if tie and last == "seed" and WHOLE.fullmatch(a) and WHOLE.fullmatch(e):
-            before += e
+        if tie and last in ("seed", "ratio") and _number(a) is not None and _number(e) is not None:
+            before += e  # the seed and error ratio of a passing sweep's worst case
+            continue
+        if last == "needs" and WHOLE.fullmatch(a) and WHOLE.fullmatch(e):
+            before += e  # the width of a folded table
             continue
         na, ne = _number(a), _number(e)
         if na is not None and ne is not None:
@@ -359,7 +380,14 @@ def _tokens_agree(
                 if na != ne:
                     return False
             elif not numbers_agree(
-                na, ne, error=sized, ratio=ratio, passing=passing, scale=scale, floor=floor
+                na,
+                ne,
+                error=sized,
+                ratio=ratio,
+                passing=passing,
+                scale=scale,
+                floor=floor,
+                rel_tol=rel_tol,
             ):
                 return False
         elif a != e:
@@ -384,14 +412,18 @@ def _row_agrees(actual: str, expected: str, header: list[str], floor: float) -> 
         got[k] == want[k] for k, name in enumerate(header) if name in ("worst", "worst seed")
     )
     for name, a, e in zip(header, got, want, strict=True):
-        if name.endswith("[worst]") and not same_worst:
+        at_worst = name.endswith("[worst]")
+        if at_worst and not same_worst:
             continue  # the value at a different (tied) worst element
         if name == "worst seed" and passing:
             continue
         error = "err" in name or "|Δ|" in name
         if name == "worst":
             error = True  # an index cell: a wildcard
-        if not _tokens_agree(a, e, error=error, passing=passing and error, floor=floor):
+        rel_tol = WORST_TOL if at_worst and passing else REL_TOL
+        if not _tokens_agree(
+            a, e, error=error, passing=passing and error, floor=floor, rel_tol=rel_tol
+        ):
             return False
     return True
 
@@ -428,7 +460,7 @@ def describe(lines: list[str], dtype: str) -> list[Line]:
                 kinds[i - 1] = "map"
         case = WORST_CASE.match(line)
         ratio = None if case is None else _number(case[2])
-        if ratio is not None and abs(ratio) <= RATIO_FLOOR:
+        if ratio is not None and abs(ratio) < 1:
             kinds[i] = "tie"
             if i + 1 < len(lines):
                 kinds[i + 1] = "tie-command"

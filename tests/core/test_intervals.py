@@ -320,3 +320,17 @@ def test_bounds_cover_prediction_and_loss() -> None:
     assert limits["prediction"].rounding.shape == (1, 2)
     assert np.shape(limits["loss"].center) == ()
     assert float(limits["loss"].rounding) > 0
+
+
+@pytest.mark.parametrize("seed", [2000447, 2000692])
+def test_a_saturated_softmax_whose_exact_head_delta_cancels_to_zero_passes(seed: int) -> None:
+    """l1 on a softmax that rounds to one-hot: the exact δ at the head cancels to 0, the computed
+    one is its own rounding, and δ of the layer below (f′ ~1e-169 read from the output) must be
+    bounded by that rounding times f′'s absolute error, not by the interval alone (0)."""
+    from gradcheck.checks.pipeline import evaluate
+    from tests.core.verdict_cases import random_case
+
+    case = random_case(seed, edge="saturation")
+    assert case.spec.loss == "l1" and case.spec.output_activation == "softmax"
+    report = evaluate(case.problem, case.settings)
+    assert report.passed, report.failed

@@ -301,7 +301,8 @@ BUGS = (
 STYLES = (
     "records",  # the records' formulas, as gradcheck's replica (but computed here)
     "naive_sigmoid",  # σ = 1/(1 + e^−z), overflow and all
-    "tanh_sigmoid",  # σ = (1 + tanh(z/2))/2: absolute rounding ~ε near 0
+    "tanh_sigmoid",  # σ = (1 + tanh(z/2))/2, σ′ = a(1 − a): absolute rounding ~ε near 0
+    # (at the output too, but under bce, which would take the log of a σ rounded to 0)
     "derivative_from_output",  # σ′ = a(1 − a), tanh′ = 1 − a², as textbooks and torch write it
     "simplified_head",  # δL simplified by hand: ŷ − y for bce after σ, softmax − onehot, …
     "relu_ge",  # relu′(z) = [z ≥ 0]: the other one-sided derivative exactly at 0
@@ -324,7 +325,10 @@ def correct_backward(spec: NetSpec, style: str) -> Callable[..., dict[str, Array
 
     def df(layer: int, z: Array, a: Array) -> Array:
         act = spec.activation_at(layer)
-        if style == "derivative_from_output" and act.df_from_output is not None:
+        # σ′ = a(1 − a) is how the tanh form's authors differentiate it: a's absolute rounding
+        # (~ε near 0) then reaches σ′ too.
+        from_output = style in ("derivative_from_output", "tanh_sigmoid")
+        if from_output and act.df_from_output is not None:
             return np.asarray(act.df_from_output(a))
         if style == "relu_ge" and act.kinks:
             tiny = np.nextafter(z.dtype.type(0), z.dtype.type(1))
@@ -345,6 +349,9 @@ def correct_backward(spec: NetSpec, style: str) -> Callable[..., dict[str, Array
                     a = f(layer, z).astype(dtype)
                     acts.append(a)
             pred = np.asarray(out.f(zs[-1])).astype(dtype)
+            if style == "tanh_sigmoid" and out.name == "sigmoid" and loss.name != "bce":
+                # (bce would take the log of a σ that this form rounds to exactly 0)
+                pred = (0.5 * (1.0 + np.tanh(zs[-1] / 2.0))).astype(dtype)
             factor = dtype.type(replica.loss_factor(spec, pred))
             value, dmean = loss.f(pred, yv)
             delta = _head(spec, style, zs[-1], pred, yv, factor * dmean, factor)
