@@ -197,9 +197,41 @@ def wrong_code(
                 report = evaluate(p, case.settings, Answer(None, None, wrong, {}))
                 caught[kind] += not report.passed
                 if report.passed:
-                    misses.append(f"{kind} {_where(case, edge, seed + k)} (margin {d.margin:.3g})")
+                    flag = _flagged(report, wrong, correct)
+                    misses.append(
+                        f"{kind} {_where(case, edge, seed + k)} (margin {d.margin:.3g}; "
+                        f"{'warned: ' + flag if flag else 'no warning'})"
+                    )
             looseness.append(_looseness(case, auto))
     return runs, found, caught, misses, looseness
+
+
+#: Warnings that tell a user the check has little margin on a tensor.
+MARGIN_WARNINGS = ("loose_bound", "tiny_gradient", "zero_gradient", "saturated")
+
+
+def _flagged(report: Report, wrong: dict[str, np.ndarray], correct: dict[str, np.ndarray]) -> str:
+    """The margin warnings of a passing report that name a tensor the wrong side changed
+    (``kind subject, …``), or "" when none does."""
+    changed = {
+        name
+        for name, value in wrong.items()
+        if name in correct and not np.array_equal(np.asarray(value), np.asarray(correct[name]))
+    }
+    hits = [
+        f"{w.kind} {w.subject}"
+        for w in report.warnings
+        if w.kind in MARGIN_WARNINGS and (w.subject in changed or _below(w.layer, changed))
+    ]
+    return ", ".join(hits)
+
+
+def _below(layer: int | None, names: set[str]) -> bool:
+    """Whether a parameter of layer ``layer`` or below is among ``names`` (the gradients that
+    flow through a saturated layer's units)."""
+    return layer is not None and any(
+        name[1:].isdigit() and int(name[1:]) <= layer for name in names
+    )
 
 
 def _where(case: Case, edge: str | None, seed: int) -> str:
@@ -275,6 +307,8 @@ def main() -> None:
           f"({cau / max(det, 1):.2%})")  # fmt: skip
     for kind in (*ATTACKS, *BUGS):
         print(f"  {kind:40s} detectable {found[kind]:4d}/{runs[kind]:<4d} caught {caught[kind]:4d}")
+    warned = sum("warned:" in line for line in misses)
+    print(f"misses warned of (little margin on a changed tensor): {warned} of {len(misses)}")
     for line in misses:
         print(f"  MISSED {line}")
     print(f"time: {time.perf_counter() - t0:.0f} s")

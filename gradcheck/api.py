@@ -32,6 +32,19 @@ _HTML_FORMAT = (
 )
 
 
+def _html(renderable: Any) -> str:
+    """``renderable`` as HTML for Jupyter: inline styles, no external CSS."""
+    from rich.console import Console
+
+    # force_jupyter=False: in a kernel rich would also emit the table as its own display
+    # output, and the notebook would show it twice.
+    console = Console(
+        record=True, width=DISPLAY_WIDTH, file=io.StringIO(), highlight=False, force_jupyter=False
+    )
+    console.print(renderable)
+    return console.export_html(inline_styles=True, code_format=_HTML_FORMAT)
+
+
 class Report(checks_report.Report):
     """Every comparison of one check and the verdict: ``passed``, ``exit_code``, ``failed``,
     ``parameters``/``forward``/``deltas`` (``Comparison`` records), ``warnings``,
@@ -70,19 +83,7 @@ class Report(checks_report.Report):
 
     def _repr_html_(self) -> str:
         """The same table as HTML, for Jupyter (inline styles, no external CSS)."""
-        from rich.console import Console
-
-        # force_jupyter=False: in a kernel rich would also emit the table as its own display
-        # output, and the notebook would show it twice.
-        console = Console(
-            record=True,
-            width=DISPLAY_WIDTH,
-            file=io.StringIO(),
-            highlight=False,
-            force_jupyter=False,
-        )
-        console.print(self.__rich__())
-        return console.export_html(inline_styles=True, code_format=_HTML_FORMAT)
+        return _html(self.__rich__())
 
 
 def check(
@@ -248,17 +249,7 @@ class LayerReport(layer_report.LayerReport):
 
     def _repr_html_(self) -> str:
         """The same table as HTML, for Jupyter (inline styles, no external CSS)."""
-        from rich.console import Console
-
-        console = Console(
-            record=True,
-            width=DISPLAY_WIDTH,
-            file=io.StringIO(),
-            highlight=False,
-            force_jupyter=False,
-        )
-        console.print(self.__rich__())
-        return console.export_html(inline_styles=True, code_format=_HTML_FORMAT)
+        return _html(self.__rich__())
 
 
 def check_layer(

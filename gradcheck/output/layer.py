@@ -16,11 +16,9 @@ from gradcheck.core.layers.shapes import format_shape, params_text
 from gradcheck.core.tolerance import NORM_RULE, RULE
 from gradcheck.output.columns import Column, FittedTable, Row
 from gradcheck.output.table import (
-    _at,
     _err,
-    _index,
     _ok,
-    _sci,
+    comparison_columns,
     finding_lines,
     shell_lines,
     warning_lines,
@@ -42,24 +40,7 @@ def columns(report: LayerReport) -> list[Column[Comparison]]:
 
     cols: list[Column[Comparison]] = [
         Column("quantity", lambda c: c.name, "left"),
-        Column("shape", _shape, "left", gives_way=4, what="shapes"),
-        Column(
-            f"{reference}[worst]",
-            lambda c: _sci(_at(c.reference, c.worst_index)),
-            gives_way=1,
-            what="values at the worst element",
-        ),
-        Column(
-            "yours[worst]",
-            lambda c: _sci(_at(c.candidate, c.worst_index)),
-            gives_way=1,
-            what="values at the worst element",
-        ),
-        Column("max abs err", lambda c: _err(c.max_abs_error)),
-        Column("max rel err", lambda c: _err(c.max_rel_error)),
-        Column("norm err", lambda c: _err(c.norm_error), gives_way=5, what="norm errors"),
-        Column("worst", lambda c: _index(c.worst_index), gives_way=3, what="worst indices"),
-        Column("ok", ok, "center"),
+        *comparison_columns(reference, "yours", _shape, ok),
     ]
     if report.oracle is not None:
         from gradcheck.output import oracle as render_oracle

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,9 +68,27 @@ def columns(report: Report) -> list[Column[Comparison]]:
             what="torch names (δ written short)",
             folded=_short_label,
         ),
-        Column("shape", lambda c: _shape(c.shape), "left", gives_way=4, what="shapes"),
+        *comparison_columns("autograd", candidate, lambda c: _shape(c.shape), _ok),
+    ]
+    if report.oracle is not None:
+        from gradcheck.output import oracle as render_oracle
+
+        cols.extend(render_oracle.columns(report.oracle))
+    return cols
+
+
+def comparison_columns(
+    reference: str,
+    candidate: str,
+    shape: Callable[[Comparison], str],
+    ok: Callable[[Comparison], Text],
+) -> list[Column[Comparison]]:
+    """The columns after the quantity, shared by ``run``'s and ``layer``'s tables: the shape,
+    both sides at the worst element, the errors, the worst index and the verdict."""
+    return [
+        Column("shape", shape, "left", gives_way=4, what="shapes"),
         Column(
-            "autograd[worst]",
+            f"{reference}[worst]",
             lambda c: _sci(_at(c.reference, c.worst_index)),
             gives_way=1,
             what="values at the worst element",
@@ -85,13 +103,8 @@ def columns(report: Report) -> list[Column[Comparison]]:
         Column("max rel err", lambda c: _err(c.max_rel_error)),
         Column("norm err", lambda c: _err(c.norm_error), gives_way=5, what="norm errors"),
         Column("worst", lambda c: _index(c.worst_index), gives_way=3, what="worst indices"),
-        Column("ok", _ok, "center"),
+        Column("ok", ok, "center"),
     ]
-    if report.oracle is not None:
-        from gradcheck.output import oracle as render_oracle
-
-        cols.extend(render_oracle.columns(report.oracle))
-    return cols
 
 
 def _ok(c: Comparison) -> Text:

@@ -131,6 +131,7 @@ def test_the_user_code_is_called_at_most_once_per_other_exchange() -> None:
     assert len(calls) <= 4  # the check's own call, then one per other layout × batch axis
 
 
+@pytest.mark.slow
 def test_among_the_mutants_only_the_whole_network_factors_are_conventions() -> None:
     from tests.checks.test_classic_bugs import MUTANTS, SEEDS
 

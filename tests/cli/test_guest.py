@@ -161,6 +161,7 @@ def test_impl_changing_torch_is_restored_and_reported(
     assert "restored it after the call" in messages[0]
 
 
+@pytest.mark.slow
 def test_impl_setting_the_recursion_limit_to_50_in_a_real_process(tmp_path: Path) -> None:
     import subprocess
     import sys

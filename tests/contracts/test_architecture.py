@@ -10,6 +10,7 @@ still a dependency.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -152,13 +153,19 @@ def names_in_code(file: Path) -> set[str]:
     return found
 
 
+@functools.cache
+def package_names() -> dict[str, frozenset[str]]:
+    """``names_in_code`` of every package file, parsed once for all the tests that read it."""
+    return {
+        str(f.relative_to(PACKAGE)): frozenset(names_in_code(f)) for f in PACKAGE.rglob("*.py")
+    }
+
+
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_an_activation_is_named_in_at_most_three_package_files(name: str) -> None:
     # Its record (core/functions.py), its torch mapping, and at most one more place: adding an
     # activation is one record and one torch line, not a name special-cased around the code.
-    files = sorted(
-        str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py") if name in names_in_code(f)
-    )
+    files = sorted(f for f, names in package_names().items() if name in names)
     assert len(files) <= 3, files
 
 

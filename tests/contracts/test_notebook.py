@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import SAMPLES
 
+pytestmark = pytest.mark.slow  # a real Jupyter kernel per test
+
 NOTEBOOK = SAMPLES / "notebook" / "seed_notebook.ipynb"
 
 
