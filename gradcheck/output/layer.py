@@ -181,8 +181,10 @@ def verdict(report: LayerReport) -> Text:
         if report.probes:
             text += f", and on {sizes}"
         unjudged = sum(k for _, k in report.unjudged)
-        if unjudged:
-            text += f"; {unjudged} element(s) not judged"
+        if unjudged:  # what had no finite bound was not found within tolerance: say so
+            names = ", ".join(name for name, _ in report.unjudged)
+            text = text.replace(" within tolerance", " within tolerance where judged", 1)
+            text += f"; {unjudged} element(s) not judged ({names})"
         return Text(text, style="bold green")
     failed = report.failed
     probes = "; ".join(_probe_failure(p) for p in report.failed_probes)

@@ -108,7 +108,11 @@ def comparison_columns(
 
 
 def _ok(c: Comparison) -> Text:
-    return Text("✓", style="green") if c.passed else Text("✗", style="bold red")
+    """✓ or ✗; ? where what was judged passed but some elements had no finite bound (the
+    "not judged" line names them): a row is never marked passed for what was not judged."""
+    if not c.passed:
+        return Text("✗", style="bold red")
+    return Text("?", style="yellow") if c.n_unjudged else Text("✓", style="green")
 
 
 def to_table(report: Report) -> FittedTable[Comparison]:
@@ -208,8 +212,10 @@ def verdict(report: Report) -> Text:
         if report.probes:
             passed += f", and on {len(report.probes)} probe batches ({sizes} rows)"
         unjudged = sum(k for _, k in report.unjudged)
-        if unjudged:
-            passed += f"; {unjudged} element(s) not judged"
+        if unjudged:  # what had no finite bound was not found within tolerance: say so
+            names = ", ".join(name for name, _ in report.unjudged)
+            passed = passed.replace(" within tolerance", " within tolerance where judged", 1)
+            passed += f"; {unjudged} element(s) not judged ({names})"
         return Text(passed, style="bold green")
     failed = report.failed
     if not failed:
@@ -318,8 +324,8 @@ def unjudged_line(report: Report) -> Text | None:
         return None
     where = ", ".join(f"{name} ({n})" for name, n in report.unjudged)
     return Text(
-        f"not judged: {where}: element(s) with no finite bound (a bound that overflows, or "
-        "log 0 where a probability rounds to exactly 0 or 1 under bce): neither passed nor "
+        f"not judged (?): {where}: element(s) with no finite bound (a bound that overflows, "
+        "or log 0 where a probability rounds to exactly 0 or 1 under bce): neither passed nor "
         "failed, and not counted as checked",
         style="yellow",
     )

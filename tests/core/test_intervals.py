@@ -139,7 +139,11 @@ def test_the_loss_where_a_probability_rounds_to_exactly_one_is_not_judged() -> N
     loss = report.forward[0]
     assert loss.name == "loss" and loss.n_unjudged == 1 and loss.passed
     assert report.unjudged == (("loss", 1),)
-    assert report.passed and "1 element(s) not judged" in plain_text(render_report(report), 200)
+    text = plain_text(render_report(report), 200)
+    assert report.passed and "1 element(s) not judged (loss)" in text
+    assert "PASSED: all 3 checks within tolerance where judged" in text  # not "all … within"
+    (row,) = [line for line in text.splitlines() if line.startswith("│ loss")]
+    assert row.rstrip().endswith("│ ?  │")  # never ✓ for what was not judged
 
 
 def mnist_like(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
