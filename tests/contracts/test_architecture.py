@@ -156,9 +156,7 @@ def names_in_code(file: Path) -> set[str]:
 @functools.cache
 def package_names() -> dict[str, frozenset[str]]:
     """``names_in_code`` of every package file, parsed once for all the tests that read it."""
-    return {
-        str(f.relative_to(PACKAGE)): frozenset(names_in_code(f)) for f in PACKAGE.rglob("*.py")
-    }
+    return {str(f.relative_to(PACKAGE)): frozenset(names_in_code(f)) for f in PACKAGE.rglob("*.py")}
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
