@@ -40,6 +40,20 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+#: What the caller's shell may set that changes gradcheck's output: the terminal's size and
+#: colour, and gradcheck's own option defaults. Tests that need one set it themselves.
+OUTPUT_ENVIRONMENT = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "CLICOLOR_FORCE")
+
+
+@pytest.fixture(autouse=True)
+def _neutral_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite passes whatever the caller's terminal (a narrow one, xdist's workers) and
+    environment: their width, colour and GRADCHECK_* defaults are taken away for each test."""
+    for name in OUTPUT_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("GRADCHECK_")]:
+        monkeypatch.delenv(name)
+
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the CLI in-process; ``result.stdout`` and ``result.stderr`` are separate.
