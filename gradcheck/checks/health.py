@@ -116,6 +116,16 @@ def tiny_gradients(comparisons: Sequence[Comparison], dtype: str) -> list[Notice
                 f"here; the norm rule judges it (norm err {c.norm_error:.1e}, ntol "
                 f"{c.norm_tol:g}). For a check with margin use {fixes}"
             )
+        elif c.bounds is not None and np.any(np.asarray(c.bounds.radius) > 0):
+            # Not rounding: an interval of valid values (a saturated output, a kink) holds 0.
+            message = (
+                f"{c.name}: every element's allowance holds 0, and here it includes an interval "
+                f"of valid values (largest value {largest:.1e}): where an output saturates or an "
+                "argument sits at a kink, torch's value and the exact one differ, so zeros would "
+                "pass here too. For a "
+                f"sharper check use {'float64, ' if dtype == 'float32' else ''}inputs that do not "
+                "saturate the output, or more rows"
+            )
         else:
             message = (
                 f"{c.name}: the gradient (largest {largest:.1e}) is at the rounding level of "

@@ -338,3 +338,12 @@ def test_a_saturated_softmax_whose_exact_head_delta_cancels_to_zero_passes(seed:
     assert case.spec.loss == "l1" and case.spec.output_activation == "softmax"
     report = evaluate(case.problem, case.settings)
     assert report.passed, report.failed
+
+
+def test_zeros_inside_a_saturation_interval_are_warned_of_as_an_interval_not_rounding() -> None:
+    # Row 1's ŷ rounds to 1 against a target of 0: torch's δ there is 0, the exact one 0.5, and
+    # b1's interval [autograd, autograd + 0.5] holds 0.
+    report = check([[-5000.0], [0.3]], [[0.0], [1.0]], layers=[1, 1], output_activation="sigmoid",
+                   loss="bce", dtype="float32", probes=0)  # fmt: skip
+    (warning,) = [w for w in report.warnings if w.kind == "tiny_gradient" and w.subject == "b1"]
+    assert "interval of valid values" in warning.message and "rounding level" not in warning.message
