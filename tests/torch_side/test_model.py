@@ -111,3 +111,22 @@ def test_model_instance_is_copied_and_never_modified() -> None:
         "fc2.weight",
         "fc2.bias",
     ]
+
+
+def test_an_in_place_activation_is_read_as_its_out_of_place_twin() -> None:
+    """ReLU(inplace=True) would overwrite z1 and leave ∂L/∂a1 as its retained gradient: the
+    check must give the same autograd δ as the out-of-place model, and its own replica pass."""
+
+    def net(inplace: bool) -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            torch.nn.Linear(2, 5), torch.nn.ReLU(inplace=inplace), torch.nn.Linear(5, 1)
+        )
+
+    x, y = [[0.974, 0.312], [-0.3, 0.5], [0.1, -0.9]], [[1.0], [0.0], [0.5]]
+    reports = [gradcheck.check(x, y, model=net(inplace), probes=0) for inplace in (True, False)]
+    assert all(r.passed for r in reports), [r.failed for r in reports]
+    (in_place, out_of_place) = ({c.name: c for c in r.deltas} for r in reports)
+    assert np.any(np.asarray(out_of_place["delta1"].reference) == 0)  # a unit below its kink
+    for name, c in in_place.items():
+        np.testing.assert_array_equal(c.reference, out_of_place[name].reference)
