@@ -20,6 +20,7 @@ from gradcheck.output.table import (
     _ok,
     comparison_columns,
     finding_lines,
+    passed_line,
     shell_lines,
     warning_lines,
 )
@@ -177,15 +178,7 @@ def verdict(report: LayerReport) -> Text:
         n += len(report.oracle.vs_autograd) + len(report.oracle.vs_hand)
     sizes = f"{len(report.probes)} probe{'s' if len(report.probes) != 1 else ''}"
     if report.passed:
-        text = f"PASSED: all {n} checks within tolerance"
-        if report.probes:
-            text += f", and on {sizes}"
-        unjudged = sum(k for _, k in report.unjudged)
-        if unjudged:  # what had no finite bound was not found within tolerance: say so
-            names = ", ".join(name for name, _ in report.unjudged)
-            text = text.replace(" within tolerance", " within tolerance where judged", 1)
-            text += f"; {unjudged} element(s) not judged ({names})"
-        return Text(text, style="bold green")
+        return passed_line(n, sizes if report.probes else "", report.unjudged)
     failed = report.failed
     probes = "; ".join(_probe_failure(p) for p in report.failed_probes)
     if not failed:

@@ -201,6 +201,19 @@ def caption(report: Report) -> Text:
     return text
 
 
+def passed_line(n: int, probes: str, unjudged: Sequence[tuple[str, int]]) -> Text:
+    """The PASSED line of ``run`` and ``layer``: the count, the probes (``probes``: what they
+    were, or ""), and what was not judged, which is never called within tolerance."""
+    scope = " where judged" if unjudged else ""
+    text = f"PASSED: all {n} checks within tolerance{scope}"
+    if probes:
+        text += f", and on {probes}"
+    if unjudged:
+        names = ", ".join(name for name, _ in unjudged)
+        text += f"; {sum(k for _, k in unjudged)} element(s) not judged ({names})"
+    return Text(text, style="bold green")
+
+
 def verdict(report: Report) -> Text:
     """One line: PASSED with the count, or FAILED naming what is out of tolerance."""
     n = len(report.comparisons)
@@ -208,15 +221,8 @@ def verdict(report: Report) -> Text:
         n += len(report.oracle.vs_autograd) + len(report.oracle.vs_hand)
     sizes = ", ".join(str(p.size) for p in report.probes)
     if report.passed:
-        passed = f"PASSED: all {n} checks within tolerance"
-        if report.probes:
-            passed += f", and on {len(report.probes)} probe batches ({sizes} rows)"
-        unjudged = sum(k for _, k in report.unjudged)
-        if unjudged:  # what had no finite bound was not found within tolerance: say so
-            names = ", ".join(name for name, _ in report.unjudged)
-            passed = passed.replace(" within tolerance", " within tolerance where judged", 1)
-            passed += f"; {unjudged} element(s) not judged ({names})"
-        return Text(passed, style="bold green")
+        probes = f"{len(report.probes)} probe batches ({sizes} rows)" if report.probes else ""
+        return passed_line(n, probes, report.unjudged)
     failed = report.failed
     if not failed:
         probes = "; ".join(_probe_failure(p) for p in report.failed_probes)
